@@ -1,0 +1,26 @@
+import os
+
+# The pruning study, from data to rendered paper. This file is a table of
+# contents: the stages live in workflow/rules, the code they run in scripts/.
+#
+#   snakemake --cores 4                                          # the real paper
+#   snakemake --cores 2 --configfile workflow/presets/quick.yaml # offline quick preset
+
+
+# The study as shipped; --configfile FILE merges a preset over it.
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/finetune.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/paper.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

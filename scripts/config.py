@@ -1,0 +1,80 @@
+"""Validate the study configuration before any job runs.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks types, ranges and
+unknown keys; `check_semantics` checks what a schema cannot say (unique names,
+schedule/steps agreement). Errors name the offending key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+BASELINE = "baseline"  # reserved experiment name: the fine-tuned, unpruned model
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key."""
+
+
+def _key_path(path) -> str:
+    parts = []
+    for p in path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
+    return "".join(parts) or "<top level>"
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def validate_config(config: dict) -> dict:
+    """Raise ConfigError naming the first bad key; return the config unchanged."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        lines = [f"config key {_key_path(e.absolute_path)}: {e.message}" for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    check_semantics(config)
+    return config
+
+
+def check_semantics(config: dict) -> None:
+    seen = set()
+    for i, exp in enumerate(config["experiments"]):
+        key = f"experiments[{i}]"
+        name = exp["name"]
+        if name == BASELINE:
+            raise ConfigError(f"config key {key}.name: {BASELINE!r} is reserved for the unpruned model")
+        if name in seen:
+            raise ConfigError(f"config key {key}.name: experiment name {name!r} is used twice")
+        seen.add(name)
+        steps = exp.get("steps", 1)
+        if exp["schedule"] == "oneshot" and steps != 1:
+            raise ConfigError(f"config key {key}.steps: oneshot prunes in one step, got steps={steps}")
+    source, path = config["data"]["source"], config["data"]["path"]
+    if source != "synthetic" and not path:
+        raise ConfigError(f"config key data.path: source {source!r} needs a path")
+
+
+def experiment_names(config: dict) -> list[str]:
+    return [e["name"] for e in config["experiments"]]
+
+
+def experiment(config: dict, name: str) -> dict:
+    for e in config["experiments"]:
+        if e["name"] == name:
+            return {"steps": 1, "label": name, **e}
+    raise KeyError(name)
+
+
+def config_hash(config: dict) -> str:
+    """sha256 of the effective (merged) configuration, key order independent."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,138 @@
+"""Stage 4 - evaluate: one metrics JSON per model, then one results table.
+
+    python -m scripts.evaluate model --ckpt m.pt --data dataset.pt --out metrics.json ...
+    python -m scripts.evaluate aggregate --metrics a.json b.json --csv results.csv --json results.json
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import platform
+from pathlib import Path
+
+import torch
+from torch.utils import benchmark
+
+from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
+                            select_device, setup_logging, write_json)
+from scripts.data import load_dataset
+from scripts.engine import device_splits, evaluate
+from scripts.model import load_checkpoint
+from scripts.prune import prunable_modules, sparsity
+
+# Columns of the results table, in order; one source for the CSV, JSON and paper.
+TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
+                 "sparsity_prunable", "sparsity_all", "params", "nonzero_params", "file_bytes",
+                 "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
+                 "latency_threads", "latency_device", "latency_samples"]
+
+
+def gzip_size(path) -> int:
+    """Bytes of the file after gzip (level 9), the seed's storage measure."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+
+
+def count_parameters(model) -> dict:
+    params = list(model.parameters())
+    return {"params": sum(p.numel() for p in params),
+            "nonzero_params": sum(int((p != 0).sum()) for p in params),
+            "sparsity_all": sparsity(p.detach() for p in params)}
+
+
+def measure_latency(model, batch_size: int, image_size: int, device: torch.device, threads: int,
+                    warmup: int, min_run_time: float) -> dict:
+    """Median and inter-quartile range of one forward pass of a batch (eval, inference_mode).
+
+    torch.utils.benchmark synchronises CUDA and fixes the thread count itself.
+    """
+    model.eval()
+    x = torch.randn(batch_size, 3, image_size, image_size, device=device)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
+        with torch.inference_mode():
+            m = timer.blocked_autorange(min_run_time=min_run_time)
+    return {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3, "latency_samples": len(m.times),
+            "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
+
+
+def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunable: dict,
+                   latency: dict, threads: int) -> dict:
+    device = select_device()
+    model, meta = load_checkpoint(ckpt)
+    modules = [m for _, m in prunable_modules(model, prunable["layer_types"], prunable["exclude"])]
+    metrics = {"name": meta["name"],
+               "sparsity_prunable": sparsity(m.weight.detach() for m in modules),
+               "prunable_params": sum(m.weight.numel() for m in modules),
+               **count_parameters(model),
+               "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
+    model.to(device)
+    test = device_splits(dataset, mean, std, device)["test"]
+    metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
+    metrics["test_images"] = len(test)
+    metrics.update(measure_latency(model, latency["batch_size"], dataset["test_images"].shape[-1], device,
+                                   threads, latency["warmup"], latency["min_run_time"]))
+    metrics["cpu"] = platform.processor() or platform.machine()
+    metrics["torch"] = torch.__version__
+    return metrics
+
+
+def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
+    """One row per model, in the order given, with the experiment's settings beside its metrics."""
+    rows = []
+    for path, exp in zip(metric_files, experiments, strict=True):
+        m = read_json(path)
+        if m["name"] != exp["name"]:
+            raise ValueError(f"{path}: holds metrics of {m['name']!r}, expected {exp['name']!r}")
+        row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
+               "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
+               "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0)}
+        row.update({k: m[k] for k in TABLE_COLUMNS if k not in row})
+        rows.append(row)
+    return rows
+
+
+def write_table(rows, csv_path, json_path) -> None:
+    with atomic_output(csv_path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    write_json(rows, json_path)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("model", help="metrics of one checkpoint")
+    ev.add_argument("--ckpt", required=True)
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--mean", required=True, type=float, nargs=3)
+    ev.add_argument("--std", required=True, type=float, nargs=3)
+    ev.add_argument("--eval-batch-size", required=True, type=int)
+    ev.add_argument("--prunable", required=True, type=parse_json_arg)
+    ev.add_argument("--latency", required=True, type=parse_json_arg)
+    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--out", required=True)
+    ag = sub.add_parser("aggregate", help="the results table of all models")
+    ag.add_argument("--metrics", required=True, nargs="+")
+    ag.add_argument("--experiments", required=True, type=parse_json_arg, help='{"rows": [...]} in table order')
+    ag.add_argument("--csv", required=True)
+    ag.add_argument("--json", required=True)
+    args = p.parse_args(argv)
+    if args.command == "model":
+        threads = configure_threads(args.threads)
+        metrics = evaluate_model(args.ckpt, load_dataset(args.data), args.mean, args.std,
+                                 args.eval_batch_size, args.prunable, args.latency, threads)
+        write_json(metrics, args.out)
+        log.info("%s: accuracy %.4f sparsity %.4f gzip %d B latency %.2f ms", metrics["name"],
+                 metrics["accuracy"], metrics["sparsity_prunable"], metrics["gzip_bytes"], metrics["latency_ms"])
+    else:
+        write_table(aggregate(args.metrics, args.experiments["rows"]), args.csv, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Stage 5 - visualise: every figure of the paper, from results files only.
+
+    python -m scripts.figures pareto --results results.json --out pareto.png
+    python -m scripts.figures leaderboard --results results.json --out leaderboard.png
+    python -m scripts.figures evolution --histories h1.json h2.json --out evolution.png
+    python -m scripts.figures kernels --ckpts a.pt b.pt --out a.png b.png
+"""
+from __future__ import annotations
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from scripts.common import atomic_output, load_torch, read_json, setup_logging  # noqa: E402
+from scripts.model import FIRST_CONV  # noqa: E402
+
+MB = 1e6
+DPI = 150
+
+
+def _save(fig, path) -> None:
+    with atomic_output(path) as tmp:
+        # Fixed metadata so an unchanged figure is byte-identical between runs.
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def pareto_front(points: list[tuple[float, float]], maximise_x: bool) -> list[int]:
+    """Indices of points not dominated in (x, accuracy): higher accuracy and better x."""
+    front = []
+    for i, (x, acc) in enumerate(points):
+        dominated = any(
+            (a >= acc and (xx >= x if maximise_x else xx <= x)) and (a > acc or xx != x)
+            for j, (xx, a) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def plot_pareto(rows, out) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = [("sparsity_prunable", "Sparsity of the prunable weights (%)", 100, True),
+              ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
+    for ax, (key, xlabel, scale, maximise) in zip(axes, panels):
+        pts = [(r[key] * scale, r["accuracy"] * 100) for r in rows]
+        for (x, y), r in zip(pts, rows):
+            ax.scatter(x, y, s=40, zorder=3)
+            ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        front = sorted((pts[i] for i in pareto_front(pts, maximise)), key=lambda p: p[0])
+        ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto frontier", zorder=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Top-1 test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.suptitle("Accuracy against sparsity and against storage")
+    _save(fig, out)
+
+
+def plot_leaderboard(rows, out) -> None:
+    ranked = sorted(rows, key=lambda r: r["accuracy"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1))
+    bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue")
+    for bar, r in zip(bars, ranked):
+        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{r['accuracy'] * 100:.1f}",
+                va="center", fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("Top-1 test accuracy (%)")
+    ax.set_title("Leaderboard")
+    _save(fig, out)
+
+
+def plot_evolution(histories, out) -> None:
+    fig, (ax_acc, ax_sp) = plt.subplots(1, 2, figsize=(10, 4))
+    for h in histories:
+        steps = [s["step"] for s in h["steps"]]
+        line, = ax_acc.plot(steps, [s["val_accuracy"] * 100 for s in h["steps"]], "o-", label=h["label"])
+        ax_acc.plot(steps, [s["val_accuracy_pruned"] * 100 for s in h["steps"]], "x:", color=line.get_color())
+        ax_sp.plot(steps, [s["sparsity"] * 100 for s in h["steps"]], "o-", label=h["label"])
+    if not histories:
+        ax_acc.text(0.5, 0.5, "no iterative experiment in this configuration", ha="center", transform=ax_acc.transAxes)
+    ax_acc.set_title("Validation accuracy per step\n(x: right after pruning, o: after fine-tuning)", fontsize=9)
+    ax_acc.set_xlabel("Pruning step")
+    ax_acc.set_ylabel("Validation accuracy (%)")
+    ax_sp.set_title("Sparsity of the prunable weights per step", fontsize=9)
+    ax_sp.set_xlabel("Pruning step")
+    ax_sp.set_ylabel("Sparsity (%)")
+    for ax in (ax_acc, ax_sp):
+        ax.grid(alpha=0.3)
+        if histories:
+            ax.legend(fontsize=8)
+    _save(fig, out)
+
+
+def first_conv_weights(ckpt_path) -> torch.Tensor:
+    return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()
+
+
+def plot_kernel_grids(ckpt_paths, outs, names) -> None:
+    """The first conv's filters, |w| per input channel, on one colour scale for all models.
+
+    Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
+    are black, so pruned weights show as black cells.
+    """
+    weights = [first_conv_weights(p) for p in ckpt_paths]
+    vmax = max(w.abs().max().item() for w in weights)
+    for w, out, name in zip(weights, outs, names):
+        n_filters = w.shape[0]
+        cols = 8
+        rows = (n_filters + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 0.6))
+        for i, ax in enumerate(axes.flat):
+            ax.set_axis_off()
+            if i < n_filters:
+                tile = torch.cat(list(w[i].abs()), dim=1)  # (kh, 3*kw): R | G | B
+                image = ax.imshow(tile.numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        zeros = (w == 0).float().mean().item() * 100
+        fig.suptitle(f"{name}: first conv, {n_filters} filters, {zeros:.1f} % zeros", fontsize=9)
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="|w|")
+        _save(fig, out)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("pareto", "leaderboard"):
+        s = sub.add_parser(name)
+        s.add_argument("--results", required=True)
+        s.add_argument("--out", required=True)
+    ev = sub.add_parser("evolution")
+    ev.add_argument("--histories", nargs="*", default=[])
+    ev.add_argument("--labels", nargs="*", default=[])
+    ev.add_argument("--out", required=True)
+    k = sub.add_parser("kernels")
+    k.add_argument("--ckpts", nargs="+", required=True)
+    k.add_argument("--names", nargs="+", required=True)
+    k.add_argument("--out", nargs="+", required=True)
+    args = p.parse_args(argv)
+    if args.command == "pareto":
+        plot_pareto(read_json(args.results), args.out)
+    elif args.command == "leaderboard":
+        plot_leaderboard(read_json(args.results), args.out)
+    elif args.command == "evolution":
+        plot_evolution([{**read_json(h), "label": lab} for h, lab in zip(args.histories, args.labels, strict=True)],
+                       args.out)
+    else:
+        if not len(args.ckpts) == len(args.out) == len(args.names):
+            raise SystemExit("error: --ckpts, --names and --out need the same number of entries")
+        plot_kernel_grids(args.ckpts, args.out, args.names)
+
+
+if __name__ == "__main__":
+    main()

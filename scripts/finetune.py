@@ -1,0 +1,61 @@
+"""Stage 2 - fine-tune: MobileNetV2 from its initial weights into the baseline.
+
+    python -m scripts.finetune --data dataset.pt --weights none --hyp '{...}' ...
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from scripts.common import (configure_threads, log, parse_json_arg, seed_everything, select_device,
+                            setup_logging, write_json)
+from scripts.data import load_dataset
+from scripts.engine import TrainHyp, device_splits, evaluate, fit
+from scripts.model import WeightsError, build_model, save_checkpoint
+
+
+def finetune(dataset: dict, weights: str | None, hyp: TrainHyp, mean, std, seed: int,
+             eval_batch_size: int):
+    """Return (model at its best validation epoch, history dict)."""
+    device = select_device()
+    seed_everything(seed)
+    model = build_model(len(dataset["classes"]), weights).to(device)
+    splits = device_splits(dataset, mean, std, device)
+    t0 = time.perf_counter()
+    epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag="baseline ")
+    best = max(epochs, key=lambda e: e["val_accuracy"])
+    history = {"weights": weights or "none", "device": str(device), "seconds": time.perf_counter() - t0,
+               "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "epochs": epochs}
+    return model.cpu(), history
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset.pt from the data stage")
+    p.add_argument("--weights", required=True, help="state_dict file, or 'none' for random init")
+    p.add_argument("--hyp", required=True, type=parse_json_arg, help="training settings (JSON)")
+    p.add_argument("--mean", required=True, type=float, nargs=3)
+    p.add_argument("--std", required=True, type=float, nargs=3)
+    p.add_argument("--seed", required=True, type=int)
+    p.add_argument("--eval-batch-size", required=True, type=int)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--history", required=True)
+    args = p.parse_args(argv)
+    configure_threads(args.threads)
+    dataset = load_dataset(args.data)
+    weights = None if args.weights == "none" else args.weights
+    try:
+        model, history = finetune(dataset, weights, TrainHyp.from_dict(args.hyp), args.mean, args.std,
+                                  args.seed, args.eval_batch_size)
+    except WeightsError as e:
+        raise SystemExit(f"error: {e}") from None
+    save_checkpoint(model, args.ckpt, {"num_classes": len(dataset["classes"]), "name": "baseline",
+                                       "classes": dataset["classes"]})
+    write_json(history, args.history)
+    log.info("baseline: best val accuracy %.4f at epoch %d", history["best_val_accuracy"], history["best_epoch"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""MobileNetV2 for CIFAR-10: building it, its initial weights, and checkpoints.
+
+    python -m scripts.model fetch-imagenet --out resources/weights/mobilenet_v2-7ebf99e0.pth
+"""
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+from scripts.common import load_torch, save_torch, setup_logging
+
+IMAGENET_WEIGHTS = MobileNet_V2_Weights.DEFAULT
+IMAGENET_CLASSES = 1000
+FIRST_CONV = "features.0.0"  # the 32-filter stem convolution drawn in the kernel grids
+
+
+class WeightsError(RuntimeError):
+    """Initial weights could not be fetched or read."""
+
+
+def imagenet_weights_filename() -> str:
+    return Path(IMAGENET_WEIGHTS.url).name
+
+
+def fetch_imagenet_weights(out: str | Path) -> None:
+    """Download torchvision's ImageNet MobileNetV2 state_dict, checking its hash prefix."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    url = IMAGENET_WEIGHTS.url
+    m = re.search(r"-([a-f0-9]+)\.", Path(url).name)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        dst = Path(tmp, out.name)
+        try:
+            torch.hub.download_url_to_file(url, str(dst), hash_prefix=m.group(1) if m else None, progress=False)
+        except (OSError, RuntimeError) as e:  # URLError is an OSError; RuntimeError = bad hash
+            raise WeightsError(
+                f"could not download the ImageNet weights (MobileNet_V2_Weights.DEFAULT) from {url}: {e}\n"
+                "Supply them yourself, then run snakemake again:\n"
+                f"  - download {url} on a machine with network access and copy it to {out}, or\n"
+                "  - set model.weights to the path of that file, or\n"
+                "  - set model.weights: none to train from random initialisation (say so in the paper), or\n"
+                "  - run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
+            ) from e
+        dst.replace(out)
+
+
+def build_model(num_classes: int, weights_path: str | Path | None = None) -> nn.Module:
+    """torchvision MobileNetV2 with a `num_classes` head, optionally from a state_dict file.
+
+    An ImageNet (1000-class) state_dict is loaded before the head is replaced, so
+    every layer but the new classifier starts from it.
+    """
+    model = mobilenet_v2(weights=None)
+    state = None
+    if weights_path is not None:
+        try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+            raise WeightsError(f"{weights_path}: not a readable state_dict file ({type(e).__name__}: {e})") from e
+        if isinstance(state, dict) and "state_dict" in state:  # one of our own checkpoints
+            state = state["state_dict"]
+        head = state.get("classifier.1.weight") if isinstance(state, dict) else None
+        if head is None:
+            raise WeightsError(f"{weights_path}: no classifier.1.weight; not a MobileNetV2 state_dict")
+        if head.shape[0] == IMAGENET_CLASSES:
+            model.load_state_dict(state)
+            state = None
+    # NOTE: the stock 1000-way ImageNet head is replaced by a num_classes head.
+    model.classifier[1] = nn.Linear(model.classifier[1].in_features, num_classes)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise WeightsError(f"{weights_path}: does not fit MobileNetV2 with {num_classes} classes: {e}") from e
+    return model
+
+
+def save_checkpoint(model: nn.Module, path, meta: dict) -> None:
+    """Plain tensors plus a JSON-like meta dict; loadable with weights_only=True."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    save_torch({"state_dict": state, "meta": meta}, path)
+
+
+def load_checkpoint(path) -> tuple[nn.Module, dict]:
+    try:
+        ckpt = load_torch(path)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:  # corrupt or unsafe
+        raise WeightsError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
+    model = build_model(ckpt["meta"]["num_classes"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model, ckpt["meta"]
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch-imagenet", help="download MobileNet_V2_Weights.DEFAULT")
+    fetch.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        fetch_imagenet_weights(args.out)
+    except WeightsError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

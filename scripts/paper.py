@@ -1,0 +1,212 @@
+"""Stage 6 - paper: render the markdown and LaTeX paper from the measured numbers.
+
+Every number in the text is computed here from results files; the templates in
+paper/templates only format and place them.
+
+    python -m scripts.paper --results results.json --histories ... --md paper.md --tex paper.tex
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import re
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
+
+PUBLISHED_PRESET = "paper"
+MB = 1e6
+
+# --- number formats: one definition for the templates and the tests ------------------
+
+
+def pct(fraction: float) -> str:
+    """0.9321 -> '93.2' (percent, one decimal)."""
+    return f"{fraction * 100:.1f}"
+
+
+def points(delta_fraction: float) -> str:
+    """Accuracy difference in percentage points, one decimal, unsigned."""
+    return f"{abs(delta_fraction) * 100:.1f}"
+
+
+def mb(n_bytes: float) -> str:
+    return f"{n_bytes / MB:.2f}"
+
+
+def ms(milliseconds: float) -> str:
+    return f"{milliseconds:.1f}"
+
+
+def ratio(x: float) -> str:
+    return f"{x:.2f}"
+
+
+FILTERS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio}
+
+# --- LaTeX safety ------------------------------------------------------------------------
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}"}
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
+
+
+def latex_escape(text) -> str:
+    """Escape every character that means something to LaTeX."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], str(text))
+
+
+class Latex(str):
+    """A string that is already LaTeX (a path, a macro) and must not be escaped."""
+
+
+def _latex_finalize(value):
+    if isinstance(value, Latex) or not isinstance(value, str):
+        return value
+    return latex_escape(value)
+
+
+def latex_environment(template_dir) -> jinja2.Environment:
+    """Jinja with LaTeX-safe delimiters (\\VAR{..}, \\BLOCK{..}); every string escaped on output."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)), undefined=jinja2.StrictUndefined,
+        block_start_string=r"\BLOCK{", block_end_string="}", variable_start_string=r"\VAR{",
+        variable_end_string="}", comment_start_string=r"\#{", comment_end_string="}",
+        line_statement_prefix="%%", line_comment_prefix="%#", trim_blocks=True, lstrip_blocks=True,
+        autoescape=False, keep_trailing_newline=True, finalize=_latex_finalize)
+    env.filters.update(FILTERS)
+    env.filters["tex"] = latex_escape
+    env.filters["raw"] = Latex
+    return env
+
+
+def markdown_environment(template_dir) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir)),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, autoescape=False)
+    env.filters.update(FILTERS)
+    return env
+
+
+# --- findings: statements computed from the results ----------------------------------------------
+
+
+def _find(rows, **match):
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def schedule_comparisons(rows) -> list[dict]:
+    """Iterative against one-shot at the same strategy and target sparsity."""
+    out = []
+    for it in _find(rows, schedule="iterative"):
+        for one in _find(rows, schedule="oneshot", strategy=it["strategy"], target_sparsity=it["target_sparsity"]):
+            out.append({"iterative": it, "oneshot": one, "delta": it["accuracy"] - one["accuracy"],
+                        "sparsity": it["target_sparsity"], "strategy": it["strategy"]})
+    return out
+
+
+def strategy_comparisons(rows) -> list[dict]:
+    """L1 magnitude against random at the same schedule and target sparsity."""
+    out = []
+    for l1 in _find(rows, strategy="l1_unstructured"):
+        for rnd in _find(rows, strategy="random_unstructured", schedule=l1["schedule"],
+                         target_sparsity=l1["target_sparsity"]):
+            out.append({"l1": l1, "random": rnd, "delta": l1["accuracy"] - rnd["accuracy"],
+                        "sparsity": l1["target_sparsity"], "schedule": l1["schedule"]})
+    return out
+
+
+def seed_comparison(rows, seed: dict) -> list[dict]:
+    return [{"row": r, "seed_accuracy": seed["accuracy"][r["name"]],
+             "delta": r["accuracy"] - seed["accuracy"][r["name"]]}
+            for r in rows if r["name"] in seed["accuracy"]]
+
+
+def hardware_gap(rows) -> dict:
+    """Storage and latency of the sparsest model relative to the baseline."""
+    base = rows[0]
+    sparsest = max(rows[1:], key=lambda r: r["sparsity_prunable"]) if len(rows) > 1 else base
+    return {"baseline": base, "sparsest": sparsest,
+            "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
+            "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
+            "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
+            "latency_min": min(r["latency_ms"] for r in rows), "latency_max": max(r["latency_ms"] for r in rows)}
+
+
+def stage_seconds(benchmark_files, root) -> dict:
+    """Wall time per rule, summed over its jobs, from Snakemake's benchmark files.
+
+    Files lie at <root>/<rule>.tsv, or <root>/<rule>/<wildcard>.tsv for rules with many jobs.
+    """
+    totals = {}
+    for path in benchmark_files:
+        rule = Path(path).relative_to(root).parts[0].removesuffix(".tsv")
+        with open(path) as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        totals[rule] = totals.get(rule, 0.0) + sum(float(r["s"]) for r in rows)
+    return dict(sorted(totals.items()))
+
+
+def build_context(rows, histories: dict, data: dict, provenance: dict, settings: dict, seed: dict,
+                  stage_times: dict, figures: dict) -> dict:
+    published = settings["preset"] == PUBLISHED_PRESET
+    return {
+        "preset": settings["preset"], "published": published,
+        "synthetic": data["source"] == "synthetic",
+        "rows": rows, "baseline": rows[0], "experiments": rows[1:],
+        "histories": histories, "data": data, "provenance": provenance, "settings": settings,
+        "seed": seed, "seed_rows": seed_comparison(rows, seed),
+        "schedule_cmp": schedule_comparisons(rows), "strategy_cmp": strategy_comparisons(rows),
+        "gap": hardware_gap(rows), "stage_seconds": stage_times,
+        "figures": figures,
+    }
+
+
+def render(template_dir, context: dict, md_out, tex_out) -> None:
+    md = markdown_environment(template_dir).get_template("paper.md.j2").render(**context)
+    tex_ctx = {**context, "figures": {k: (Latex(v) if isinstance(v, str) else {n: Latex(p) for n, p in v.items()})
+                                      for k, v in context["figures"].items()}}
+    tex = latex_environment(template_dir).get_template("paper.tex.j2").render(**tex_ctx)
+    for text, out in ((md, md_out), (tex, tex_out)):
+        with atomic_output(out) as tmp:
+            tmp.write_text(text)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", required=True, help="results.json from aggregate")
+    p.add_argument("--histories", nargs="+", required=True, help="one per model, table order")
+    p.add_argument("--data-summary", required=True)
+    p.add_argument("--provenance", required=True)
+    p.add_argument("--settings", required=True, type=parse_json_arg, help="the effective config (JSON)")
+    p.add_argument("--seed-reference", required=True)
+    p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark files")
+    p.add_argument("--benchmark-root", required=True, help="the folder the benchmark files lie under")
+    p.add_argument("--figures", nargs="+", required=True, help="figure files, inside the paper folder")
+    p.add_argument("--templates", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("--tex", required=True)
+    args = p.parse_args(argv)
+    rows = read_json(args.results)
+    histories = {r["name"]: read_json(h) for r, h in zip(rows, args.histories, strict=True)}
+    settings = args.settings
+    with open(args.seed_reference) as f:
+        seed = yaml.safe_load(f)
+    paper_dir = Path(args.md).parent
+    rel = {Path(f).stem if "kernels" not in Path(f).parts else f"kernel:{Path(f).stem}":
+           os.path.relpath(f, paper_dir) for f in args.figures}
+    figures = {k: v for k, v in rel.items() if not k.startswith("kernel:")}
+    figures["kernels"] = {k.split(":", 1)[1]: v for k, v in rel.items() if k.startswith("kernel:")}
+    context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
+                            settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures)
+    render(args.templates, context, args.md, args.tex)
+
+
+if __name__ == "__main__":
+    main()

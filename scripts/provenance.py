@@ -1,0 +1,76 @@
+"""Provenance: what produced the numbers (code, config, software, hardware).
+
+    python -m scripts.provenance --config-hash H --commit C --dirty 0 --out provenance.json
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import subprocess
+
+import torch
+
+from scripts.common import available_cores, setup_logging, write_json
+
+PACKAGES = ["torch", "torchvision", "snakemake", "jinja2", "matplotlib", "numpy"]
+
+
+def git_state(repo=".") -> dict:
+    """Commit and dirtiness of the working tree; 'unknown' outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
+                                text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": "unknown", "dirty": False}
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def hardware() -> dict:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu_model(), "cores": available_cores(), "os": platform.platform(), "gpu": gpu}
+
+
+def collect(config_hash: str, commit: str, dirty: bool) -> dict:
+    return {"commit": commit, "dirty": dirty, "config_sha256": config_hash,
+            "versions": versions(), "hardware": hardware(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-hash", required=True)
+    p.add_argument("--commit", required=True)
+    p.add_argument("--dirty", required=True, type=int, choices=[0, 1])
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    write_json(collect(args.config_hash, args.commit, bool(args.dirty)), args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The config schema and the semantic checks reject bad input, naming the key."""
+import copy
+import re
+
+import pytest
+
+from scripts.config import ConfigError, config_hash, validate_config
+
+
+def test_shipped_configs_are_valid(base_config, quick_config):
+    validate_config(base_config)
+    validate_config(quick_config)
+
+
+def test_default_matrix_is_the_seed_rows(base_config):
+    rows = [(e["strategy"], e["schedule"], e["sparsity"], e.get("steps", 1)) for e in base_config["experiments"]]
+    assert rows == [("l1_unstructured", "oneshot", 0.5, 1), ("l1_unstructured", "iterative", 0.9, 10),
+                    ("l1_unstructured", "oneshot", 0.9, 1), ("random_unstructured", "oneshot", 0.9, 1),
+                    ("l2_structured", "iterative", 0.9, 10)]
+
+
+def _bad(config, mutate):
+    cfg = copy.deepcopy(config)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("mutate, key, detail", [
+    (lambda c: c.update(learning_rate=0.1), "<top level>", "'learning_rate' was unexpected"),
+    (lambda c: c["train"].update(epochs="ten"), "train.epochs", "is not of type 'integer'"),
+    (lambda c: c["train"].update(lr=0), "train.lr", "less than or equal to the minimum"),
+    (lambda c: c["experiments"][0].update(sparsity=1.0), "experiments[0].sparsity", "greater than or equal to the maximum"),
+    (lambda c: c["experiments"][0].update(sparsity=-0.1), "experiments[0].sparsity", "less than the minimum"),
+    (lambda c: c["experiments"][1].update(strategy="l3_magic"), "experiments[1].strategy", "is not one of"),
+    (lambda c: c["experiments"][1].update(schedule="gradual"), "experiments[1].schedule", "is not one of"),
+    (lambda c: c["experiments"][1].update(steps=0), "experiments[1].steps", "less than the minimum"),
+    (lambda c: c["data"].update(source="imagenet"), "data.source", "is not one of"),
+    (lambda c: c["data"].update(val_fraction=1.0), "data.val_fraction", "greater than or equal to the maximum"),
+    (lambda c: c["prune"].update(layer_types=["BatchNorm2d"]), "prune.layer_types[0]", "is not one of"),
+    (lambda c: c["experiments"][0].update(name="a b"), "experiments[0].name", "does not match"),
+    (lambda c: c["experiments"][2].update(name="oneshot_l1_50"), "experiments[2].name", "used twice"),
+    (lambda c: c["experiments"][0].update(name="baseline"), "experiments[0].name", "reserved"),
+    (lambda c: c["experiments"][0].update(steps=3), "experiments[0].steps", "oneshot prunes in one step"),
+    (lambda c: c["data"].update(path=None), "data.path", "needs a path"),
+])
+def test_rejections_name_the_key(base_config, mutate, key, detail):
+    message = _bad(base_config, mutate)
+    assert f"config key {key}:" in message
+    assert re.search(re.escape(detail), message), message
+
+
+def test_config_hash_ignores_key_order(base_config):
+    reordered = dict(reversed(list(base_config.items())))
+    assert config_hash(reordered) == config_hash(base_config)
+    changed = copy.deepcopy(base_config)
+    changed["seed"] = 1
+    assert config_hash(changed) != config_hash(base_config)
+
+
+def test_requirements_are_pinned_and_mirrored_by_environment_yml():
+    from conftest import ROOT
+    import yaml
+    reqs = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+    assert reqs and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^\s]*", r) for r in reqs), reqs
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(pip) == sorted(reqs)

@@ -1,0 +1,148 @@
+"""Model building, checkpoints, the training engine and the measurements."""
+import gzip
+import io
+import os
+import urllib.error
+
+import pytest
+import torch
+from torch import nn
+
+from scripts import model as model_mod
+from scripts.engine import PAD, DeviceData, TrainHyp, evaluate, fit
+from scripts.evaluate import count_parameters, gzip_size, measure_latency
+from scripts.model import WeightsError, build_model, load_checkpoint, save_checkpoint
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def test_imagenet_state_dict_loads_all_but_the_head(tmp_path):
+    torch.manual_seed(0)
+    imagenet = build_model(1000)  # stands in for the real ImageNet file
+    path = tmp_path / "imagenet.pth"
+    torch.save(imagenet.state_dict(), path)
+    model = build_model(10, path)
+    assert model.classifier[1].out_features == 10
+    assert torch.equal(model.features[0][0].weight, imagenet.features[0][0].weight)
+    assert not torch.equal(model.classifier[1].weight, imagenet.classifier[1].weight[:10])
+
+
+def test_ten_class_state_dict_loads_whole(tmp_path):
+    m = build_model(10)
+    path = tmp_path / "m.pth"
+    torch.save(m.state_dict(), path)
+    assert torch.equal(build_model(10, path).classifier[1].weight, m.classifier[1].weight)
+
+
+def test_bad_weight_files_are_named(tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"\x00not a torch file")
+    with pytest.raises(WeightsError, match="junk.pth: not a readable state_dict"):
+        build_model(10, junk)
+    other = tmp_path / "other.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, other)
+    with pytest.raises(WeightsError, match="not a MobileNetV2 state_dict"):
+        build_model(10, other)
+
+
+def test_weights_download_failure_says_how_to_supply_them(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    out = tmp_path / "w" / model_mod.imagenet_weights_filename()
+    with pytest.raises(WeightsError) as err:
+        model_mod.fetch_imagenet_weights(out)
+    message = str(err.value)
+    assert model_mod.IMAGENET_WEIGHTS.url in message and "model.weights: none" in message
+    assert "workflow/presets/quick.yaml" in message and list(out.parent.iterdir()) == []
+
+
+def test_checkpoint_round_trip_is_weights_only(tmp_path):
+    m = build_model(10)
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(m, path, {"num_classes": 10, "name": "x"})
+    loaded, meta = load_checkpoint(path)
+    assert meta["name"] == "x"
+    for (k, a), (_, b) in zip(m.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), k
+    torch.load(path, weights_only=True)  # plain tensors and builtins only
+
+
+def test_truncated_checkpoint_is_named(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(build_model(10), path, {"num_classes": 10, "name": "x"})
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(WeightsError, match="ckpt.pt: cannot load checkpoint"):
+        load_checkpoint(path)
+
+
+def test_augment_crops_and_flips_within_the_padded_image():
+    images = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).remainder(251).to(torch.uint8).view(2, 3, 8, 8) + 1
+    data = DeviceData(images, torch.tensor([0, 1]), MEAN, STD, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        out = data.augment(images, gen)
+        assert out.shape == images.shape and out.dtype == torch.uint8
+        padded = nn.functional.pad(images, (PAD,) * 4)
+        for i in range(2):  # each output is some window of the padded image, maybe mirrored
+            windows = [padded[i, :, y:y + 8, x:x + 8] for y in range(2 * PAD + 1) for x in range(2 * PAD + 1)]
+            assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(2)) for w in windows)
+
+
+def test_batches_normalise_and_cover_the_split():
+    images = torch.full((10, 3, 4, 4), 128, dtype=torch.uint8)
+    data = DeviceData(images, torch.arange(10), MEAN, STD, torch.device("cpu"))
+    seen = []
+    for x, y in data.batches(3, torch.Generator().manual_seed(0)):
+        assert torch.allclose(x, torch.full_like(x, (128 / 255 - 0.5) / 0.25))
+        seen += y.tolist()
+    assert sorted(seen) == list(range(10))
+
+
+def tiny_problem(n=64):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 2
+    images = (labels.view(n, 1, 1, 1) * 200 + torch.randint(0, 40, (n, 3, 8, 8), generator=g)).to(torch.uint8)
+    return DeviceData(images, labels, MEAN, STD, torch.device("cpu"))
+
+
+def test_fit_learns_and_keeps_the_best_epoch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    data = tiny_problem()
+    hyp = TrainHyp(epochs=5, batch_size=16, lr=0.1, momentum=0.9, weight_decay=0.0, nesterov=True,
+                   label_smoothing=0.0, warmup_epochs=1)
+    history = fit(model, data, data, hyp, seed=0, eval_batch_size=32)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    best = max(h["val_accuracy"] for h in history)
+    assert best > 0.9
+    assert evaluate(model, data, 32)["accuracy"] == best  # the model is left at its best epoch
+
+
+def test_train_hyp_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="expected keys"):
+        TrainHyp.from_dict({"epochs": 1})
+
+
+def test_parameter_counts_on_a_hand_built_model():
+    layer = nn.Linear(4, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.0, 1.0, 0.0, 2.0], [3.0, 0.0, 0.0, 0.0]]))
+        layer.bias.copy_(torch.tensor([0.0, 1.0]))
+    counts = count_parameters(layer)
+    assert counts == {"params": 10, "nonzero_params": 4, "sparsity_all": 0.6}
+
+
+def test_gzip_size_sees_zeros(tmp_path):
+    zeros, noise = tmp_path / "zeros.bin", tmp_path / "noise.bin"
+    zeros.write_bytes(bytes(100_000))
+    noise.write_bytes(os.urandom(100_000))
+    assert gzip_size(zeros) < 1_000 < 99_000 < gzip_size(noise)
+    assert gzip.decompress(gzip.compress(zeros.read_bytes())) == zeros.read_bytes()
+
+
+def test_latency_protocol_records_its_settings():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
+    result = measure_latency(model, 2, 8, torch.device("cpu"), threads=1, warmup=1, min_run_time=0.05)
+    assert result["latency_ms"] > 0 and result["latency_iqr_ms"] >= 0 and result["latency_samples"] >= 1
+    assert (result["latency_batch_size"], result["latency_threads"], result["latency_device"]) == (2, 1, "cpu")

@@ -1,0 +1,111 @@
+# Validation, paths and input helpers shared by every stage.
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# Repository files are found from the Snakefile, so the workflow runs from any
+# working directory (`snakemake --snakefile path/to/Snakefile --directory elsewhere`);
+# the jobs' `python -m scripts.<stage>` import the code from there too.
+ROOT = workflow.basedir
+sys.path.insert(0, ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+TEMPLATES = f"{ROOT}/paper/templates"
+SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
+
+from scripts.config import BASELINE, ConfigError, config_hash, experiment, experiment_names, validate_config
+from scripts.model import imagenet_weights_filename
+from scripts.provenance import git_state
+
+try:
+    validate_config(config)
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+RESULTS = config["results_dir"]
+PAPER = config["paper_dir"]
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+DATASET = f"{RESULTS}/data/dataset.pt"
+DATA_SUMMARY = f"{RESULTS}/data/dataset.json"
+CIFAR_TARBALL = "resources/cifar-10-python.tar.gz"
+IMAGENET_WEIGHTS = f"resources/weights/{imagenet_weights_filename()}"
+EXPERIMENTS = experiment_names(config)
+MODELS = [BASELINE] + EXPERIMENTS
+ITERATIVE = [n for n in EXPERIMENTS if experiment(config, n)["schedule"] == "iterative"]
+LATEX = shutil.which("latexmk")
+GIT = git_state(ROOT)
+# Wall time of the compute stages, for the paper's provenance section.
+TRAINING_BENCHMARKS = (
+    [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
+    + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in EXPERIMENTS]
+    + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in MODELS]
+)
+
+
+wildcard_constraints:
+    experiment="|".join(re.escape(n) for n in EXPERIMENTS),
+    model="|".join(re.escape(n) for n in MODELS),
+
+
+def data_input():
+    """The file (or directory) the data stage reads; none for synthetic data."""
+    source, path = config["data"]["source"], config["data"]["path"]
+    if source == "synthetic":
+        return []
+    if not Path(path).exists() and not (source == "torchvision" and path == CIFAR_TARBALL):
+        raise WorkflowError(
+            f"config key data.path: {path} does not exist (data.source: {source}). Point it at "
+            + ("torchvision's cifar-10-python.tar.gz" if source == "torchvision"
+               else "an ImageFolder directory or .tar.gz with train/<class>/* and test/<class>/*")
+            + ", or run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
+        )
+    return [path]
+
+
+def weights_input():
+    """The initial state_dict file of the baseline; none for random init."""
+    weights = config["model"]["weights"]
+    if weights == "none":
+        return []
+    if weights == "imagenet":
+        return [IMAGENET_WEIGHTS]
+    if not Path(weights).is_file():
+        raise WorkflowError(f"config key model.weights: {weights} is not a file (use imagenet, none or a path)")
+    return [weights]
+
+
+def normalisation_args():
+    d = config["data"]
+    return "--mean {} --std {}".format(" ".join(map(str, d["mean"])), " ".join(map(str, d["std"])))
+
+
+def prunable_json():
+    return json.dumps({k: config["prune"][k] for k in ("layer_types", "exclude", "scope")})
+
+
+def experiment_json(wildcards):
+    e = experiment(config, wildcards.experiment)
+    return json.dumps({k: e[k] for k in ("strategy", "schedule", "sparsity", "steps")})
+
+
+def table_rows_json():
+    """Experiment settings in table order, the baseline first."""
+    rows = [{"name": BASELINE, "label": "Baseline (fine-tuned)"}]
+    rows += [experiment(config, n) for n in EXPERIMENTS]
+    return json.dumps({"rows": rows})
+
+
+def final_targets():
+    targets = [f"{RESULTS}/results.csv", f"{PAPER}/paper.md", f"{PAPER}/paper.tex"]
+    if LATEX:
+        targets.append(f"{PAPER}/paper.pdf")
+    else:
+        print("latexmk not found: paper.pdf is skipped (paper.md and paper.tex are still rendered)",
+              file=sys.stderr)
+    return targets

@@ -1,0 +1,40 @@
+# Stage 1: data -> one cached tensor file per preset.
+
+
+rule download_cifar10:
+    output:
+        CIFAR_TARBALL,
+    log:
+        "logs/download_cifar10.log",
+    benchmark:
+        "benchmarks/download_cifar10.tsv"
+    shell:
+        "python -m scripts.data download-cifar10 --out {output} > {log} 2>&1"
+
+
+rule prepare_data:
+    input:
+        data_input(),
+    output:
+        dataset=DATASET,
+        summary=DATA_SUMMARY,
+    params:
+        source=config["data"]["source"],
+        path_arg=f"--path {shlex.quote(config['data']['path'])}" if config["data"]["path"] else "",
+        val_fraction=config["data"]["val_fraction"],
+        num_classes=config["data"]["num_classes"],
+        image_size=config["data"]["image_size"],
+        synthetic=config["data"]["synthetic"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/prepare_data.log",
+    benchmark:
+        f"{BENCHMARKS}/prepare_data.tsv"
+    shell:
+        "python -m scripts.data prepare --source {params.source} {params.path_arg}"
+        " --val-fraction {params.val_fraction} --num-classes {params.num_classes}"
+        " --image-size {params.image_size} --seed {params.seed}"
+        " --synthetic-train-size {params.synthetic[train_size]}"
+        " --synthetic-test-size {params.synthetic[test_size]}"
+        " --synthetic-noise {params.synthetic[noise]}"
+        " --out {output.dataset} --summary {output.summary} > {log} 2>&1"

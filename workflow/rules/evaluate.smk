@@ -1,0 +1,42 @@
+# Stage 4: metrics per model, then the results table.
+
+
+rule evaluate_model:
+    input:
+        ckpt=f"{RESULTS}/models/{{model}}.pt",
+        data=DATASET,
+    output:
+        metrics=f"{RESULTS}/metrics/{{model}}.json",
+    params:
+        prunable=prunable_json(),
+        latency=json.dumps(config["evaluate"]["latency"]),
+        normalisation=normalisation_args(),
+        eval_batch_size=config["evaluate"]["batch_size"],
+    # All cores: a latency measurement must not share the machine with another job.
+    threads: workflow.cores
+    log:
+        f"{LOGS}/evaluate_model/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_model/{{model}}.tsv"
+    shell:
+        "python -m scripts.evaluate model --ckpt {input.ckpt} --data {input.data}"
+        " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
+        " --prunable {params.prunable:q} --latency {params.latency:q} --threads {threads}"
+        " --out {output.metrics} > {log} 2>&1"
+
+
+rule aggregate_results:
+    input:
+        metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=MODELS),
+    output:
+        csv=f"{RESULTS}/results.csv",
+        json=f"{RESULTS}/results.json",
+    params:
+        rows=table_rows_json(),
+    log:
+        f"{LOGS}/aggregate_results.log",
+    benchmark:
+        f"{BENCHMARKS}/aggregate_results.tsv"
+    shell:
+        "python -m scripts.evaluate aggregate --metrics {input.metrics}"
+        " --experiments {params.rows:q} --csv {output.csv} --json {output.json} > {log} 2>&1"

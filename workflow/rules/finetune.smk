@@ -1,0 +1,37 @@
+# Stage 2: fine-tune MobileNetV2 into the baseline.
+
+
+rule fetch_imagenet_weights:
+    output:
+        IMAGENET_WEIGHTS,
+    log:
+        "logs/fetch_imagenet_weights.log",
+    benchmark:
+        "benchmarks/fetch_imagenet_weights.tsv"
+    shell:
+        "python -m scripts.model fetch-imagenet --out {output} > {log} 2>&1"
+
+
+rule finetune_baseline:
+    input:
+        data=DATASET,
+        weights=weights_input(),
+    output:
+        ckpt=f"{RESULTS}/models/{BASELINE}.pt",
+        history=f"{RESULTS}/histories/{BASELINE}.json",
+    params:
+        hyp=json.dumps(config["train"]),
+        weights=(weights_input() or ["none"])[0],
+        normalisation=normalisation_args(),
+        seed=config["seed"],
+        eval_batch_size=config["evaluate"]["batch_size"],
+    threads: 4
+    log:
+        f"{LOGS}/finetune_baseline.log",
+    benchmark:
+        f"{BENCHMARKS}/finetune_baseline.tsv"
+    shell:
+        "python -m scripts.finetune --data {input.data} --weights {params.weights:q}"
+        " --hyp {params.hyp:q} {params.normalisation} --seed {params.seed}"
+        " --eval-batch-size {params.eval_batch_size} --threads {threads}"
+        " --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"

@@ -1,0 +1,72 @@
+# Stage 6: provenance, then the paper rendered from the measured numbers.
+
+
+localrules:
+    record_provenance,
+    render_paper,
+    compile_pdf,
+
+
+rule record_provenance:
+    output:
+        json=f"{RESULTS}/provenance.json",
+    params:
+        # Params, so that a new commit or config re-records provenance and re-renders the paper.
+        config_hash=config_hash(config),
+        commit=GIT["commit"],
+        dirty=int(GIT["dirty"]),
+    log:
+        f"{LOGS}/record_provenance.log",
+    benchmark:
+        f"{BENCHMARKS}/record_provenance.tsv"
+    shell:
+        "python -m scripts.provenance --config-hash {params.config_hash} --commit {params.commit}"
+        " --dirty {params.dirty} --out {output.json} > {log} 2>&1"
+
+
+rule render_paper:
+    input:
+        results=rules.aggregate_results.output.json,
+        histories=expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS),
+        data_summary=DATA_SUMMARY,
+        provenance=rules.record_provenance.output.json,
+        seed_reference=SEED_REFERENCE,
+        templates=[f"{TEMPLATES}/paper.md.j2", f"{TEMPLATES}/paper.tex.j2"],
+        figures=[
+            rules.plot_pareto.output.png,
+            rules.plot_leaderboard.output.png,
+            rules.plot_evolution.output.png,
+            rules.plot_kernel_grids.output.pngs,
+        ],
+        benchmarks=TRAINING_BENCHMARKS,
+    output:
+        md=f"{PAPER}/paper.md",
+        tex=f"{PAPER}/paper.tex",
+    params:
+        settings=json.dumps(config),
+    log:
+        f"{LOGS}/render_paper.log",
+    benchmark:
+        f"{BENCHMARKS}/render_paper.tsv"
+    shell:
+        "python -m scripts.paper --results {input.results} --histories {input.histories}"
+        " --data-summary {input.data_summary} --provenance {input.provenance}"
+        " --settings {params.settings:q} --seed-reference {input.seed_reference}"
+        " --benchmarks {input.benchmarks} --benchmark-root {BENCHMARKS} --figures {input.figures}"
+        " --templates {TEMPLATES} --md {output.md} --tex {output.tex} > {log} 2>&1"
+
+
+rule compile_pdf:
+    input:
+        tex=rules.render_paper.output.tex,
+        figures=rules.render_paper.input.figures,
+    output:
+        pdf=f"{PAPER}/paper.pdf",
+    log:
+        f"{LOGS}/compile_pdf.log",
+    benchmark:
+        f"{BENCHMARKS}/compile_pdf.tsv"
+    shell:
+        # latexmk's build files go to a scratch folder; only the PDF lands in the paper folder.
+        "tmp=$(mktemp -d) && latexmk -pdf -interaction=nonstopmode -halt-on-error -output-directory=$tmp"
+        " -cd {input.tex} > {log} 2>&1 && mv $tmp/paper.pdf {output.pdf} && rm -rf $tmp"
