@@ -42,21 +42,24 @@ def pareto_front(points: list[tuple[float, float]], maximise_x: bool) -> list[in
 
 
 def plot_pareto(rows, out) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     panels = [("sparsity_prunable", "Sparsity of the prunable weights (%)", 100, True),
               ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
+    markers = "osD^vP*Xhp"
     for ax, (key, xlabel, scale, maximise) in zip(axes, panels):
         pts = [(r[key] * scale, r["accuracy"] * 100) for r in rows]
-        for (x, y), r in zip(pts, rows):
-            ax.scatter(x, y, s=40, zorder=3)
-            ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for i, ((x, y), r) in enumerate(zip(pts, rows)):
+            # one marker and colour per model; the legend names them (labels would overlap)
+            ax.scatter(x, y, s=45, marker=markers[i % len(markers)], color=f"C{i % 10}", zorder=3, label=r["label"])
         front = sorted((pts[i] for i in pareto_front(pts, maximise)), key=lambda p: p[0])
         ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto frontier", zorder=2)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Top-1 test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.suptitle("Accuracy against sparsity and against storage")
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
     _save(fig, out)
 
 

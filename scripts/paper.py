@@ -167,11 +167,12 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
     }
 
 
-def render(template_dir, context: dict, md_out, tex_out) -> None:
-    md = markdown_environment(template_dir).get_template("paper.md.j2").render(**context)
+def render(md_template, tex_template, context: dict, md_out, tex_out) -> None:
+    md_template, tex_template = Path(md_template), Path(tex_template)
+    md = markdown_environment(md_template.parent).get_template(md_template.name).render(**context)
     tex_ctx = {**context, "figures": {k: (Latex(v) if isinstance(v, str) else {n: Latex(p) for n, p in v.items()})
                                       for k, v in context["figures"].items()}}
-    tex = latex_environment(template_dir).get_template("paper.tex.j2").render(**tex_ctx)
+    tex = latex_environment(tex_template.parent).get_template(tex_template.name).render(**tex_ctx)
     for text, out in ((md, md_out), (tex, tex_out)):
         with atomic_output(out) as tmp:
             tmp.write_text(text)
@@ -189,7 +190,8 @@ def main(argv=None) -> None:
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark files")
     p.add_argument("--benchmark-root", required=True, help="the folder the benchmark files lie under")
     p.add_argument("--figures", nargs="+", required=True, help="figure files, inside the paper folder")
-    p.add_argument("--templates", required=True)
+    p.add_argument("--md-template", required=True)
+    p.add_argument("--tex-template", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--tex", required=True)
     args = p.parse_args(argv)
@@ -205,7 +207,7 @@ def main(argv=None) -> None:
     figures["kernels"] = {k.split(":", 1)[1]: v for k, v in rel.items() if k.startswith("kernel:")}
     context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
                             settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures)
-    render(args.templates, context, args.md, args.tex)
+    render(args.md_template, args.tex_template, context, args.md, args.tex)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from snakemake.exceptions import WorkflowError
 # the jobs' `python -m scripts.<stage>` import the code from there too.
 ROOT = workflow.basedir
 sys.path.insert(0, ROOT)
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+# (the prefix is itself formatted per job, hence the doubled braces)
+shell.prefix(f"export PYTHONPATH={shlex.quote(ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+# The pinned software of every Python rule (used with --software-deployment-method conda).
+ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 

@@ -4,6 +4,8 @@
 rule download_cifar10:
     output:
         CIFAR_TARBALL,
+    conda:
+        ENVIRONMENT
     log:
         "logs/download_cifar10.log",
     benchmark:
@@ -26,6 +28,8 @@ rule prepare_data:
         image_size=config["data"]["image_size"],
         synthetic=config["data"]["synthetic"],
         seed=config["seed"],
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/prepare_data.log",
     benchmark:

@@ -14,6 +14,8 @@ rule evaluate_model:
         eval_batch_size=config["evaluate"]["batch_size"],
     # All cores: a latency measurement must not share the machine with another job.
     threads: workflow.cores
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/evaluate_model/{{model}}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule aggregate_results:
         json=f"{RESULTS}/results.json",
     params:
         rows=table_rows_json(),
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/aggregate_results.log",
     benchmark:

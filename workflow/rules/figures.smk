@@ -13,6 +13,8 @@ rule plot_pareto:
         results=rules.aggregate_results.output.json,
     output:
         png=f"{PAPER}/figures/pareto.png",
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/plot_pareto.log",
     benchmark:
@@ -26,6 +28,8 @@ rule plot_leaderboard:
         results=rules.aggregate_results.output.json,
     output:
         png=f"{PAPER}/figures/leaderboard.png",
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/plot_leaderboard.log",
     benchmark:
@@ -41,6 +45,8 @@ rule plot_evolution:
         png=f"{PAPER}/figures/evolution.png",
     params:
         labels=[shlex.quote(experiment(config, n)["label"]) for n in ITERATIVE],
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/plot_evolution.log",
     benchmark:
@@ -57,6 +63,8 @@ rule plot_kernel_grids:
         pngs=expand(f"{PAPER}/figures/kernels/{{model}}.png", model=MODELS),
     params:
         names=MODELS,
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/plot_kernel_grids.log",
     benchmark:

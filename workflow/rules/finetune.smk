@@ -4,6 +4,8 @@
 rule fetch_imagenet_weights:
     output:
         IMAGENET_WEIGHTS,
+    conda:
+        ENVIRONMENT
     log:
         "logs/fetch_imagenet_weights.log",
     benchmark:
@@ -21,11 +23,13 @@ rule finetune_baseline:
         history=f"{RESULTS}/histories/{BASELINE}.json",
     params:
         hyp=json.dumps(config["train"]),
-        weights=(weights_input() or ["none"])[0],
+        weights=lambda wildcards, input: input.weights or "none",
         normalisation=normalisation_args(),
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
     threads: 4
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/finetune_baseline.log",
     benchmark:

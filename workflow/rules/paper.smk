@@ -15,6 +15,8 @@ rule record_provenance:
         config_hash=config_hash(config),
         commit=GIT["commit"],
         dirty=int(GIT["dirty"]),
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/record_provenance.log",
     benchmark:
@@ -31,7 +33,8 @@ rule render_paper:
         data_summary=DATA_SUMMARY,
         provenance=rules.record_provenance.output.json,
         seed_reference=SEED_REFERENCE,
-        templates=[f"{TEMPLATES}/paper.md.j2", f"{TEMPLATES}/paper.tex.j2"],
+        md_template=f"{TEMPLATES}/paper.md.j2",
+        tex_template=f"{TEMPLATES}/paper.tex.j2",
         figures=[
             rules.plot_pareto.output.png,
             rules.plot_leaderboard.output.png,
@@ -44,6 +47,9 @@ rule render_paper:
         tex=f"{PAPER}/paper.tex",
     params:
         settings=json.dumps(config),
+        benchmark_root=lambda wildcards, input: os.path.commonpath(input.benchmarks),
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/render_paper.log",
     benchmark:
@@ -52,8 +58,8 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {input.benchmarks} --benchmark-root {BENCHMARKS} --figures {input.figures}"
-        " --templates {TEMPLATES} --md {output.md} --tex {output.tex} > {log} 2>&1"
+        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root} --figures {input.figures}"
+        " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
 rule compile_pdf:

@@ -16,6 +16,8 @@ rule prune_model:
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
     threads: 4
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/prune_model/{{experiment}}.log",
     benchmark:
