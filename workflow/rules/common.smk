@@ -14,8 +14,9 @@ from snakemake.exceptions import WorkflowError
 # the jobs' `python -m scripts.<stage>` import the code from there too.
 ROOT = workflow.basedir
 sys.path.insert(0, ROOT)
-# (the prefix is itself formatted per job, hence the doubled braces)
-shell.prefix(f"export PYTHONPATH={shlex.quote(ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+# The prefix replaces Snakemake's default, so it restates bash strict mode; it is
+# itself formatted per job, hence the doubled braces.
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 # The pinned software of every Python rule (used with --software-deployment-method conda).
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"

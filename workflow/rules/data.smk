@@ -11,7 +11,8 @@ rule download_cifar10:
     benchmark:
         "benchmarks/download_cifar10.tsv"
     shell:
-        "python -m scripts.data download-cifar10 --out {output} > {log} 2>&1"
+        # tee: an offline failure explains itself on the terminal, not only in the log.
+        "python -m scripts.data download-cifar10 --out {output} 2>&1 | tee {log}"
 
 
 rule prepare_data:

@@ -11,7 +11,8 @@ rule fetch_imagenet_weights:
     benchmark:
         "benchmarks/fetch_imagenet_weights.tsv"
     shell:
-        "python -m scripts.model fetch-imagenet --out {output} > {log} 2>&1"
+        # tee: an offline failure explains itself on the terminal, not only in the log.
+        "python -m scripts.model fetch-imagenet --out {output} 2>&1 | tee {log}"
 
 
 rule finetune_baseline:
