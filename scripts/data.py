@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path

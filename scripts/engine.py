@@ -7,6 +7,7 @@ bfloat16 autocast.
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 import time
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scripts.common import log
+from scripts.common import log, parse_json_arg
 
 PAD = 4  # pixels of zero padding for the random crop
 
@@ -163,3 +164,16 @@ def device_splits(dataset: dict, mean, std, device: torch.device) -> dict[str, D
         "val": DeviceData(images[va], labels[va], mean, std, device),
         "test": DeviceData(dataset["test_images"], dataset["test_labels"], mean, std, device),
     }
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command-line arguments every training stage (fine-tune, prune) takes."""
+    parser.add_argument("--data", required=True, help="dataset.pt from the data stage")
+    parser.add_argument("--hyp", required=True, type=parse_json_arg, help="training settings (JSON)")
+    parser.add_argument("--mean", required=True, type=float, nargs=3, help="normalisation mean (RGB)")
+    parser.add_argument("--std", required=True, type=float, nargs=3, help="normalisation std (RGB)")
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--eval-batch-size", required=True, type=int)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (capped at the machine's cores)")
+    parser.add_argument("--ckpt", required=True, help="output checkpoint")
+    parser.add_argument("--history", required=True, help="output JSON history")

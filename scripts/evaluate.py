@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import platform
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from scripts.common import (atomic_output, configure_threads, log, parse_json_ar
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
 from scripts.model import load_checkpoint
+from scripts.provenance import cpu_model
 from scripts.prune import prunable_modules, sparsity
 
 # Columns of the results table, in order; one source for the CSV, JSON and paper.
@@ -74,7 +74,7 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
     metrics["test_images"] = len(test)
     metrics.update(measure_latency(model, latency["batch_size"], dataset["test_images"].shape[-1], device,
                                    threads, latency["warmup"], latency["min_run_time"]))
-    metrics["cpu"] = platform.processor() or platform.machine()
+    metrics["cpu"] = cpu_model()
     metrics["torch"] = torch.__version__
     return metrics
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from scripts.common import (configure_threads, log, parse_json_arg, seed_everything, select_device,
-                            setup_logging, write_json)
+from scripts.common import configure_threads, log, seed_everything, select_device, setup_logging, write_json
 from scripts.data import load_dataset
-from scripts.engine import TrainHyp, device_splits, evaluate, fit
+from scripts.engine import TrainHyp, add_training_arguments, device_splits, fit
 from scripts.model import WeightsError, build_model, save_checkpoint
 
 
@@ -32,16 +31,8 @@ def finetune(dataset: dict, weights: str | None, hyp: TrainHyp, mean, std, seed:
 def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="dataset.pt from the data stage")
+    add_training_arguments(p)
     p.add_argument("--weights", required=True, help="state_dict file, or 'none' for random init")
-    p.add_argument("--hyp", required=True, type=parse_json_arg, help="training settings (JSON)")
-    p.add_argument("--mean", required=True, type=float, nargs=3)
-    p.add_argument("--std", required=True, type=float, nargs=3)
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--eval-batch-size", required=True, type=int)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--history", required=True)
     args = p.parse_args(argv)
     configure_threads(args.threads)
     dataset = load_dataset(args.data)

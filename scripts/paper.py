@@ -189,7 +189,10 @@ def main(argv=None) -> None:
     p.add_argument("--seed-reference", required=True)
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark files")
     p.add_argument("--benchmark-root", required=True, help="the folder the benchmark files lie under")
-    p.add_argument("--figures", nargs="+", required=True, help="figure files, inside the paper folder")
+    p.add_argument("--pareto", required=True, help="figure file, inside the paper folder")
+    p.add_argument("--leaderboard", required=True, help="figure file, inside the paper folder")
+    p.add_argument("--evolution", required=True, help="figure file, inside the paper folder")
+    p.add_argument("--kernels", nargs="+", required=True, help="kernel grid per model, table order")
     p.add_argument("--md-template", required=True)
     p.add_argument("--tex-template", required=True)
     p.add_argument("--md", required=True)
@@ -200,11 +203,13 @@ def main(argv=None) -> None:
     settings = args.settings
     with open(args.seed_reference) as f:
         seed = yaml.safe_load(f)
-    paper_dir = Path(args.md).parent
-    rel = {Path(f).stem if "kernels" not in Path(f).parts else f"kernel:{Path(f).stem}":
-           os.path.relpath(f, paper_dir) for f in args.figures}
-    figures = {k: v for k, v in rel.items() if not k.startswith("kernel:")}
-    figures["kernels"] = {k.split(":", 1)[1]: v for k, v in rel.items() if k.startswith("kernel:")}
+    paper_dir = Path(args.md).parent  # figures are linked relative to the paper
+
+    def rel(path):
+        return os.path.relpath(path, paper_dir)
+
+    figures = {"pareto": rel(args.pareto), "leaderboard": rel(args.leaderboard), "evolution": rel(args.evolution),
+               "kernels": {r["name"]: rel(k) for r, k in zip(rows, args.kernels, strict=True)}}
     context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
                             settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures)
     render(args.md_template, args.tex_template, context, args.md, args.tex)

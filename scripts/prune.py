@@ -20,7 +20,7 @@ from torch.nn.utils import prune
 from scripts.common import (configure_threads, log, parse_json_arg, select_device, setup_logging,
                             write_json)
 from scripts.data import load_dataset
-from scripts.engine import TrainHyp, device_splits, evaluate, fit
+from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
 from scripts.model import load_checkpoint, save_checkpoint
 
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
@@ -180,19 +180,11 @@ def run_experiment(model: nn.Module, exp: Experiment, modules, splits, hyp: Trai
 def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(p)
     p.add_argument("--baseline", required=True, help="baseline checkpoint")
-    p.add_argument("--data", required=True, help="dataset.pt from the data stage")
     p.add_argument("--name", required=True)
     p.add_argument("--experiment", required=True, type=parse_json_arg, help="strategy, schedule, sparsity, steps")
     p.add_argument("--prunable", required=True, type=parse_json_arg, help="layer_types, exclude, scope")
-    p.add_argument("--hyp", required=True, type=parse_json_arg, help="fine-tuning settings (JSON)")
-    p.add_argument("--mean", required=True, type=float, nargs=3)
-    p.add_argument("--std", required=True, type=float, nargs=3)
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--eval-batch-size", required=True, type=int)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--history", required=True)
     args = p.parse_args(argv)
     configure_threads(args.threads)
     try:

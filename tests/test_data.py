@@ -1,5 +1,4 @@
 """Every data source on small data the tests write themselves."""
-import io
 import pickle
 import tarfile
 import urllib.error

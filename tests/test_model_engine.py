@@ -1,6 +1,5 @@
 """Model building, checkpoints, the training engine and the measurements."""
 import gzip
-import io
 import os
 import urllib.error
 

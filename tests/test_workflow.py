@@ -3,14 +3,12 @@ rendered paper's tables say exactly what the metrics files say."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from conftest import ROOT, merge

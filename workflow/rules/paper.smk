@@ -35,12 +35,10 @@ rule render_paper:
         seed_reference=SEED_REFERENCE,
         md_template=f"{TEMPLATES}/paper.md.j2",
         tex_template=f"{TEMPLATES}/paper.tex.j2",
-        figures=[
-            rules.plot_pareto.output.png,
-            rules.plot_leaderboard.output.png,
-            rules.plot_evolution.output.png,
-            rules.plot_kernel_grids.output.pngs,
-        ],
+        pareto=rules.plot_pareto.output.png,
+        leaderboard=rules.plot_leaderboard.output.png,
+        evolution=rules.plot_evolution.output.png,
+        kernels=rules.plot_kernel_grids.output.pngs,
         benchmarks=TRAINING_BENCHMARKS,
     output:
         md=f"{PAPER}/paper.md",
@@ -58,14 +56,21 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root} --figures {input.figures}"
+        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root}"
+        " --pareto {input.pareto} --leaderboard {input.leaderboard} --evolution {input.evolution}"
+        " --kernels {input.kernels}"
         " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
 rule compile_pdf:
     input:
         tex=rules.render_paper.output.tex,
-        figures=rules.render_paper.input.figures,
+        figures=[
+            rules.plot_pareto.output.png,
+            rules.plot_leaderboard.output.png,
+            rules.plot_evolution.output.png,
+            rules.plot_kernel_grids.output.pngs,
+        ],
     output:
         pdf=f"{PAPER}/paper.pdf",
     log:
