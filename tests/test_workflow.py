@@ -96,7 +96,7 @@ def test_every_output_exists(tiny_run):
 def test_markdown_table_equals_metrics(tiny_run):
     _, config, _ = tiny_run
     text = Path(config["paper_dir"], "paper.md").read_text()
-    assert "QUICK PRESET" in text  # any preset but "paper" carries the banner
+    assert "TINY-TEST PRESET — NOT THE PUBLISHED RESULTS" in text  # any preset but "paper" has the banner
     table = text.split("| Experiment | Target sparsity")[1].split("\n\n")[0].splitlines()[2:]
     assert len(table) == len(model_rows(config))
     for line, (name, label, target) in zip(table, model_rows(config)):
@@ -110,7 +110,7 @@ def test_markdown_table_equals_metrics(tiny_run):
 def test_latex_table_equals_metrics(tiny_run):
     _, config, _ = tiny_run
     tex = Path(config["paper_dir"], "paper.tex").read_text()
-    assert "QUICK PRESET" in tex
+    assert "TINY-TEST PRESET --- NOT THE PUBLISHED RESULTS" in tex
     body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
     assert len(body) == len(model_rows(config))
     for line, (name, label, target) in zip(body, model_rows(config)):
