@@ -17,15 +17,18 @@ from scripts.common import (atomic_output, configure_threads, log, parse_json_ar
                             select_device, setup_logging, write_json)
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
-from scripts.model import load_checkpoint
+from scripts.model import build_model, load_checkpoint
 from scripts.provenance import cpu_model
+from scripts.storage import dense_gzip_bytes, read_sparse_export, write_sparse_export
 from scripts.prune import prunable_modules, sparsity
 
 # Columns of the results table, in order; one source for the CSV, JSON and paper.
 TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
                  "sparsity_prunable", "sparsity_all", "params", "nonzero_params", "file_bytes",
                  "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
-                 "latency_threads", "latency_device", "latency_samples"]
+                 "latency_threads", "latency_device", "latency_samples", "dense_gzip_bytes",
+                 "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
+                 "masked_gzip_bytes"]
 
 
 def gzip_size(path) -> int:
@@ -58,8 +61,25 @@ def measure_latency(model, batch_size: int, image_size: int, device: torch.devic
             "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
 
 
+def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
+    """Sizes of the dense and sparse exports (and of the seed-style masked file, if any).
+
+    Returns the metrics and the state_dict read back from the fp16 export.
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    out = {"dense_gzip_bytes": dense_gzip_bytes(state),
+           "sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32"),
+           "sparse_fp16_bytes": write_sparse_export(state, export_fp16, "float16"),
+           "masked_file_bytes": Path(masked_ckpt).stat().st_size if masked_ckpt else None,
+           "masked_gzip_bytes": gzip_size(masked_ckpt) if masked_ckpt else None}
+    back = read_sparse_export(export_fp32)
+    if back.keys() != state.keys() or not all(torch.equal(back[k], state[k]) for k in state):
+        raise RuntimeError(f"{export_fp32}: the fp32 sparse export does not read back exactly")
+    return out, read_sparse_export(export_fp16)
+
+
 def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunable: dict,
-                   latency: dict, threads: int) -> dict:
+                   latency: dict, threads: int, export_fp32, export_fp16, masked_ckpt=None) -> dict:
     device = select_device()
     model, meta = load_checkpoint(ckpt)
     modules = [m for _, m in prunable_modules(model, prunable["layer_types"], prunable["exclude"])]
@@ -68,8 +88,13 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
                "prunable_params": sum(m.weight.numel() for m in modules),
                **count_parameters(model),
                "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
-    model.to(device)
+    sizes, fp16_state = storage_metrics(model, export_fp32, export_fp16, masked_ckpt)
+    metrics.update(sizes)
     test = device_splits(dataset, mean, std, device)["test"]
+    fp16_model = build_model(meta["num_classes"])
+    fp16_model.load_state_dict(fp16_state)
+    metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, eval_batch_size)["accuracy"]
+    model.to(device)
     metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
     metrics["test_images"] = len(test)
     metrics.update(measure_latency(model, latency["batch_size"], dataset["test_images"].shape[-1], device,
@@ -116,6 +141,9 @@ def main(argv=None) -> None:
     ev.add_argument("--prunable", required=True, type=parse_json_arg)
     ev.add_argument("--latency", required=True, type=parse_json_arg)
     ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--masked-ckpt", help="the seed-style checkpoint with masks attached (pruned models)")
+    ev.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
+    ev.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
     ev.add_argument("--out", required=True)
     ag = sub.add_parser("aggregate", help="the results table of all models")
     ag.add_argument("--metrics", required=True, nargs="+")
@@ -126,7 +154,8 @@ def main(argv=None) -> None:
     if args.command == "model":
         threads = configure_threads(args.threads)
         metrics = evaluate_model(args.ckpt, load_dataset(args.data), args.mean, args.std,
-                                 args.eval_batch_size, args.prunable, args.latency, threads)
+                                 args.eval_batch_size, args.prunable, args.latency, threads,
+                                 args.export_fp32, args.export_fp16, args.masked_ckpt)
         write_json(metrics, args.out)
         log.info("%s: accuracy %.4f sparsity %.4f gzip %d B latency %.2f ms", metrics["name"],
                  metrics["accuracy"], metrics["sparsity_prunable"], metrics["gzip_bytes"], metrics["latency_ms"])

@@ -135,7 +135,28 @@ def hardware_gap(rows) -> dict:
             "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
             "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
+            "sparse_fp32_ratio": sparsest["sparse_fp32_bytes"] / sparsest["file_bytes"],
+            "sparse_fp16_ratio": sparsest["sparse_fp16_bytes"] / sparsest["file_bytes"],
             "latency_min": min(r["latency_ms"] for r in rows), "latency_max": max(r["latency_ms"] for r in rows)}
+
+
+def storage_rows(rows) -> list[dict]:
+    """Each model's sparse exports relative to its dense fp32 checkpoint file."""
+    return [{"row": r, "fp32_ratio": r["sparse_fp32_bytes"] / r["file_bytes"],
+             "fp16_ratio": r["sparse_fp16_bytes"] / r["file_bytes"],
+             "fp16_delta": r["accuracy_fp16_export"] - r["accuracy"]} for r in rows]
+
+
+def file_size_paradox(rows) -> dict | None:
+    """The seed's way of saving (masks attached) against a plain state_dict, for the sparsest model."""
+    masked = [r for r in rows if r.get("masked_gzip_bytes")]
+    if not masked:
+        return None
+    r = max(masked, key=lambda x: x["sparsity_prunable"])
+    base = rows[0]
+    return {"row": r, "baseline": base, "masked_ratio": r["masked_file_bytes"] / base["file_bytes"],
+            "masked_gzip_ratio": r["masked_gzip_bytes"] / base["gzip_bytes"],
+            "plain_gzip_ratio": r["gzip_bytes"] / base["gzip_bytes"]}
 
 
 def stage_seconds(benchmark_files, root) -> dict:
@@ -163,6 +184,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "seed": seed, "seed_rows": seed_comparison(rows, seed),
         "schedule_cmp": schedule_comparisons(rows), "strategy_cmp": strategy_comparisons(rows),
         "gap": hardware_gap(rows), "stage_seconds": stage_times,
+        "storage": storage_rows(rows), "paradox": file_size_paradox(rows),
         "figures": figures,
     }
 

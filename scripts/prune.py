@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from scripts.common import (configure_threads, log, parse_json_arg, select_device, setup_logging,
-                            write_json)
+from scripts.common import (configure_threads, log, parse_json_arg, save_torch, select_device,
+                            setup_logging, write_json)
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
 from scripts.model import load_checkpoint, save_checkpoint
@@ -185,6 +185,7 @@ def main(argv=None) -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--experiment", required=True, type=parse_json_arg, help="strategy, schedule, sparsity, steps")
     p.add_argument("--prunable", required=True, type=parse_json_arg, help="layer_types, exclude, scope")
+    p.add_argument("--masked-ckpt", required=True, help="output: the state_dict before prune.remove")
     args = p.parse_args(argv)
     configure_threads(args.threads)
     try:
@@ -200,8 +201,13 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     steps = run_experiment(model, exp, modules, splits, hyp, args.seed, args.eval_batch_size,
                            args.prunable["scope"], tag=f"{args.name} ")
+    meta = {**meta, "name": args.name, "experiment": args.experiment}
+    # The seed's way of saving, kept once on purpose: masks still attached
+    # (weight_orig + weight_mask), which is why its file sizes did not move.
+    save_torch({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta},
+               args.masked_ckpt)
     make_permanent(modules)
-    save_checkpoint(model.cpu(), args.ckpt, {**meta, "name": args.name, "experiment": args.experiment})
+    save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": args.name, "experiment": args.experiment, "device": str(device),
                 "seconds": time.perf_counter() - t0, "steps": steps}, args.history)
 

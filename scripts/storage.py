@@ -8,8 +8,10 @@ export stores, per tensor, whichever encoding is smallest:
   csr     - the tensor as a (rows, rest) matrix in compressed sparse rows:
             row pointers, column indices, non-zero values (wins above ~94 % sparsity).
 
-Values can be kept as float32 (lossless) or float16. The export is a
-torch.save'd dict of plain tensors (loadable with weights_only=True), gzipped.
+Values can be kept as float32 (lossless) or float16, stored byte-shuffled (all
+first bytes, then all second bytes, ...: the sign/exponent bytes of weights are
+alike and gzip finds them, as in HDF5's and Blosc's shuffle filter). The export
+is a torch.save'd dict of plain tensors (loadable with weights_only=True), gzipped.
 """
 from __future__ import annotations
 
@@ -26,6 +28,15 @@ FORMAT = "sparse-state-dict-v1"
 VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
+def shuffle_bytes(values: torch.Tensor) -> torch.Tensor:
+    """(n,) values -> (element_size, n) uint8: byte k of every value in row k."""
+    return values.contiguous().view(torch.uint8).reshape(-1, values.element_size()).T.contiguous()
+
+
+def unshuffle_bytes(planes: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return planes.T.contiguous().view(dtype).reshape(-1)
+
+
 def _index_dtype(max_value: int) -> torch.dtype:
     return torch.int16 if max_value < 2 ** 15 else torch.int32
 
@@ -38,8 +49,9 @@ def encode_tensor(t: torch.Tensor, value_dtype: torch.dtype) -> dict:
         return {**base, "encoding": "dense", "values": t.clone()}
     flat = t.reshape(-1)
     nonzero = flat != 0
-    values = flat[nonzero].to(value_dtype)
-    candidates = [{**base, "encoding": "dense", "values": flat.to(value_dtype).reshape(t.shape)},
+    values = shuffle_bytes(flat[nonzero].to(value_dtype))
+    base["value_dtype"] = str(value_dtype).removeprefix("torch.")
+    candidates = [{**base, "encoding": "dense", "values": shuffle_bytes(flat.to(value_dtype))},
                   {**base, "encoding": "bitmask", "values": values,
                    "mask": torch.from_numpy(np.packbits(nonzero.numpy()))}]
     if t.dim() >= 2:
@@ -60,18 +72,21 @@ def _raw_bytes(entry: dict) -> int:
 def decode_tensor(entry: dict) -> torch.Tensor:
     dtype = getattr(torch, entry["dtype"])
     shape = entry["shape"]
+    if "value_dtype" not in entry:  # non-float tensors are stored as they are
+        return entry["values"].reshape(shape)
+    values = unshuffle_bytes(entry["values"], getattr(torch, entry["value_dtype"])).to(dtype)
     if entry["encoding"] == "dense":
-        return entry["values"].to(dtype).reshape(shape)
+        return values.reshape(shape)
     n = int(np.prod(shape)) if shape else 1
     flat = torch.zeros(n, dtype=dtype)
     if entry["encoding"] == "bitmask":
         nonzero = torch.from_numpy(np.unpackbits(entry["mask"].numpy(), count=n).astype(bool))
-        flat[nonzero] = entry["values"].to(dtype)
+        flat[nonzero] = values
     elif entry["encoding"] == "csr":
         crow = entry["crow"].to(torch.int64)
         rows = torch.repeat_interleave(torch.arange(len(crow) - 1), crow[1:] - crow[:-1])
         width = n // shape[0]
-        flat[rows * width + entry["col"].to(torch.int64)] = entry["values"].to(dtype)
+        flat[rows * width + entry["col"].to(torch.int64)] = values
     else:
         raise ValueError(f"unknown encoding {entry['encoding']!r}")
     return flat.reshape(shape)

@@ -6,7 +6,7 @@ from torch import nn
 from scripts.model import build_model
 from scripts.prune import make_permanent, prunable_modules, prune_step
 from scripts.storage import (decode_tensor, dense_gzip_bytes, encode_tensor, read_sparse_export,
-                             sparse_export_bytes, write_sparse_export)
+                             shuffle_bytes, sparse_export_bytes, unshuffle_bytes, write_sparse_export)
 
 
 def sparse_tensor(shape, density, seed=0):
@@ -27,11 +27,12 @@ def test_hand_built_bitmask_and_csr():
     t = torch.tensor([[0.0, 1.5, 0.0], [0.0, 0.0, -2.0]])
     bitmask = encode_tensor(t.flatten(), torch.float32)  # 1-D: no CSR; 1 + 8 bytes beat 24 dense
     assert bitmask["encoding"] == "bitmask"
-    assert bitmask["mask"].tolist() == [0b01000100] and bitmask["values"].tolist() == [1.5, -2.0]
+    assert bitmask["mask"].tolist() == [0b01000100]
+    assert unshuffle_bytes(bitmask["values"], torch.float32).tolist() == [1.5, -2.0]
     entry = encode_tensor(torch.zeros(100, 100).index_put_((torch.tensor([3]), torch.tensor([7])),
                                                            torch.tensor(4.0)), torch.float32)
     assert entry["encoding"] == "csr"
-    assert entry["values"].tolist() == [4.0] and entry["col"].tolist() == [7]
+    assert unshuffle_bytes(entry["values"], torch.float32).tolist() == [4.0] and entry["col"].tolist() == [7]
     assert entry["crow"].tolist() == [0] * 4 + [1] * 97
 
 
@@ -72,3 +73,11 @@ def test_float16_export_changes_values_by_rounding_only(tmp_path):
 def test_unknown_value_dtype_is_refused():
     with pytest.raises(ValueError, match="value_dtype must be one of"):
         sparse_export_bytes({}, "int8")
+
+
+def test_byte_shuffle_round_trip():
+    v = torch.tensor([1.0, -2.5, 3.25], dtype=torch.float32)
+    planes = shuffle_bytes(v)
+    assert planes.shape == (4, 3) and planes.dtype == torch.uint8
+    assert planes[3].tolist() == [v[i:i + 1].view(torch.uint8)[3].item() for i in range(3)]  # sign/exponent bytes
+    assert torch.equal(unshuffle_bytes(planes, torch.float32), v)

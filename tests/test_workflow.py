@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT, merge
@@ -117,6 +118,35 @@ def test_latex_table_equals_metrics(tiny_run):
         cells = [c.strip() for c in line.removesuffix(r"\\").split(" & ")]
         assert cells[0] == label.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("#", r"\#")
         check_close(numbers(cells[1:7]), expected_cells(metrics(config, name), target))
+
+
+def test_storage_table_equals_metrics(tiny_run):
+    _, config, _ = tiny_run
+    text = Path(config["paper_dir"], "paper.md").read_text()
+    table = text.split("| Model | Sparsity (%) | Dense file (MB)")[1].split("\n\n")[0].splitlines()[2:]
+    assert len(table) == len(model_rows(config))
+    for line, (name, label, _) in zip(table, model_rows(config)):
+        cells = [c.strip().removesuffix(" %") for c in line.strip("|").split("|")]
+        m = metrics(config, name)
+        assert cells[0] == label
+        check_close(numbers(cells[1:8]), [m["sparsity_prunable"] * 100, m["file_bytes"] / 1e6,
+                                          m["dense_gzip_bytes"] / 1e6, m["sparse_fp32_bytes"] / 1e6,
+                                          m["sparse_fp32_bytes"] / m["file_bytes"] * 100,
+                                          m["sparse_fp16_bytes"] / 1e6, m["sparse_fp16_bytes"] / m["file_bytes"] * 100])
+    exports = Path(config["results_dir"], "exports")
+    assert sorted(p.name for p in exports.iterdir()) == sorted(
+        f"{n}.{v}.sparse.pt.gz" for n, _, _ in model_rows(config) for v in ("fp16", "fp32"))
+
+
+def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
+    _, config, _ = tiny_run
+    for e in config["experiments"]:
+        m = metrics(config, e["name"])
+        masked = Path(config["results_dir"], "models", "masked", f"{e['name']}.pt")
+        assert m["masked_file_bytes"] == masked.stat().st_size > m["file_bytes"]
+        keys = torch.load(masked, weights_only=True)["state_dict"].keys()
+        assert any(k.endswith("weight_orig") for k in keys) and any(k.endswith("weight_mask") for k in keys)
+    assert metrics(config, "baseline")["masked_gzip_bytes"] is None
 
 
 def test_reported_sparsity_matches_the_checkpoints(tiny_run):

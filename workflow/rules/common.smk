@@ -98,6 +98,13 @@ def experiment_json(wildcards):
     return json.dumps({k: e[k] for k in ("strategy", "schedule", "sparsity", "steps")})
 
 
+def masked_checkpoint(wildcards):
+    """The seed-style checkpoint (masks attached) of a pruned model; the baseline has none."""
+    if wildcards.model == BASELINE:
+        return []
+    return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
+
+
 def table_rows_json():
     """Experiment settings in table order, the baseline first."""
     rows = [{"name": BASELINE, "label": "Baseline (fine-tuned)"}]

@@ -4,10 +4,14 @@
 rule evaluate_model:
     input:
         ckpt=f"{RESULTS}/models/{{model}}.pt",
+        masked_ckpt=masked_checkpoint,
         data=DATASET,
     output:
         metrics=f"{RESULTS}/metrics/{{model}}.json",
+        export_fp32=f"{RESULTS}/exports/{{model}}.fp32.sparse.pt.gz",
+        export_fp16=f"{RESULTS}/exports/{{model}}.fp16.sparse.pt.gz",
     params:
+        masked_arg=lambda wildcards, input: f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else "",
         prunable=prunable_json(),
         latency=json.dumps(config["evaluate"]["latency"]),
         normalisation=normalisation_args(),
@@ -24,6 +28,7 @@ rule evaluate_model:
         "python -m scripts.evaluate model --ckpt {input.ckpt} --data {input.data}"
         " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
         " --prunable {params.prunable:q} --latency {params.latency:q} --threads {threads}"
+        " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
         " --out {output.metrics} > {log} 2>&1"
 
 

@@ -7,6 +7,7 @@ rule prune_model:
         data=DATASET,
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",
+        masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
     params:
         experiment=experiment_json,
@@ -27,4 +28,4 @@ rule prune_model:
         " --name {wildcards.experiment} --experiment {params.experiment:q}"
         " --prunable {params.prunable:q} --hyp {params.hyp:q} {params.normalisation}"
         " --seed {params.seed} --eval-batch-size {params.eval_batch_size} --threads {threads}"
-        " --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"
+        " --ckpt {output.ckpt} --masked-ckpt {output.masked_ckpt} --history {output.history} > {log} 2>&1"
