@@ -61,6 +61,13 @@ def measure_latency(model, batch_size: int, image_size: int, device: torch.devic
             "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
 
 
+def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
+                 min_run_time: float) -> list[dict]:
+    """measure_latency at every batch size, with 1 thread and with `threads` (largest batch, most threads last)."""
+    return [measure_latency(model, b, image_size, device, t, warmup, min_run_time)
+            for b in sorted(batch_sizes) for t in sorted({1, threads})]
+
+
 def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
     """Sizes of the dense and sparse exports (and of the seed-style masked file, if any).
 
@@ -97,8 +104,10 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
     model.to(device)
     metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
     metrics["test_images"] = len(test)
-    metrics.update(measure_latency(model, latency["batch_size"], dataset["test_images"].shape[-1], device,
-                                   threads, latency["warmup"], latency["min_run_time"]))
+    grid = latency_grid(model, latency["batch_sizes"], dataset["test_images"].shape[-1], device, threads,
+                        latency["warmup"], latency["min_run_time"])
+    metrics.update(grid[-1])  # the table's latency: the largest batch on all the job's threads
+    metrics["latency_grid"] = grid
     metrics["cpu"] = cpu_model()
     metrics["torch"] = torch.__version__
     return metrics
@@ -115,6 +124,7 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
                "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
                "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0)}
         row.update({k: m[k] for k in TABLE_COLUMNS if k not in row})
+        row["latency_grid"] = m["latency_grid"]  # JSON only: not a CSV column
         rows.append(row)
     return rows
 
@@ -122,7 +132,7 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
 def write_table(rows, csv_path, json_path) -> None:
     with atomic_output(csv_path) as tmp:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+            w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
     write_json(rows, json_path)

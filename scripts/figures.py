@@ -12,6 +12,7 @@ import argparse
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
@@ -92,6 +93,7 @@ def plot_evolution(histories, out) -> None:
     ax_sp.set_xlabel("Pruning step")
     ax_sp.set_ylabel("Sparsity (%)")
     for ax in (ax_acc, ax_sp):
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
         ax.grid(alpha=0.3)
         if histories:
             ax.legend(fontsize=8)

@@ -159,6 +159,16 @@ def file_size_paradox(rows) -> dict | None:
             "plain_gzip_ratio": r["gzip_bytes"] / base["gzip_bytes"]}
 
 
+def latency_table(rows) -> dict:
+    """Column headers (batch size, threads) and each model's medians and IQRs in that order."""
+    settings = [(g["latency_batch_size"], g["latency_threads"]) for g in rows[0]["latency_grid"]]
+    body = []
+    for r in rows:
+        by_setting = {(g["latency_batch_size"], g["latency_threads"]): g for g in r["latency_grid"]}
+        body.append({"row": r, "cells": [by_setting[s] for s in settings]})
+    return {"settings": [{"batch_size": b, "threads": t} for b, t in settings], "rows": body}
+
+
 def stage_seconds(benchmark_files, root) -> dict:
     """Wall time per rule, summed over its jobs, from Snakemake's benchmark files.
 
@@ -184,7 +194,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "seed": seed, "seed_rows": seed_comparison(rows, seed),
         "schedule_cmp": schedule_comparisons(rows), "strategy_cmp": strategy_comparisons(rows),
         "gap": hardware_gap(rows), "stage_seconds": stage_times,
-        "storage": storage_rows(rows), "paradox": file_size_paradox(rows),
+        "storage": storage_rows(rows), "paradox": file_size_paradox(rows), "latency": latency_table(rows),
         "figures": figures,
     }
 

@@ -145,3 +145,13 @@ def test_latency_protocol_records_its_settings():
     result = measure_latency(model, 2, 8, torch.device("cpu"), threads=1, warmup=1, min_run_time=0.05)
     assert result["latency_ms"] > 0 and result["latency_iqr_ms"] >= 0 and result["latency_samples"] >= 1
     assert (result["latency_batch_size"], result["latency_threads"], result["latency_device"]) == (2, 1, "cpu")
+
+
+def test_latency_grid_covers_batches_and_thread_counts():
+    from scripts.evaluate import latency_grid
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
+    grid = latency_grid(model, [4, 1], 8, torch.device("cpu"), threads=2, warmup=0, min_run_time=0.02)
+    assert [(g["latency_batch_size"], g["latency_threads"]) for g in grid] == [(1, 1), (1, 2), (4, 1), (4, 2)]
+    assert all(g["latency_ms"] > 0 for g in grid)
+    single = latency_grid(model, [2], 8, torch.device("cpu"), threads=1, warmup=0, min_run_time=0.02)
+    assert [(g["latency_batch_size"], g["latency_threads"]) for g in single] == [(2, 1)]

@@ -33,7 +33,7 @@ TINY = {
         {"name": "it_l2_30", "label": "Structured L2 30%", "strategy": "l2_structured",
          "schedule": "iterative", "sparsity": 0.3, "steps": 2},
     ],
-    "evaluate": {"batch_size": 50, "latency": {"batch_size": 8, "warmup": 1, "min_run_time": 0.05}},
+    "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
 }
 
 
