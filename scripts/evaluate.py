@@ -19,14 +19,14 @@ from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
 from scripts.model import build_model, load_checkpoint
 from scripts.provenance import cpu_model
-from scripts.storage import dense_gzip_bytes, read_sparse_export, write_sparse_export
+from scripts.storage import read_sparse_export, write_sparse_export
 from scripts.prune import prunable_modules, sparsity
 
 # Columns of the results table, in order; one source for the CSV, JSON and paper.
 TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
                  "sparsity_prunable", "sparsity_all", "params", "nonzero_params", "file_bytes",
                  "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
-                 "latency_threads", "latency_device", "latency_samples", "dense_gzip_bytes",
+                 "latency_threads", "latency_device", "latency_samples",
                  "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
                  "masked_gzip_bytes"]
 
@@ -69,13 +69,13 @@ def latency_grid(model, batch_sizes, image_size: int, device: torch.device, thre
 
 
 def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
-    """Sizes of the dense and sparse exports (and of the seed-style masked file, if any).
+    """Sizes of the sparse exports (and of the seed-style masked file, if any); the dense
+    checkpoint's are file_bytes and gzip_bytes.
 
     Returns the metrics and the state_dict read back from the fp16 export.
     """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    out = {"dense_gzip_bytes": dense_gzip_bytes(state),
-           "sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32"),
+    out = {"sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32"),
            "sparse_fp16_bytes": write_sparse_export(state, export_fp16, "float16"),
            "masked_file_bytes": Path(masked_ckpt).stat().st_size if masked_ckpt else None,
            "masked_gzip_bytes": gzip_size(masked_ckpt) if masked_ckpt else None}

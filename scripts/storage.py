@@ -117,9 +117,3 @@ def read_sparse_export(path) -> dict:
         raise ValueError(f"{path}: not a {FORMAT} file")
     return {k: decode_tensor(e) for k, e in payload["tensors"].items()}
 
-
-def dense_gzip_bytes(state_dict: dict) -> int:
-    """Bytes of torch.save(state_dict) after gzip (level 9)."""
-    buffer = io.BytesIO()
-    torch.save(state_dict, buffer)
-    return len(gzip.compress(buffer.getvalue(), compresslevel=9))

@@ -130,7 +130,7 @@ def test_storage_table_equals_metrics(tiny_run):
         m = metrics(config, name)
         assert cells[0] == label
         check_close(numbers(cells[1:8]), [m["sparsity_prunable"] * 100, m["file_bytes"] / 1e6,
-                                          m["dense_gzip_bytes"] / 1e6, m["sparse_fp32_bytes"] / 1e6,
+                                          m["gzip_bytes"] / 1e6, m["sparse_fp32_bytes"] / 1e6,
                                           m["sparse_fp32_bytes"] / m["file_bytes"] * 100,
                                           m["sparse_fp16_bytes"] / 1e6, m["sparse_fp16_bytes"] / m["file_bytes"] * 100])
     exports = Path(config["results_dir"], "exports")
