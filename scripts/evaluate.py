@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import statistics
+import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,7 +29,7 @@ from scripts.prune import prunable_modules, sparsity
 TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
                  "sparsity_prunable", "sparsity_all", "params", "nonzero_params", "file_bytes",
                  "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
-                 "latency_threads", "latency_device", "latency_samples",
+                 "latency_threads", "latency_device", "latency_samples", "onnx_max_abs_diff",
                  "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
                  "masked_gzip_bytes"]
 
@@ -64,8 +67,57 @@ def measure_latency(model, batch_size: int, image_size: int, device: torch.devic
 def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
                  min_run_time: float) -> list[dict]:
     """measure_latency at every batch size, with 1 thread and with `threads` (largest batch, most threads last)."""
-    return [measure_latency(model, b, image_size, device, t, warmup, min_run_time)
+    return [{"runtime": "pytorch", **measure_latency(model, b, image_size, device, t, warmup, min_run_time)}
             for b in sorted(batch_sizes) for t in sorted({1, threads})]
+
+
+def export_onnx(model, image_size: int, path) -> None:
+    """ONNX file with a dynamic batch axis (TorchScript-based exporter: no onnxscript needed)."""
+    model = model.cpu().eval()
+    x = torch.zeros(1, 3, image_size, image_size)
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter's notice
+        torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def onnx_session(path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
+    """Largest |logit difference| between ONNX Runtime and PyTorch (CPU, fp32) on `images`."""
+    session = onnx_session(onnx_path, 1)
+    with torch.inference_mode():
+        expected = model.cpu().eval()(images).numpy()
+    return float(abs(session.run(None, {"images": images.numpy()})[0] - expected).max())
+
+
+def onnx_latency_grid(onnx_path, batch_sizes, image_size: int, threads: int, warmup: int,
+                      min_run_time: float) -> list[dict]:
+    """ONNX Runtime (CPU) time of one batch: median and IQR of single calls over min_run_time seconds."""
+    grid = []
+    for b in sorted(batch_sizes):
+        x = torch.randn(b, 3, image_size, image_size).numpy()
+        for t in sorted({1, threads}):
+            session = onnx_session(onnx_path, t)
+            for _ in range(warmup):
+                session.run(None, {"images": x})
+            times, start = [], time.perf_counter()
+            while time.perf_counter() - start < min_run_time or len(times) < 3:
+                t0 = time.perf_counter()
+                session.run(None, {"images": x})
+                times.append(time.perf_counter() - t0)
+            q1, median, q3 = statistics.quantiles(times, n=4)
+            grid.append({"runtime": "onnxruntime", "latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3,
+                         "latency_samples": len(times), "latency_batch_size": b, "latency_threads": t,
+                         "latency_device": "cpu"})
+    return grid
 
 
 def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
@@ -86,7 +138,7 @@ def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[
 
 
 def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunable: dict,
-                   latency: dict, threads: int, export_fp32, export_fp16, masked_ckpt=None) -> dict:
+                   latency: dict, threads: int, export_fp32, export_fp16, onnx_path, masked_ckpt=None) -> dict:
     device = select_device()
     model, meta = load_checkpoint(ckpt)
     modules = [m for _, m in prunable_modules(model, prunable["layer_types"], prunable["exclude"])]
@@ -104,10 +156,15 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
     model.to(device)
     metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
     metrics["test_images"] = len(test)
-    grid = latency_grid(model, latency["batch_sizes"], dataset["test_images"].shape[-1], device, threads,
+    image_size = dataset["test_images"].shape[-1]
+    grid = latency_grid(model, latency["batch_sizes"], image_size, device, threads,
                         latency["warmup"], latency["min_run_time"])
     metrics.update(grid[-1])  # the table's latency: the largest batch on all the job's threads
-    metrics["latency_grid"] = grid
+    # After the PyTorch timings: the ONNX steps move the model to the CPU.
+    export_onnx(model, image_size, onnx_path)
+    metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, onnx_path, test.normalise(test.images[:64]).cpu())
+    metrics["latency_grid"] = grid + onnx_latency_grid(onnx_path, latency["batch_sizes"], image_size, threads,
+                                                       latency["warmup"], latency["min_run_time"])
     metrics["cpu"] = cpu_model()
     metrics["torch"] = torch.__version__
     return metrics
@@ -154,6 +211,7 @@ def main(argv=None) -> None:
     ev.add_argument("--masked-ckpt", help="the seed-style checkpoint with masks attached (pruned models)")
     ev.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
     ev.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
+    ev.add_argument("--onnx", required=True, help="output: the model as ONNX (dynamic batch)")
     ev.add_argument("--out", required=True)
     ag = sub.add_parser("aggregate", help="the results table of all models")
     ag.add_argument("--metrics", required=True, nargs="+")
@@ -165,7 +223,7 @@ def main(argv=None) -> None:
         threads = configure_threads(args.threads)
         metrics = evaluate_model(args.ckpt, load_dataset(args.data), args.mean, args.std,
                                  args.eval_batch_size, args.prunable, args.latency, threads,
-                                 args.export_fp32, args.export_fp16, args.masked_ckpt)
+                                 args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt)
         write_json(metrics, args.out)
         log.info("%s: accuracy %.4f sparsity %.4f gzip %d B latency %.2f ms", metrics["name"],
                  metrics["accuracy"], metrics["sparsity_prunable"], metrics["gzip_bytes"], metrics["latency_ms"])

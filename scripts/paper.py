@@ -39,7 +39,8 @@ def mb(n_bytes: float) -> str:
 
 
 def ms(milliseconds: float) -> str:
-    return f"{milliseconds:.1f}"
+    """Two decimals below 10 ms (ONNX Runtime at batch 1 takes ~0.2 ms), one above."""
+    return f"{milliseconds:.2f}" if milliseconds < 10 else f"{milliseconds:.1f}"
 
 
 def ratio(x: float) -> str:
@@ -161,12 +162,15 @@ def file_size_paradox(rows) -> dict | None:
 
 def latency_table(rows) -> dict:
     """Column headers (batch size, threads) and each model's medians and IQRs in that order."""
-    settings = [(g["latency_batch_size"], g["latency_threads"]) for g in rows[0]["latency_grid"]]
+    def key(g):
+        return g["runtime"], g["latency_batch_size"], g["latency_threads"]
+
+    settings = [key(g) for g in rows[0]["latency_grid"]]
     body = []
     for r in rows:
-        by_setting = {(g["latency_batch_size"], g["latency_threads"]): g for g in r["latency_grid"]}
+        by_setting = {key(g): g for g in r["latency_grid"]}
         body.append({"row": r, "cells": [by_setting[s] for s in settings]})
-    return {"settings": [{"batch_size": b, "threads": t} for b, t in settings], "rows": body}
+    return {"settings": [{"runtime": rt, "batch_size": b, "threads": t} for rt, b, t in settings], "rows": body}
 
 
 def stage_seconds(benchmark_files, root) -> dict:
@@ -195,6 +199,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "schedule_cmp": schedule_comparisons(rows), "strategy_cmp": strategy_comparisons(rows),
         "gap": hardware_gap(rows), "stage_seconds": stage_times,
         "storage": storage_rows(rows), "paradox": file_size_paradox(rows), "latency": latency_table(rows),
+        "onnx_max_diff": max(r["onnx_max_abs_diff"] for r in rows),
         "figures": figures,
     }
 

@@ -155,3 +155,15 @@ def test_latency_grid_covers_batches_and_thread_counts():
     assert all(g["latency_ms"] > 0 for g in grid)
     single = latency_grid(model, [2], 8, torch.device("cpu"), threads=1, warmup=0, min_run_time=0.02)
     assert [(g["latency_batch_size"], g["latency_threads"]) for g in single] == [(2, 1)]
+
+
+def test_onnx_export_matches_pytorch_and_times_both_thread_counts(tmp_path):
+    from scripts.evaluate import export_onnx, onnx_latency_grid, onnx_max_abs_diff
+    torch.manual_seed(0)
+    model = build_model(10).eval()
+    path = tmp_path / "m.onnx"
+    export_onnx(model, 32, path)
+    assert onnx_max_abs_diff(model, path, torch.randn(4, 3, 32, 32)) < 1e-4
+    grid = onnx_latency_grid(path, [1, 2], 32, threads=2, warmup=1, min_run_time=0.02)
+    assert [(g["latency_batch_size"], g["latency_threads"]) for g in grid] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert all(g["runtime"] == "onnxruntime" and g["latency_ms"] > 0 and g["latency_samples"] >= 3 for g in grid)

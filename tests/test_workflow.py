@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from conftest import ROOT, merge
+from scripts.common import available_cores
 from scripts.model import load_checkpoint
 from scripts.prune import prunable_modules, sparsity
 
@@ -135,7 +136,7 @@ def test_storage_table_equals_metrics(tiny_run):
                                           m["sparse_fp16_bytes"] / 1e6, m["sparse_fp16_bytes"] / m["file_bytes"] * 100])
     exports = Path(config["results_dir"], "exports")
     assert sorted(p.name for p in exports.iterdir()) == sorted(
-        f"{n}.{v}.sparse.pt.gz" for n, _, _ in model_rows(config) for v in ("fp16", "fp32"))
+        f"{n}.{v}" for n, _, _ in model_rows(config) for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx"))
 
 
 def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
@@ -147,6 +148,16 @@ def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
         keys = torch.load(masked, weights_only=True)["state_dict"].keys()
         assert any(k.endswith("weight_orig") for k in keys) and any(k.endswith("weight_mask") for k in keys)
     assert metrics(config, "baseline")["masked_gzip_bytes"] is None
+
+
+def test_latency_covers_both_runtimes_and_onnx_matches(tiny_run):
+    _, config, _ = tiny_run
+    for name, _, _ in model_rows(config):
+        m = metrics(config, name)
+        settings = {(g["runtime"], g["latency_batch_size"], g["latency_threads"]) for g in m["latency_grid"]}
+        threads = {1, min(2, available_cores())}  # the run used --cores 2
+        assert settings == {(rt, b, t) for rt in ("pytorch", "onnxruntime") for b in (1, 8) for t in threads}
+        assert m["onnx_max_abs_diff"] < 1e-3
 
 
 def test_reported_sparsity_matches_the_checkpoints(tiny_run):
