@@ -64,11 +64,17 @@ def measure_latency(model, batch_size: int, image_size: int, device: torch.devic
             "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
 
 
+def latency_settings(batch_sizes, threads: int) -> list[tuple[int, int]]:
+    """(batch size, threads) pairs to time: every batch size with 1 thread and with `threads`;
+    the largest batch with the most threads comes last (the results table's latency)."""
+    return [(b, t) for b in sorted(batch_sizes) for t in sorted({1, threads})]
+
+
 def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
                  min_run_time: float) -> list[dict]:
-    """measure_latency at every batch size, with 1 thread and with `threads` (largest batch, most threads last)."""
+    """measure_latency at every latency setting."""
     return [{"runtime": "pytorch", **measure_latency(model, b, image_size, device, t, warmup, min_run_time)}
-            for b in sorted(batch_sizes) for t in sorted({1, threads})]
+            for b, t in latency_settings(batch_sizes, threads)]
 
 
 def export_onnx(model, image_size: int, path) -> None:
@@ -102,21 +108,20 @@ def onnx_latency_grid(onnx_path, batch_sizes, image_size: int, threads: int, war
                       min_run_time: float) -> list[dict]:
     """ONNX Runtime (CPU) time of one batch: median and IQR of single calls over min_run_time seconds."""
     grid = []
-    for b in sorted(batch_sizes):
+    for b, t in latency_settings(batch_sizes, threads):
         x = torch.randn(b, 3, image_size, image_size).numpy()
-        for t in sorted({1, threads}):
-            session = onnx_session(onnx_path, t)
-            for _ in range(warmup):
-                session.run(None, {"images": x})
-            times, start = [], time.perf_counter()
-            while time.perf_counter() - start < min_run_time or len(times) < 3:
-                t0 = time.perf_counter()
-                session.run(None, {"images": x})
-                times.append(time.perf_counter() - t0)
-            q1, median, q3 = statistics.quantiles(times, n=4)
-            grid.append({"runtime": "onnxruntime", "latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3,
-                         "latency_samples": len(times), "latency_batch_size": b, "latency_threads": t,
-                         "latency_device": "cpu"})
+        session = onnx_session(onnx_path, t)
+        for _ in range(warmup):
+            session.run(None, {"images": x})
+        times, start = [], time.perf_counter()
+        while time.perf_counter() - start < min_run_time or len(times) < 3:
+            t0 = time.perf_counter()
+            session.run(None, {"images": x})
+            times.append(time.perf_counter() - t0)
+        q1, median, q3 = statistics.quantiles(times, n=4)
+        grid.append({"runtime": "onnxruntime", "latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3,
+                     "latency_samples": len(times), "latency_batch_size": b, "latency_threads": t,
+                     "latency_device": "cpu"})
     return grid
 
 

@@ -17,8 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from scripts.common import (configure_threads, log, parse_json_arg, save_torch, select_device,
-                            setup_logging, write_json)
+from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
 from scripts.model import load_checkpoint, save_checkpoint
@@ -204,8 +203,7 @@ def main(argv=None) -> None:
     meta = {**meta, "name": args.name, "experiment": args.experiment}
     # The seed's way of saving, kept once on purpose: masks still attached
     # (weight_orig + weight_mask), which is why its file sizes did not move.
-    save_torch({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta},
-               args.masked_ckpt)
+    save_checkpoint(model, args.masked_ckpt, meta)
     make_permanent(modules)
     save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": args.name, "experiment": args.experiment, "device": str(device),

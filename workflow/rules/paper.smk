@@ -7,6 +7,15 @@ localrules:
     compile_pdf,
 
 
+# Every figure the paper shows: inputs of the rendering and of the PDF build.
+PAPER_FIGURES = dict(
+    pareto=rules.plot_pareto.output.png,
+    leaderboard=rules.plot_leaderboard.output.png,
+    evolution=rules.plot_evolution.output.png,
+    kernels=rules.plot_kernel_grids.output.pngs,
+)
+
+
 rule record_provenance:
     output:
         json=f"{RESULTS}/provenance.json",
@@ -35,10 +44,7 @@ rule render_paper:
         seed_reference=SEED_REFERENCE,
         md_template=f"{TEMPLATES}/paper.md.j2",
         tex_template=f"{TEMPLATES}/paper.tex.j2",
-        pareto=rules.plot_pareto.output.png,
-        leaderboard=rules.plot_leaderboard.output.png,
-        evolution=rules.plot_evolution.output.png,
-        kernels=rules.plot_kernel_grids.output.pngs,
+        **PAPER_FIGURES,
         benchmarks=TRAINING_BENCHMARKS,
     output:
         md=f"{PAPER}/paper.md",
@@ -65,12 +71,7 @@ rule render_paper:
 rule compile_pdf:
     input:
         tex=rules.render_paper.output.tex,
-        figures=[
-            rules.plot_pareto.output.png,
-            rules.plot_leaderboard.output.png,
-            rules.plot_evolution.output.png,
-            rules.plot_kernel_grids.output.pngs,
-        ],
+        figures=list(PAPER_FIGURES.values()),
     output:
         pdf=f"{PAPER}/paper.pdf",
     log:
