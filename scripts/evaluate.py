@@ -16,14 +16,16 @@ from pathlib import Path
 import torch
 from torch.utils import benchmark
 
+from scripts.channels import channel_counts, count_macs
 from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
                             select_device, setup_logging, write_json)
+from scripts.config import BASELINE
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
-from scripts.model import build_model, load_checkpoint
+from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
-from scripts.storage import read_sparse_export, write_sparse_export
 from scripts.prune import prunable_modules, sparsity
+from scripts.storage import read_sparse_export, write_sparse_export
 
 # Columns of the results table, in order; one source for the CSV, JSON and paper.
 TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
@@ -31,7 +33,8 @@ TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "st
                  "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
                  "latency_threads", "latency_device", "latency_samples", "onnx_max_abs_diff",
                  "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
-                 "masked_gzip_bytes"]
+                 "masked_gzip_bytes", "macs", "channels", "prunable_nonzero", "removed_fraction", "params_ratio",
+                 "macs_ratio", "channels_ratio"]
 
 
 def gzip_size(path) -> int:
@@ -147,21 +150,22 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
     device = select_device()
     model, meta = load_checkpoint(ckpt)
     modules = [m for _, m in prunable_modules(model, prunable["layer_types"], prunable["exclude"])]
+    image_size = dataset["test_images"].shape[-1]
     metrics = {"name": meta["name"],
                "sparsity_prunable": sparsity(m.weight.detach() for m in modules),
                "prunable_params": sum(m.weight.numel() for m in modules),
+               "prunable_nonzero": sum(int((m.weight != 0).sum()) for m in modules),
+               "macs": count_macs(model, image_size), "channels": channel_counts(model),
                **count_parameters(model),
                "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
     sizes, fp16_state = storage_metrics(model, export_fp32, export_fp16, masked_ckpt)
     metrics.update(sizes)
     test = device_splits(dataset, mean, std, device)["test"]
-    fp16_model = build_model(meta["num_classes"])
-    fp16_model.load_state_dict(fp16_state)
+    fp16_model = model_from_state(meta, fp16_state)
     metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, eval_batch_size)["accuracy"]
     model.to(device)
     metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
     metrics["test_images"] = len(test)
-    image_size = dataset["test_images"].shape[-1]
     grid = latency_grid(model, latency["batch_sizes"], image_size, device, threads,
                         latency["warmup"], latency["min_run_time"])
     metrics.update(grid[-1])  # the table's latency: the largest batch on all the job's threads
@@ -175,8 +179,18 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
     return metrics
 
 
+def relative_to_baseline(row: dict, baseline: dict) -> dict:
+    """What is left of the baseline: parameters, MACs, conv channels; and the share of the
+    baseline's prunable weights that are gone (zeroed by a mask, or removed with their channel)."""
+    return {"params_ratio": row["params"] / baseline["params"],
+            "macs_ratio": row["macs"] / baseline["macs"],
+            "channels_ratio": row["channels"] / baseline["channels"],
+            "removed_fraction": 1 - row["prunable_nonzero"] / baseline["prunable_params"]}
+
+
 def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
-    """One row per model, in the order given, with the experiment's settings beside its metrics."""
+    """One row per model, in the order given (the baseline first), with the experiment's
+    settings beside its metrics."""
     rows = []
     for path, exp in zip(metric_files, experiments, strict=True):
         m = read_json(path)
@@ -185,9 +199,13 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
         row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
                "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
                "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0)}
-        row.update({k: m[k] for k in TABLE_COLUMNS if k not in row})
+        row.update({k: m[k] for k in TABLE_COLUMNS if k in m and k not in row})
         row["latency_grid"] = m["latency_grid"]  # JSON only: not a CSV column
         rows.append(row)
+    if rows[0]["name"] != BASELINE:
+        raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
+    for row in rows:
+        row.update(relative_to_baseline(row, rows[0]))
     return rows
 
 

@@ -2,6 +2,7 @@
 
     python -m scripts.figures pareto --results results.json --out pareto.png
     python -m scripts.figures leaderboard --results results.json --out leaderboard.png
+    python -m scripts.figures latency-macs --results results.json --out latency_macs.png
     python -m scripts.figures evolution --histories h1.json h2.json --out evolution.png
     python -m scripts.figures kernels --ckpts a.pt b.pt --out a.png b.png
 """
@@ -44,7 +45,7 @@ def pareto_front(points: list[tuple[float, float]], maximise_x: bool) -> list[in
 
 def plot_pareto(rows, out) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    panels = [("sparsity_prunable", "Sparsity of the prunable weights (%)", 100, True),
+    panels = [("removed_fraction", "Prunable weights zeroed or removed (%)", 100, True),
               ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
     markers = "osD^vP*Xhp"
     for ax, (key, xlabel, scale, maximise) in zip(axes, panels):
@@ -60,6 +61,47 @@ def plot_pareto(rows, out) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.suptitle("Accuracy against sparsity and against storage")
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    _save(fig, out)
+
+
+RUNTIMES = {"pytorch": ("PyTorch eager", "o"), "onnxruntime": ("ONNX Runtime", "s")}
+
+
+def plot_latency_macs(rows, out) -> None:
+    """Latency against MACs per model, one panel per batch size (all the job's threads).
+
+    The dotted line through the baseline is latency proportional to MACs: the speed-up
+    that removing arithmetic allows. Masked models sit at the baseline's MACs.
+    """
+    grid0 = rows[0]["latency_grid"]
+    threads = max(g["latency_threads"] for g in grid0)
+    batches = sorted({g["latency_batch_size"] for g in grid0})
+    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 4.2), squeeze=False)
+    base_macs = rows[0]["macs"]
+    for ax, b in zip(axes[0], batches):
+        for runtime, (name, marker) in RUNTIMES.items():
+            pts = []
+            for i, r in enumerate(rows):
+                (g,) = [g for g in r["latency_grid"] if (g["runtime"], g["latency_batch_size"],
+                                                         g["latency_threads"]) == (runtime, b, threads)]
+                pts.append((r["macs"] / 1e6, g["latency_ms"]))
+                ax.scatter(*pts[-1], marker=marker, color=f"C{i % 10}", s=40, zorder=3,
+                           label=r["label"] if runtime == "pytorch" else None)
+            lo = min(r["macs"] for r in rows) / base_macs
+            ax.plot([base_macs / 1e6 * lo, base_macs / 1e6], [pts[0][1] * lo, pts[0][1]], ":", color="grey",
+                    zorder=2)
+            ax.annotate(name, pts[0], textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("MACs per image (millions)")
+        ax.set_ylabel("Latency per batch (ms)")
+        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} (o PyTorch, s ONNX Runtime)",
+                     fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle("Latency against MACs (dotted: proportional to MACs, through the baseline)")
     fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
     _save(fig, out)
 
@@ -89,9 +131,9 @@ def plot_evolution(histories, out) -> None:
     ax_acc.set_title("Validation accuracy per step\n(x: right after pruning, o: after fine-tuning)", fontsize=9)
     ax_acc.set_xlabel("Pruning step")
     ax_acc.set_ylabel("Validation accuracy (%)")
-    ax_sp.set_title("Sparsity of the prunable weights per step", fontsize=9)
+    ax_sp.set_title("Prunable weights zeroed or removed, per step", fontsize=9)
     ax_sp.set_xlabel("Pruning step")
-    ax_sp.set_ylabel("Sparsity (%)")
+    ax_sp.set_ylabel("Zeroed or removed (%)")
     for ax in (ax_acc, ax_sp):
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
         ax.grid(alpha=0.3)
@@ -132,7 +174,7 @@ def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    for name in ("pareto", "leaderboard"):
+    for name in ("pareto", "leaderboard", "latency-macs"):
         s = sub.add_parser(name)
         s.add_argument("--results", required=True)
         s.add_argument("--out", required=True)
@@ -149,6 +191,8 @@ def main(argv=None) -> None:
         plot_pareto(read_json(args.results), args.out)
     elif args.command == "leaderboard":
         plot_leaderboard(read_json(args.results), args.out)
+    elif args.command == "latency-macs":
+        plot_latency_macs(read_json(args.results), args.out)
     elif args.command == "evolution":
         plot_evolution([{**read_json(h), "label": lab} for h, lab in zip(args.histories, args.labels, strict=True)],
                        args.out)

@@ -82,9 +82,58 @@ def build_model(num_classes: int, weights_path: str | Path | None = None) -> nn.
     return model
 
 
-def save_checkpoint(model: nn.Module, path, meta: dict) -> None:
-    """Plain tensors plus a JSON-like meta dict; loadable with weights_only=True."""
+def architecture_spec(model: nn.Module) -> dict[str, list[int]]:
+    """The width of every layer that channel pruning can change, as plain ints:
+    conv -> [in, out, groups], BatchNorm -> [features], linear -> [in, out]."""
+    spec = {}
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            spec[name] = [m.in_channels, m.out_channels, m.groups]
+        elif isinstance(m, nn.BatchNorm2d):
+            spec[name] = [m.num_features]
+        elif isinstance(m, nn.Linear):
+            spec[name] = [m.in_features, m.out_features]
+    return spec
+
+
+def apply_architecture(model: nn.Module, spec: dict[str, list[int]]) -> nn.Module:
+    """Resize the layers of a stock model to `spec` (fresh weights, to be loaded after).
+
+    Kernel size, stride, padding and bias come from the stock layer; only widths change.
+    """
+    for name, widths in spec.items():
+        old = model.get_submodule(name)
+        if isinstance(old, nn.Conv2d):
+            new = nn.Conv2d(widths[0], widths[1], old.kernel_size, old.stride, old.padding, old.dilation,
+                            groups=widths[2], bias=old.bias is not None)
+        elif isinstance(old, nn.BatchNorm2d):
+            new = nn.BatchNorm2d(widths[0], old.eps, old.momentum)
+        elif isinstance(old, nn.Linear):
+            new = nn.Linear(widths[0], widths[1], bias=old.bias is not None)
+        else:
+            raise ValueError(f"architecture spec names {name!r}, a {type(old).__name__}, not a conv/BN/linear layer")
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, new)
+    return model
+
+
+def model_from_state(meta: dict, state_dict: dict) -> nn.Module:
+    """The model a checkpoint describes: stock MobileNetV2, resized if it was channel-pruned."""
+    model = build_model(meta["num_classes"])
+    if "architecture" in meta:
+        apply_architecture(model, meta["architecture"])
+    model.load_state_dict(state_dict)
+    return model
+
+
+def save_checkpoint(model: nn.Module, path, meta: dict, architecture: bool = False) -> None:
+    """Plain tensors plus a JSON-like meta dict; loadable with weights_only=True.
+
+    architecture=True records the layer widths (for physically pruned models).
+    """
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    if architecture:
+        meta = {**meta, "architecture": architecture_spec(model)}
     save_torch({"state_dict": state, "meta": meta}, path)
 
 
@@ -93,9 +142,10 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
         ckpt = load_torch(path)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:  # corrupt or unsafe
         raise WeightsError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
-    model = build_model(ckpt["meta"]["num_classes"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model, ckpt["meta"]
+    try:
+        return model_from_state(ckpt["meta"], ckpt["state_dict"]), ckpt["meta"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{path}: not a checkpoint of this project ({type(e).__name__}: {e})") from e
 
 
 def main(argv=None) -> None:

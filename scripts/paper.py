@@ -17,6 +17,7 @@ import jinja2
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
+from scripts.prune import CHANNELS
 
 PUBLISHED_PRESET = "paper"
 MB = 1e6
@@ -47,7 +48,12 @@ def ratio(x: float) -> str:
     return f"{x:.2f}"
 
 
-FILTERS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio}
+def mega(n: float) -> str:
+    """Counts in millions, two decimals: 2236682 -> '2.24'."""
+    return f"{n / 1e6:.2f}"
+
+
+FILTERS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega}
 
 # --- LaTeX safety ------------------------------------------------------------------------
 
@@ -111,14 +117,20 @@ def schedule_comparisons(rows) -> list[dict]:
     return out
 
 
+# Each importance criterion and its random control (same surgery, random ranking).
+RANDOM_CONTROLS = {"l1_unstructured": ("L1 magnitude", "random_unstructured"),
+                   "l2_channels": ("group-L2 channel", "random_channels")}
+
+
 def strategy_comparisons(rows) -> list[dict]:
-    """L1 magnitude against random at the same schedule and target sparsity."""
+    """Each importance criterion against its random control at the same schedule and target."""
     out = []
-    for l1 in _find(rows, strategy="l1_unstructured"):
-        for rnd in _find(rows, strategy="random_unstructured", schedule=l1["schedule"],
-                         target_sparsity=l1["target_sparsity"]):
-            out.append({"l1": l1, "random": rnd, "delta": l1["accuracy"] - rnd["accuracy"],
-                        "sparsity": l1["target_sparsity"], "schedule": l1["schedule"]})
+    for strategy, (name, control) in RANDOM_CONTROLS.items():
+        for imp in _find(rows, strategy=strategy):
+            for rnd in _find(rows, strategy=control, schedule=imp["schedule"],
+                             target_sparsity=imp["target_sparsity"]):
+                out.append({"importance": imp, "random": rnd, "delta": imp["accuracy"] - rnd["accuracy"],
+                            "criterion": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"]})
     return out
 
 
@@ -128,17 +140,23 @@ def seed_comparison(rows, seed: dict) -> list[dict]:
             for r in rows if r["name"] in seed["accuracy"]]
 
 
+def masked_rows(rows) -> list[dict]:
+    """The models pruned by masking (dense tensors with zeros), not by removing channels."""
+    return [r for r in rows[1:] if r["strategy"] not in CHANNELS]
+
+
 def hardware_gap(rows) -> dict:
-    """Storage and latency of the sparsest model relative to the baseline."""
+    """Storage and latency of the sparsest masked model relative to the baseline."""
     base = rows[0]
-    sparsest = max(rows[1:], key=lambda r: r["sparsity_prunable"]) if len(rows) > 1 else base
+    sparsest = max(masked_rows(rows), key=lambda r: r["sparsity_prunable"], default=base)
     return {"baseline": base, "sparsest": sparsest,
             "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
             "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
             "sparse_fp32_ratio": sparsest["sparse_fp32_bytes"] / sparsest["file_bytes"],
             "sparse_fp16_ratio": sparsest["sparse_fp16_bytes"] / sparsest["file_bytes"],
-            "latency_min": min(r["latency_ms"] for r in rows), "latency_max": max(r["latency_ms"] for r in rows)}
+            "latency_min": min(r["latency_ms"] for r in [base, *masked_rows(rows)]),
+            "latency_max": max(r["latency_ms"] for r in [base, *masked_rows(rows)])}
 
 
 def storage_rows(rows) -> list[dict]:
@@ -173,6 +191,36 @@ def latency_table(rows) -> dict:
     return {"settings": [{"runtime": rt, "batch_size": b, "threads": t} for rt, b, t in settings], "rows": body}
 
 
+def _latency(row, runtime: str, batch_size: int, threads: int) -> float:
+    (g,) = [g for g in row["latency_grid"] if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+            == (runtime, batch_size, threads)]
+    return g["latency_ms"]
+
+
+def channel_speedups(rows) -> dict:
+    """Each channel-pruned model's speed-up over the baseline beside its MACs reduction.
+
+    The MACs reduction (baseline MACs / model MACs) is the speed-up a runtime whose time
+    is proportional to the arithmetic would reach; `fraction` is the share of it
+    reached (speed-up / MACs reduction), per runtime and batch size on all the job's threads.
+    """
+    base = rows[0]
+    threads = max(g["latency_threads"] for g in base["latency_grid"])
+    settings = [(g["runtime"], g["latency_batch_size"]) for g in base["latency_grid"]
+                if g["latency_threads"] == threads]
+    body = []
+    for r in rows:
+        if r["strategy"] not in CHANNELS:
+            continue
+        limit = 1 / r["macs_ratio"]
+        cells = []
+        for runtime, b in settings:
+            speedup = _latency(base, runtime, b, threads) / _latency(r, runtime, b, threads)
+            cells.append({"speedup": speedup, "fraction": speedup / limit})
+        body.append({"row": r, "limit": limit, "cells": cells})
+    return {"threads": threads, "settings": [{"runtime": rt, "batch_size": b} for rt, b in settings], "rows": body}
+
+
 def stage_seconds(benchmark_files, root) -> dict:
     """Wall time per rule, summed over its jobs, from Snakemake's benchmark files.
 
@@ -199,6 +247,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "schedule_cmp": schedule_comparisons(rows), "strategy_cmp": strategy_comparisons(rows),
         "gap": hardware_gap(rows), "stage_seconds": stage_times,
         "storage": storage_rows(rows), "paradox": file_size_paradox(rows), "latency": latency_table(rows),
+        "channels": channel_speedups(rows), "masked": masked_rows(rows),
         "onnx_max_diff": max(r["onnx_max_abs_diff"] for r in rows),
         "figures": figures,
     }
@@ -229,6 +278,7 @@ def main(argv=None) -> None:
     p.add_argument("--pareto", required=True, help="figure file, inside the paper folder")
     p.add_argument("--leaderboard", required=True, help="figure file, inside the paper folder")
     p.add_argument("--evolution", required=True, help="figure file, inside the paper folder")
+    p.add_argument("--latency-macs", required=True, help="figure file, inside the paper folder")
     p.add_argument("--kernels", nargs="+", required=True, help="kernel grid per model, table order")
     p.add_argument("--md-template", required=True)
     p.add_argument("--tex-template", required=True)
@@ -246,6 +296,7 @@ def main(argv=None) -> None:
         return os.path.relpath(path, paper_dir)
 
     figures = {"pareto": rel(args.pareto), "leaderboard": rel(args.leaderboard), "evolution": rel(args.evolution),
+               "latency_macs": rel(args.latency_macs),
                "kernels": {r["name"]: rel(k) for r, k in zip(rows, args.kernels, strict=True)}}
     context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
                             settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures)

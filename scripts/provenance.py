@@ -14,7 +14,7 @@ import torch
 
 from scripts.common import available_cores, setup_logging, write_json
 
-PACKAGES = ["torch", "torchvision", "snakemake", "jinja2", "matplotlib", "numpy", "onnx", "onnxruntime"]
+PACKAGES = ["torch", "torchvision", "torch-pruning", "snakemake", "jinja2", "matplotlib", "numpy", "onnx", "onnxruntime"]
 
 
 def git_state(repo=".") -> dict:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from scripts.channels import IMPORTANCES, channel_counts, channel_pruner
 from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
@@ -24,8 +25,9 @@ from scripts.model import load_checkpoint, save_checkpoint
 
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
 UNSTRUCTURED = {"l1_unstructured": prune.L1Unstructured, "random_unstructured": prune.RandomUnstructured}
-STRUCTURED = {"l2_structured": 2}  # strategy -> norm order over each output filter
-STRATEGIES = (*UNSTRUCTURED, *STRUCTURED)
+STRUCTURED = {"l2_structured": 2}  # strategy -> norm order over each output filter (masked)
+CHANNELS = tuple(IMPORTANCES)  # physically removed channels (scripts.channels)
+STRATEGIES = (*UNSTRUCTURED, *STRUCTURED, *CHANNELS)
 SCHEDULES = ("oneshot", "iterative")
 
 
@@ -33,7 +35,7 @@ SCHEDULES = ("oneshot", "iterative")
 class Experiment:
     strategy: str
     schedule: str
-    sparsity: float   # target fraction of the prunable set (structured: of each layer's filters)
+    sparsity: float   # target fraction of the prunable set (structured, channels: of each layer's filters)
     steps: int = 1
 
     def __post_init__(self):
@@ -155,20 +157,44 @@ def make_permanent(modules) -> None:
 
 # --- the stage ------------------------------------------------------------------
 
-def run_experiment(model: nn.Module, exp: Experiment, modules, splits, hyp: TrainHyp, seed: int,
-                   eval_batch_size: int, scope: str = "layer", tag: str = "") -> list[dict]:
-    """Prune `model` in place along the schedule, fine-tuning after each step."""
+def removed_fraction(modules, baseline_weights: int) -> float:
+    """Share of the baseline's prunable weights that are gone: zeroed, or cut out with
+    their channel. For masking strategies this is the sparsity."""
+    return 1 - sum(int((m.weight != 0).sum()) for m in modules) / baseline_weights
+
+
+def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hyp: TrainHyp, seed: int,
+                   eval_batch_size: int, tag: str = "") -> list[dict]:
+    """Prune `model` in place along the schedule, fine-tuning after each step.
+
+    `prunable` holds layer_types, exclude, scope and round_to (the config's prune keys).
+    """
+    named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
+    baseline_weights = sum(m.weight.numel() for _, m in named)
+    baseline_channels = channel_counts(model)
+    targets = cumulative_targets(exp.sparsity, exp.steps)
+    pruner = None
+    if exp.strategy in CHANNELS:
+        image_size = splits["val"].images.shape[-1]
+        ignored = [model.get_submodule(n) for n in ("classifier.1", *prunable["exclude"])]
+        pruner = channel_pruner(model, exp.strategy, targets, image_size, prunable.get("round_to"), ignored)
     history = []
-    for step, fraction in enumerate(cumulative_targets(exp.sparsity, exp.steps), start=1):
+    for step, fraction in enumerate(targets, start=1):
         t0 = time.perf_counter()
-        torch.manual_seed(seed + step)  # random_unstructured draws from the global generator
-        prune_step(modules, exp.strategy, fraction, scope)
-        achieved = sparsity(m.weight for m in modules)
+        torch.manual_seed(seed + step)  # the random strategies draw from the global generator
+        if pruner is not None:
+            pruner.step()  # replaces the pruned layers' weights: the module list is stale after it
+            named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
+        else:
+            prune_step([m for _, m in named], exp.strategy, fraction, prunable["scope"])
+        modules = [m for _, m in named]
+        achieved = removed_fraction(modules, baseline_weights)
         pruned = evaluate(model, splits["val"], eval_batch_size)
         epochs = fit(model, splits["train"], splits["val"], hyp, seed + step, eval_batch_size,
                      tag=f"{tag}step {step}/{exp.steps} ")
         tuned = max(e["val_accuracy"] for e in epochs)
         history.append({"step": step, "target_sparsity": fraction, "sparsity": achieved,
+                        "channels_kept": channel_counts(model) / baseline_channels,
                         "val_accuracy_pruned": pruned["accuracy"], "val_accuracy": tuned,
                         "seconds": time.perf_counter() - t0, "epochs": epochs})
         log.info("%sstep %d/%d: sparsity %.4f (target %.4f)  val acc %.4f after pruning, %.4f after fine-tuning",
@@ -183,8 +209,8 @@ def main(argv=None) -> None:
     p.add_argument("--baseline", required=True, help="baseline checkpoint")
     p.add_argument("--name", required=True)
     p.add_argument("--experiment", required=True, type=parse_json_arg, help="strategy, schedule, sparsity, steps")
-    p.add_argument("--prunable", required=True, type=parse_json_arg, help="layer_types, exclude, scope")
-    p.add_argument("--masked-ckpt", required=True, help="output: the state_dict before prune.remove")
+    p.add_argument("--prunable", required=True, type=parse_json_arg, help="layer_types, exclude, scope, round_to")
+    p.add_argument("--masked-ckpt", help="output: the state_dict before prune.remove (masking strategies)")
     args = p.parse_args(argv)
     configure_threads(args.threads)
     try:
@@ -195,17 +221,23 @@ def main(argv=None) -> None:
     device = select_device()
     model, meta = load_checkpoint(args.baseline)
     model.to(device)
-    modules = [m for _, m in prunable_modules(model, args.prunable["layer_types"], args.prunable["exclude"])]
+    if (exp.strategy in CHANNELS) == bool(args.masked_ckpt):
+        raise SystemExit(f"error: experiment {args.name}: --masked-ckpt is for masking strategies only "
+                         f"(strategy {exp.strategy})")
     splits = device_splits(load_dataset(args.data), args.mean, args.std, device)
     t0 = time.perf_counter()
-    steps = run_experiment(model, exp, modules, splits, hyp, args.seed, args.eval_batch_size,
-                           args.prunable["scope"], tag=f"{args.name} ")
+    steps = run_experiment(model, exp, args.prunable, splits, hyp, args.seed, args.eval_batch_size,
+                           tag=f"{args.name} ")
     meta = {**meta, "name": args.name, "experiment": args.experiment}
-    # The seed's way of saving, kept once on purpose: masks still attached
-    # (weight_orig + weight_mask), which is why its file sizes did not move.
-    save_checkpoint(model, args.masked_ckpt, meta)
-    make_permanent(modules)
-    save_checkpoint(model.cpu(), args.ckpt, meta)
+    if exp.strategy in CHANNELS:
+        save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
+    else:
+        # The seed's way of saving, kept once on purpose: masks still attached
+        # (weight_orig + weight_mask), which is why its file sizes did not move.
+        save_checkpoint(model, args.masked_ckpt, meta)
+        make_permanent([m for _, m in prunable_modules(model, args.prunable["layer_types"],
+                                                       args.prunable["exclude"])])
+        save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": args.name, "experiment": args.experiment, "device": str(device),
                 "seconds": time.perf_counter() - t0, "steps": steps}, args.history)
 

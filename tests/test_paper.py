@@ -2,7 +2,7 @@
 import jinja2
 import pytest
 
-from scripts.paper import (Latex, latex_environment, latex_escape, pct, points, schedule_comparisons,
+from scripts.paper import (Latex, channel_speedups, latex_environment, latex_escape, pct, points, schedule_comparisons,
                            stage_seconds, strategy_comparisons)
 
 
@@ -40,7 +40,31 @@ def test_comparisons_are_computed_from_matching_rows():
     assert (sched["iterative"]["name"], sched["oneshot"]["name"]) == ("it90", "os90")
     assert points(sched["delta"]) == "32.0"
     (strat,) = strategy_comparisons(rows)
-    assert (strat["l1"]["name"], strat["random"]["name"], points(strat["delta"])) == ("os90", "rnd90", "39.0")
+    assert (strat["importance"]["name"], strat["random"]["name"], points(strat["delta"])) == ("os90", "rnd90", "39.0")
+    rows += [row("ch50", "l2_channels", "oneshot", 0.5, 0.90), row("rch50", "random_channels", "oneshot", 0.5, 0.80),
+             row("rch30", "random_channels", "oneshot", 0.3, 0.85)]
+    channel = [c for c in strategy_comparisons(rows) if c["criterion"] == "group-L2 channel"]
+    assert [(c["importance"]["name"], c["random"]["name"]) for c in channel] == [("ch50", "rch50")]
+
+
+def grid(*cells):
+    return [{"runtime": rt, "latency_batch_size": b, "latency_threads": t, "latency_ms": ms}
+            for rt, b, t, ms in cells]
+
+
+def test_channel_speedups_compare_latency_with_the_macs_limit():
+    base = {**row("baseline", "none", "none", 0.0, 0.9), "macs": 100, "latency_grid": grid(
+        ("pytorch", 1, 1, 9.0), ("pytorch", 1, 2, 6.0), ("onnxruntime", 64, 1, 40.0), ("onnxruntime", 64, 2, 20.0))}
+    ch = {**row("ch", "l2_channels", "oneshot", 0.5, 0.8), "macs_ratio": 0.25, "latency_grid": grid(
+        ("pytorch", 1, 1, 8.0), ("pytorch", 1, 2, 4.0), ("onnxruntime", 64, 1, 10.0), ("onnxruntime", 64, 2, 6.25))}
+    masked = {**row("m", "l1_unstructured", "oneshot", 0.5, 0.85), "latency_grid": base["latency_grid"]}
+    out = channel_speedups([base, masked, ch])
+    assert out["threads"] == 2  # all the job's threads
+    assert out["settings"] == [{"runtime": "pytorch", "batch_size": 1}, {"runtime": "onnxruntime", "batch_size": 64}]
+    (c,) = out["rows"]
+    assert c["limit"] == 4.0
+    assert [x["speedup"] for x in c["cells"]] == [1.5, 3.2]
+    assert [x["fraction"] for x in c["cells"]] == [0.375, 0.8]
     assert pct(0.9321) == "93.2"
 
 

@@ -33,6 +33,8 @@ TINY = {
          "schedule": "oneshot", "sparsity": 0.5},
         {"name": "it_l2_30", "label": "Structured L2 30%", "strategy": "l2_structured",
          "schedule": "iterative", "sparsity": 0.3, "steps": 2},
+        {"name": "os_ch_50", "label": "Channels L2 50%", "strategy": "l2_channels",
+         "schedule": "oneshot", "sparsity": 0.5},
     ],
     "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
 }
@@ -64,14 +66,25 @@ def metrics(config, name):
     return json.loads(Path(config["results_dir"], "metrics", f"{name}.json").read_text())
 
 
+def result_row(config, name):
+    import json
+    rows = json.loads(Path(config["results_dir"], "results.json").read_text())
+    (row,) = [r for r in rows if r["name"] == name]
+    return row
+
+
+def is_channel_experiment(config, name):
+    return any(e["name"] == name and e["strategy"].endswith("_channels") for e in config["experiments"])
+
+
 def numbers(cells):
     return [float(c) for c in cells]
 
 
-def expected_cells(m, target):
-    """The table's numeric columns, in the metrics' own units."""
-    return [target * 100, m["sparsity_prunable"] * 100, m["accuracy"] * 100, m["file_bytes"] / 1e6,
-            m["gzip_bytes"] / 1e6, m["latency_ms"]]
+def expected_cells(r, target):
+    """The results table's numeric columns, from a results.json row, in its own units."""
+    return [target * 100, r["removed_fraction"] * 100, r["accuracy"] * 100, r["params"] / 1e6, r["macs"] / 1e6,
+            r["file_bytes"] / 1e6, r["gzip_bytes"] / 1e6, r["latency_ms"]]
 
 
 def check_close(shown, exact):
@@ -88,7 +101,8 @@ def model_rows(config):
 def test_every_output_exists(tiny_run):
     _, config, _ = tiny_run
     paper = Path(config["paper_dir"])
-    for f in ["paper.md", "paper.tex", "figures/pareto.png", "figures/leaderboard.png", "figures/evolution.png"]:
+    for f in ["paper.md", "paper.tex", "figures/pareto.png", "figures/leaderboard.png", "figures/evolution.png",
+              "figures/latency_macs.png"]:
         assert (paper / f).stat().st_size > 0, f
     for name, _, _ in model_rows(config):
         assert (paper / "figures" / "kernels" / f"{name}.png").is_file()
@@ -99,14 +113,16 @@ def test_markdown_table_equals_metrics(tiny_run):
     _, config, _ = tiny_run
     text = Path(config["paper_dir"], "paper.md").read_text()
     assert "TINY-TEST PRESET — NOT THE PUBLISHED RESULTS" in text  # any preset but "paper" has the banner
-    table = text.split("| Experiment | Target sparsity")[1].split("\n\n")[0].splitlines()[2:]
+    table = text.split("| Experiment | Target (%)")[1].split("\n\n")[0].splitlines()[2:]
     assert len(table) == len(model_rows(config))
     for line, (name, label, target) in zip(table, model_rows(config)):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0] == label
-        m = metrics(config, name)
-        check_close(numbers(cells[1:7]), expected_cells(m, target))
-        assert abs(float(cells[7]) - m["latency_iqr_ms"]) <= 0.051
+        r = result_row(config, name)
+        assert {k: r[k] for k in ("accuracy", "params", "macs", "gzip_bytes")} == {
+            k: metrics(config, name)[k] for k in ("accuracy", "params", "macs", "gzip_bytes")}
+        check_close(numbers(cells[1:9]), expected_cells(r, target))
+        assert abs(float(cells[9]) - r["latency_iqr_ms"]) <= 0.051
 
 
 def test_latex_table_equals_metrics(tiny_run):
@@ -118,7 +134,7 @@ def test_latex_table_equals_metrics(tiny_run):
     for line, (name, label, target) in zip(body, model_rows(config)):
         cells = [c.strip() for c in line.removesuffix(r"\\").split(" & ")]
         assert cells[0] == label.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("#", r"\#")
-        check_close(numbers(cells[1:7]), expected_cells(metrics(config, name), target))
+        check_close(numbers(cells[1:9]), expected_cells(result_row(config, name), target))
 
 
 def test_storage_table_equals_metrics(tiny_run):
@@ -144,6 +160,9 @@ def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
     for e in config["experiments"]:
         m = metrics(config, e["name"])
         masked = Path(config["results_dir"], "models", "masked", f"{e['name']}.pt")
+        if is_channel_experiment(config, e["name"]):  # no masks: channels were cut out
+            assert m["masked_file_bytes"] is None and not masked.exists()
+            continue
         assert m["masked_file_bytes"] == masked.stat().st_size > m["file_bytes"]
         keys = torch.load(masked, weights_only=True)["state_dict"].keys()
         assert any(k.endswith("weight_orig") for k in keys) and any(k.endswith("weight_mask") for k in keys)
@@ -162,12 +181,21 @@ def test_latency_covers_both_runtimes_and_onnx_matches(tiny_run):
 
 def test_reported_sparsity_matches_the_checkpoints(tiny_run):
     _, config, _ = tiny_run
+    baseline_prunable = None
     for name, _, target in model_rows(config):
         model, _ = load_checkpoint(Path(config["results_dir"], "models", f"{name}.pt"))
         modules = [m for _, m in prunable_modules(model, config["prune"]["layer_types"], config["prune"]["exclude"])]
         counted = sparsity(m.weight for m in modules)
+        nonzero = sum(int((m.weight != 0).sum()) for m in modules)
+        baseline_prunable = baseline_prunable or sum(m.weight.numel() for m in modules)
         assert counted == metrics(config, name)["sparsity_prunable"]
-        assert abs(counted - target) < 0.01
+        assert result_row(config, name)["removed_fraction"] == 1 - nonzero / baseline_prunable
+        if is_channel_experiment(config, name):
+            assert counted < 0.01  # what is left is dense
+            assert abs(result_row(config, name)["channels_ratio"] - (1 - target)) < 0.02
+            assert model.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+        else:
+            assert abs(counted - target) < 0.01
 
 
 def test_pdf_compiles(tiny_run):

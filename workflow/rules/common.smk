@@ -24,6 +24,7 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 from scripts.config import BASELINE, ConfigError, config_hash, experiment, experiment_names, validate_config
 from scripts.model import imagenet_weights_filename
+from scripts.prune import CHANNELS as CHANNEL_STRATEGIES
 from scripts.provenance import git_state
 
 try:
@@ -42,19 +43,28 @@ IMAGENET_WEIGHTS = f"resources/weights/{imagenet_weights_filename()}"
 EXPERIMENTS = experiment_names(config)
 MODELS = [BASELINE] + EXPERIMENTS
 ITERATIVE = [n for n in EXPERIMENTS if experiment(config, n)["schedule"] == "iterative"]
+# Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
+CHANNEL_EXPERIMENTS = [n for n in EXPERIMENTS if experiment(config, n)["strategy"] in CHANNEL_STRATEGIES]
+MASKING_EXPERIMENTS = [n for n in EXPERIMENTS if n not in CHANNEL_EXPERIMENTS]
 LATEX = shutil.which("latexmk")
 GIT = git_state(ROOT)
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
     [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
-    + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in EXPERIMENTS]
+    + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in MASKING_EXPERIMENTS]
+    + [f"{BENCHMARKS}/prune_channels/{n}.tsv" for n in CHANNEL_EXPERIMENTS]
     + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in MODELS]
 )
 
 
+def names_regex(names):
+    """A wildcard constraint matching exactly these names (none at all if the list is empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 wildcard_constraints:
-    experiment="|".join(re.escape(n) for n in EXPERIMENTS),
-    model="|".join(re.escape(n) for n in MODELS),
+    experiment=names_regex(EXPERIMENTS),
+    model=names_regex(MODELS),
 
 
 def data_input():
@@ -90,7 +100,7 @@ def normalisation_args():
 
 
 def prunable_json():
-    return json.dumps({k: config["prune"][k] for k in ("layer_types", "exclude", "scope")})
+    return json.dumps({k: config["prune"][k] for k in ("layer_types", "exclude", "scope", "round_to")})
 
 
 def experiment_json(wildcards):
@@ -99,8 +109,8 @@ def experiment_json(wildcards):
 
 
 def masked_checkpoint(wildcards):
-    """The seed-style checkpoint (masks attached) of a pruned model; the baseline has none."""
-    if wildcards.model == BASELINE:
+    """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
+    if wildcards.model not in MASKING_EXPERIMENTS:
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
 

@@ -4,6 +4,7 @@
 localrules:
     plot_pareto,
     plot_leaderboard,
+    plot_latency_macs,
     plot_evolution,
     plot_kernel_grids,
 
@@ -21,6 +22,21 @@ rule plot_pareto:
         f"{BENCHMARKS}/plot_pareto.tsv"
     shell:
         "python -m scripts.figures pareto --results {input.results} --out {output.png} > {log} 2>&1"
+
+
+rule plot_latency_macs:
+    input:
+        results=rules.aggregate_results.output.json,
+    output:
+        png=f"{PAPER}/figures/latency_macs.png",
+    conda:
+        ENVIRONMENT
+    log:
+        f"{LOGS}/plot_latency_macs.log",
+    benchmark:
+        f"{BENCHMARKS}/plot_latency_macs.tsv"
+    shell:
+        "python -m scripts.figures latency-macs --results {input.results} --out {output.png} > {log} 2>&1"
 
 
 rule plot_leaderboard:

@@ -12,6 +12,7 @@ PAPER_FIGURES = dict(
     pareto=rules.plot_pareto.output.png,
     leaderboard=rules.plot_leaderboard.output.png,
     evolution=rules.plot_evolution.output.png,
+    latency_macs=rules.plot_latency_macs.output.png,
     kernels=rules.plot_kernel_grids.output.pngs,
 )
 
@@ -64,6 +65,7 @@ rule render_paper:
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
         " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root}"
         " --pareto {input.pareto} --leaderboard {input.leaderboard} --evolution {input.evolution}"
+        " --latency-macs {input.latency_macs}"
         " --kernels {input.kernels}"
         " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
 

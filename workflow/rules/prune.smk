@@ -7,8 +7,11 @@ rule prune_model:
         data=DATASET,
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",
+        # The seed's way of saving (masks attached), kept for the file-size paradox.
         masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
+    wildcard_constraints:
+        experiment=names_regex(MASKING_EXPERIMENTS),
     params:
         experiment=experiment_json,
         prunable=prunable_json(),
@@ -16,6 +19,8 @@ rule prune_model:
         normalisation=normalisation_args(),
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
+        masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
+        if output.get("masked_ckpt") else "",
     threads: 4
     conda:
         ENVIRONMENT
@@ -28,4 +33,17 @@ rule prune_model:
         " --name {wildcards.experiment} --experiment {params.experiment:q}"
         " --prunable {params.prunable:q} --hyp {params.hyp:q} {params.normalisation}"
         " --seed {params.seed} --eval-batch-size {params.eval_batch_size} --threads {threads}"
-        " --ckpt {output.ckpt} --masked-ckpt {output.masked_ckpt} --history {output.history} > {log} 2>&1"
+        " --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
+
+
+# Channels physically removed (Torch-Pruning): the same job without masks to keep.
+use rule prune_model as prune_channels with:
+    output:
+        ckpt=f"{RESULTS}/models/{{experiment}}.pt",
+        history=f"{RESULTS}/histories/{{experiment}}.json",
+    wildcard_constraints:
+        experiment=names_regex(CHANNEL_EXPERIMENTS),
+    log:
+        f"{LOGS}/prune_channels/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/prune_channels/{{experiment}}.tsv"
