@@ -107,25 +107,28 @@ def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
     return float(abs(session.run(None, {"images": images.numpy()})[0] - expected).max())
 
 
+def measure_onnx_latency(onnx_path, batch_size: int, image_size: int, threads: int, warmup: int,
+                         min_run_time: float) -> dict:
+    """ONNX Runtime (CPU) time of one batch: median and IQR of single calls over min_run_time seconds."""
+    x = torch.randn(batch_size, 3, image_size, image_size).numpy()
+    session = onnx_session(onnx_path, threads)
+    for _ in range(warmup):
+        session.run(None, {"images": x})
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < min_run_time or len(times) < 3:
+        t0 = time.perf_counter()
+        session.run(None, {"images": x})
+        times.append(time.perf_counter() - t0)
+    q1, median, q3 = statistics.quantiles(times, n=4)
+    return {"latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3, "latency_samples": len(times),
+            "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": "cpu"}
+
+
 def onnx_latency_grid(onnx_path, batch_sizes, image_size: int, threads: int, warmup: int,
                       min_run_time: float) -> list[dict]:
-    """ONNX Runtime (CPU) time of one batch: median and IQR of single calls over min_run_time seconds."""
-    grid = []
-    for b, t in latency_settings(batch_sizes, threads):
-        x = torch.randn(b, 3, image_size, image_size).numpy()
-        session = onnx_session(onnx_path, t)
-        for _ in range(warmup):
-            session.run(None, {"images": x})
-        times, start = [], time.perf_counter()
-        while time.perf_counter() - start < min_run_time or len(times) < 3:
-            t0 = time.perf_counter()
-            session.run(None, {"images": x})
-            times.append(time.perf_counter() - t0)
-        q1, median, q3 = statistics.quantiles(times, n=4)
-        grid.append({"runtime": "onnxruntime", "latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3,
-                     "latency_samples": len(times), "latency_batch_size": b, "latency_threads": t,
-                     "latency_device": "cpu"})
-    return grid
+    """measure_onnx_latency at every latency setting."""
+    return [{"runtime": "onnxruntime", **measure_onnx_latency(onnx_path, b, image_size, t, warmup, min_run_time)}
+            for b, t in latency_settings(batch_sizes, threads)]
 
 
 def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:

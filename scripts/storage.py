@@ -8,10 +8,11 @@ export stores, per tensor, whichever encoding is smallest:
   csr     - the tensor as a (rows, rest) matrix in compressed sparse rows:
             row pointers, column indices, non-zero values (wins above ~94 % sparsity).
 
-Values can be kept as float32 (lossless) or float16, stored byte-shuffled (all
-first bytes, then all second bytes, ...: the sign/exponent bytes of weights are
-alike and gzip finds them, as in HDF5's and Blosc's shuffle filter). The export
-is a torch.save'd dict of plain tensors (loadable with weights_only=True), gzipped.
+Values can be kept as float32 (lossless) or float16. The values of all tensors
+form one stream, stored byte-shuffled (all first bytes, then all second bytes,
+...: the sign/exponent bytes of weights are alike and gzip finds them, as in
+HDF5's and Blosc's shuffle filter); the bitmasks form another. The export is a
+torch.save'd dict of plain tensors and lists (loadable with weights_only=True), gzipped.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 
 from scripts.common import atomic_output
 
-FORMAT = "sparse-state-dict-v1"
+FORMAT = "sparse-state-dict-v2"
 VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
 
@@ -42,16 +43,19 @@ def _index_dtype(max_value: int) -> torch.dtype:
 
 
 def encode_tensor(t: torch.Tensor, value_dtype: torch.dtype) -> dict:
-    """The smallest of the dense, bitmask and CSR encodings of one tensor."""
+    """The smallest of the dense, bitmask and CSR encodings of one tensor.
+
+    Non-float tensors (BatchNorm's step counter) are kept as Python lists.
+    """
     t = t.detach().cpu()
     base = {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
     if not t.is_floating_point() or t.numel() == 0:
-        return {**base, "encoding": "dense", "values": t.clone()}
+        return {**base, "encoding": "list", "data": t.reshape(-1).tolist()}
     flat = t.reshape(-1)
     nonzero = flat != 0
-    values = shuffle_bytes(flat[nonzero].to(value_dtype))
+    values = flat[nonzero].to(value_dtype)
     base["value_dtype"] = str(value_dtype).removeprefix("torch.")
-    candidates = [{**base, "encoding": "dense", "values": shuffle_bytes(flat.to(value_dtype))},
+    candidates = [{**base, "encoding": "dense", "values": flat.to(value_dtype)},
                   {**base, "encoding": "bitmask", "values": values,
                    "mask": torch.from_numpy(np.packbits(nonzero.numpy()))}]
     if t.dim() >= 2:
@@ -72,9 +76,9 @@ def _raw_bytes(entry: dict) -> int:
 def decode_tensor(entry: dict) -> torch.Tensor:
     dtype = getattr(torch, entry["dtype"])
     shape = entry["shape"]
-    if "value_dtype" not in entry:  # non-float tensors are stored as they are
-        return entry["values"].reshape(shape)
-    values = unshuffle_bytes(entry["values"], getattr(torch, entry["value_dtype"])).to(dtype)
+    if entry["encoding"] == "list":
+        return torch.tensor(entry["data"], dtype=dtype).reshape(shape)
+    values = entry["values"].to(dtype)
     if entry["encoding"] == "dense":
         return values.reshape(shape)
     n = int(np.prod(shape)) if shape else 1
@@ -92,11 +96,45 @@ def decode_tensor(entry: dict) -> torch.Tensor:
     return flat.reshape(shape)
 
 
+def pack(entries: dict, value_dtype: torch.dtype) -> dict:
+    """One payload for all tensors: their values in one byte-shuffled stream and their
+    bitmasks in one byte string (one stream compresses better than hundreds of small
+    ones, and a torch.save record per tensor would cost ~100 bytes of container each)."""
+    values, masks, layout = [], [], {}
+    for name, e in entries.items():
+        e = dict(e)
+        if "values" in e:
+            values.append(e.pop("values"))
+            e["n_values"] = values[-1].numel()
+        if "mask" in e:
+            masks.append(e.pop("mask"))
+            e["n_mask_bytes"] = masks[-1].numel()
+        layout[name] = e
+    return {"layout": layout,
+            "values": shuffle_bytes(torch.cat(values) if values else torch.zeros(0, dtype=value_dtype)),
+            "masks": torch.cat(masks) if masks else torch.zeros(0, dtype=torch.uint8)}
+
+
+def unpack(payload: dict, value_dtype: torch.dtype) -> dict:
+    values = unshuffle_bytes(payload["values"], value_dtype)
+    masks = payload["masks"]
+    entries, v, m = {}, 0, 0
+    for name, e in payload["layout"].items():
+        e = dict(e)
+        if "n_values" in e:
+            e["values"], v = values[v:v + e["n_values"]], v + e["n_values"]
+        if "n_mask_bytes" in e:
+            e["mask"], m = masks[m:m + e["n_mask_bytes"]], m + e["n_mask_bytes"]
+        entries[name] = e
+    return entries
+
+
 def sparse_export_bytes(state_dict: dict, value_dtype: str = "float32") -> bytes:
     if value_dtype not in VALUE_DTYPES:
         raise ValueError(f"value_dtype must be one of {sorted(VALUE_DTYPES)}, got {value_dtype!r}")
+    dtype = VALUE_DTYPES[value_dtype]
     payload = {"format": FORMAT, "value_dtype": value_dtype,
-               "tensors": {k: encode_tensor(v, VALUE_DTYPES[value_dtype]) for k, v in state_dict.items()}}
+               **pack({k: encode_tensor(v, dtype) for k, v in state_dict.items()}, dtype)}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return gzip.compress(buffer.getvalue(), compresslevel=9)
@@ -115,5 +153,6 @@ def read_sparse_export(path) -> dict:
     payload = torch.load(io.BytesIO(gzip.decompress(Path(path).read_bytes())), weights_only=True)
     if payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} file")
-    return {k: decode_tensor(e) for k, e in payload["tensors"].items()}
+    entries = unpack(payload, VALUE_DTYPES[payload["value_dtype"]])
+    return {k: decode_tensor(e) for k, e in entries.items()}
 

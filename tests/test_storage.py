@@ -6,8 +6,8 @@ from torch import nn
 from scripts.evaluate import gzip_size
 from scripts.model import build_model
 from scripts.prune import make_permanent, prunable_modules, prune_step
-from scripts.storage import (decode_tensor, encode_tensor, read_sparse_export,
-                             shuffle_bytes, sparse_export_bytes, unshuffle_bytes, write_sparse_export)
+from scripts.storage import (decode_tensor, encode_tensor, pack, read_sparse_export, shuffle_bytes,
+                             sparse_export_bytes, unpack, unshuffle_bytes, write_sparse_export)
 
 
 def sparse_tensor(shape, density, seed=0):
@@ -29,17 +29,27 @@ def test_hand_built_bitmask_and_csr():
     bitmask = encode_tensor(t.flatten(), torch.float32)  # 1-D: no CSR; 1 + 8 bytes beat 24 dense
     assert bitmask["encoding"] == "bitmask"
     assert bitmask["mask"].tolist() == [0b01000100]
-    assert unshuffle_bytes(bitmask["values"], torch.float32).tolist() == [1.5, -2.0]
+    assert bitmask["values"].tolist() == [1.5, -2.0]
     entry = encode_tensor(torch.zeros(100, 100).index_put_((torch.tensor([3]), torch.tensor([7])),
                                                            torch.tensor(4.0)), torch.float32)
     assert entry["encoding"] == "csr"
-    assert unshuffle_bytes(entry["values"], torch.float32).tolist() == [4.0] and entry["col"].tolist() == [7]
+    assert entry["values"].tolist() == [4.0] and entry["col"].tolist() == [7]
     assert entry["crow"].tolist() == [0] * 4 + [1] * 97
 
 
 def test_non_float_tensors_stay_exact():
     t = torch.tensor(12345, dtype=torch.int64)
-    assert decode_tensor(encode_tensor(t, torch.float16)).item() == 12345
+    back = decode_tensor(encode_tensor(t, torch.float16))
+    assert back.item() == 12345 and back.dtype == torch.int64 and back.shape == ()
+
+
+def test_pack_keeps_every_tensor_apart():
+    state = {"a": sparse_tensor((8, 4), 0.3, seed=1), "steps": torch.tensor(7), "b": sparse_tensor((16,), 1.0),
+             "c": sparse_tensor((100, 100), 0.01, seed=2), "empty": torch.zeros(0)}
+    entries = {k: encode_tensor(v, torch.float32) for k, v in state.items()}
+    assert {e["encoding"] for e in entries.values()} == {"bitmask", "list", "dense", "csr"}
+    back = {k: decode_tensor(e) for k, e in unpack(pack(entries, torch.float32), torch.float32).items()}
+    assert all(torch.equal(back[k], state[k]) for k in state)
 
 
 def test_round_trip_of_a_pruned_model(tmp_path):

@@ -1,0 +1,131 @@
+"""Deployment benchmark: what physical channel removal and sparse storage buy, measured
+side by side in one process (per-job timings on a shared machine drift by up to 1.5x;
+models timed in one run, in interleaved rounds, do not).
+
+  1. A 50 % channel-pruned model (Torch-Pruning, group L2, the config's round_to)
+     against the dense model: MACs ratio, speed-up at batch 1 and 64 in PyTorch eager
+     and ONNX Runtime (CPU, all cores), and the share of the MACs limit reached
+     (speed-up / MACs reduction; goal: >= 80 % in ONNX Runtime at batch 64).
+  2. A 90 % L1-unstructured model: sparse export size / dense fp32 file size
+     (goals: <= 12 % with fp32 values, <= 7 % with fp16 values).
+  3. End to end at batch 1: the pruned model in ONNX Runtime against the dense model in
+     PyTorch eager (the seed's deployment path).
+
+    python -m scripts.benchmarks.deployment --baseline results/real/models/baseline.pt
+    python -m scripts.benchmarks.deployment            # random-init weights (sizes then say less)
+
+Latency needs no trained weights; storage does (trained weights compress differently),
+so pass a baseline checkpoint for the storage figure. Nothing is fine-tuned here.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+import yaml
+
+from scripts.channels import channel_pruner, count_macs
+from scripts.common import available_cores, configure_threads
+from scripts.config import validate_config
+from scripts.evaluate import export_onnx, measure_latency, measure_onnx_latency
+from scripts.model import build_model, load_checkpoint, save_checkpoint
+from scripts.prune import make_permanent, prunable_modules, prune_step
+from scripts.storage import write_sparse_export
+
+CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
+IMAGE_SIZE = 32
+BATCH_SIZES = (1, 64)
+GOALS = {"speedup_fraction_ort_b64": 0.80, "sparse_fp32": 0.12, "sparse_fp16": 0.07}
+
+
+def time_side_by_side(models: dict, onnx_paths: dict, threads: int, rounds: int, warmup: int,
+                      min_run_time: float) -> dict:
+    """Median over `rounds` of each (runtime, batch, model) median; models alternate inside a round."""
+    samples = {}
+    for _ in range(rounds):
+        for b in BATCH_SIZES:
+            for name, model in models.items():
+                m = measure_latency(model, b, IMAGE_SIZE, torch.device("cpu"), threads, warmup, min_run_time)
+                samples.setdefault(("pytorch", b, name), []).append(m["latency_ms"])
+            for name, path in onnx_paths.items():
+                m = measure_onnx_latency(path, b, IMAGE_SIZE, threads, warmup, min_run_time)
+                samples.setdefault(("onnxruntime", b, name), []).append(m["latency_ms"])
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def storage_ratios(dense, sparsity: float, layer_types, tmp: Path) -> dict:
+    """Dense fp32 checkpoint bytes and sparse exports of an L1-unstructured copy of `dense`."""
+    model = copy.deepcopy(dense)
+    modules = [m for _, m in prunable_modules(model, layer_types)]
+    prune_step(modules, "l1_unstructured", sparsity, "layer")
+    make_permanent(modules)
+    save_checkpoint(model, tmp / "sparse.pt", {"num_classes": 10})
+    dense_bytes = (tmp / "sparse.pt").stat().st_size
+    state = model.state_dict()
+    return {"dense_bytes": dense_bytes,
+            "sparse_fp32": write_sparse_export(state, tmp / "fp32.gz", "float32") / dense_bytes,
+            "sparse_fp16": write_sparse_export(state, tmp / "fp16.gz", "float16") / dense_bytes}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--baseline", help="a baseline checkpoint (default: random-init MobileNetV2)")
+    p.add_argument("--channel-ratio", type=float, default=0.5)
+    p.add_argument("--sparsity", type=float, default=0.9)
+    p.add_argument("--threads", type=int, default=available_cores(), help="default: all cores")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed passes per measurement")
+    args = p.parse_args(argv)
+    threads = configure_threads(args.threads)
+    with open(CONFIG) as f:
+        prune_cfg = validate_config(yaml.safe_load(f))["prune"]  # round_to and the prunable set, one source
+
+    torch.manual_seed(0)
+    dense = (load_checkpoint(args.baseline)[0] if args.baseline else build_model(10)).eval()
+    pruned = copy.deepcopy(dense)
+    channel_pruner(pruned, "l2_channels", [args.channel_ratio], IMAGE_SIZE, prune_cfg["round_to"],
+                   [pruned.classifier[1]]).step()
+    pruned.eval()
+    macs_ratio = count_macs(pruned, IMAGE_SIZE) / count_macs(dense, IMAGE_SIZE)
+    params_ratio = sum(q.numel() for q in pruned.parameters()) / sum(q.numel() for q in dense.parameters())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        onnx = {"dense": tmp / "dense.onnx", "pruned": tmp / "pruned.onnx"}
+        for name, model in (("dense", dense), ("pruned", pruned)):
+            export_onnx(model, IMAGE_SIZE, onnx[name])
+        lat = time_side_by_side({"dense": dense, "pruned": pruned}, onnx, threads, args.rounds, args.warmup,
+                                args.min_run_time)
+        sizes = storage_ratios(dense, args.sparsity, prune_cfg["layer_types"], tmp)
+
+    print(f"# deployment benchmark: torch {torch.__version__}, {threads} thread(s), CPU, "
+          f"{args.rounds} interleaved rounds x {args.min_run_time} s, weights: {args.baseline or 'random init'}")
+    print(f"\n## {args.channel_ratio:.0%} of channels removed (l2_channels, round_to {prune_cfg['round_to']})")
+    print(f"MACs ratio {macs_ratio:.3f} (reduction {1 / macs_ratio:.2f}x), params ratio {params_ratio:.3f}")
+    print(f"{'runtime':<12} {'batch':>5} {'dense ms':>9} {'pruned ms':>9} {'speed-up':>8} {'of MACs limit':>13}")
+    for runtime in ("pytorch", "onnxruntime"):
+        for b in BATCH_SIZES:
+            d, q = lat[(runtime, b, "dense")], lat[(runtime, b, "pruned")]
+            print(f"{runtime:<12} {b:>5} {d:>9.3f} {q:>9.3f} {d / q:>7.2f}x {d / q * macs_ratio:>12.1%}")
+    reached = lat[("onnxruntime", 64, "dense")] / lat[("onnxruntime", 64, "pruned")] * macs_ratio
+    goal = GOALS["speedup_fraction_ort_b64"]
+    print(f"goal: ONNX Runtime batch 64 reaches >= {goal:.0%} of the MACs limit: {reached:.1%} "
+          f"-> {'met' if reached >= goal else 'NOT met'}")
+
+    print(f"\n## {args.sparsity:.0%} L1-unstructured model: sparse export / dense fp32 file "
+          f"({sizes['dense_bytes'] / 1e6:.2f} MB)")
+    for key in ("sparse_fp32", "sparse_fp16"):
+        print(f"{key}: {sizes[key]:.1%} (goal <= {GOALS[key]:.0%}: {'met' if sizes[key] <= GOALS[key] else 'NOT met'})")
+
+    e2e = lat[("pytorch", 1, "dense")] / lat[("onnxruntime", 1, "pruned")]
+    print(f"\n## end to end, batch 1: dense in PyTorch eager {lat[('pytorch', 1, 'dense')]:.3f} ms, "
+          f"pruned in ONNX Runtime {lat[('onnxruntime', 1, 'pruned')]:.3f} ms -> {e2e:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
