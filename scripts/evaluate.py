@@ -131,21 +131,21 @@ def onnx_latency_grid(onnx_path, batch_sizes, image_size: int, threads: int, war
             for b, t in latency_settings(batch_sizes, threads)]
 
 
-def storage_metrics(model, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
+def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
     """Sizes of the sparse exports (and of the seed-style masked file, if any); the dense
     checkpoint's are file_bytes and gzip_bytes.
 
     Returns the metrics and the state_dict read back from the fp16 export.
     """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    out = {"sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32"),
-           "sparse_fp16_bytes": write_sparse_export(state, export_fp16, "float16"),
+    out = {"sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32", meta),
+           "sparse_fp16_bytes": write_sparse_export(state, export_fp16, "float16", meta),
            "masked_file_bytes": Path(masked_ckpt).stat().st_size if masked_ckpt else None,
            "masked_gzip_bytes": gzip_size(masked_ckpt) if masked_ckpt else None}
-    back = read_sparse_export(export_fp32)
+    back, _ = read_sparse_export(export_fp32)
     if back.keys() != state.keys() or not all(torch.equal(back[k], state[k]) for k in state):
         raise RuntimeError(f"{export_fp32}: the fp32 sparse export does not read back exactly")
-    return out, read_sparse_export(export_fp16)
+    return out, read_sparse_export(export_fp16)[0]
 
 
 def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunable: dict,
@@ -161,7 +161,7 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
                "macs": count_macs(model, image_size), "channels": channel_counts(model),
                **count_parameters(model),
                "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
-    sizes, fp16_state = storage_metrics(model, export_fp32, export_fp16, masked_ckpt)
+    sizes, fp16_state = storage_metrics(model, meta, export_fp32, export_fp16, masked_ckpt)
     metrics.update(sizes)
     test = device_splits(dataset, mean, std, device)["test"]
     fp16_model = model_from_state(meta, fp16_state)

@@ -129,30 +129,35 @@ def unpack(payload: dict, value_dtype: torch.dtype) -> dict:
     return entries
 
 
-def sparse_export_bytes(state_dict: dict, value_dtype: str = "float32") -> bytes:
+def sparse_export_bytes(state_dict: dict, value_dtype: str = "float32", meta: dict | None = None) -> bytes:
+    """`meta`: JSON-like facts to keep beside the tensors (the checkpoint's: number of
+    classes, layer widths of a channel-pruned model), so the export rebuilds its model alone."""
     if value_dtype not in VALUE_DTYPES:
         raise ValueError(f"value_dtype must be one of {sorted(VALUE_DTYPES)}, got {value_dtype!r}")
     dtype = VALUE_DTYPES[value_dtype]
-    payload = {"format": FORMAT, "value_dtype": value_dtype,
+    payload = {"format": FORMAT, "value_dtype": value_dtype, "meta": meta or {},
                **pack({k: encode_tensor(v, dtype) for k, v in state_dict.items()}, dtype)}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return gzip.compress(buffer.getvalue(), compresslevel=9)
 
 
-def write_sparse_export(state_dict: dict, path, value_dtype: str = "float32") -> int:
+def write_sparse_export(state_dict: dict, path, value_dtype: str = "float32", meta: dict | None = None) -> int:
     """Write the gzipped sparse export; return its size in bytes."""
-    blob = sparse_export_bytes(state_dict, value_dtype)
+    blob = sparse_export_bytes(state_dict, value_dtype, meta)
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(blob)
     return len(blob)
 
 
-def read_sparse_export(path) -> dict:
-    """The state_dict back from a sparse export (values cast to their original dtype)."""
+def read_sparse_export(path) -> tuple[dict, dict]:
+    """The state_dict (values cast to their original dtype) and the meta of a sparse export.
+
+    `scripts.model.model_from_state(meta, state_dict)` rebuilds the model.
+    """
     payload = torch.load(io.BytesIO(gzip.decompress(Path(path).read_bytes())), weights_only=True)
     if payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a {FORMAT} file")
     entries = unpack(payload, VALUE_DTYPES[payload["value_dtype"]])
-    return {k: decode_tensor(e) for k, e in entries.items()}
+    return {k: decode_tensor(e) for k, e in entries.items()}, payload["meta"]
 

@@ -60,8 +60,9 @@ def test_round_trip_of_a_pruned_model(tmp_path):
     make_permanent(modules)
     state = model.state_dict()
     path = tmp_path / "m.sparse.gz"
-    size32 = write_sparse_export(state, path, "float32")
-    back = read_sparse_export(path)
+    size32 = write_sparse_export(state, path, "float32", {"num_classes": 10})
+    back, meta = read_sparse_export(path)
+    assert meta == {"num_classes": 10}
     assert back.keys() == state.keys()
     assert all(torch.equal(back[k], state[k]) for k in state)
     # 90 % sparse: the fp32 export is far below the dense file, fp16 lower still
@@ -78,7 +79,7 @@ def test_float16_export_changes_values_by_rounding_only(tmp_path):
     state = layer.state_dict()
     path = tmp_path / "h.gz"
     write_sparse_export(state, path, "float16")
-    back = read_sparse_export(path)
+    back, _ = read_sparse_export(path)
     assert back["weight"].dtype == torch.float32
     assert torch.equal(back["weight"], state["weight"].half().float())
 
@@ -94,3 +95,18 @@ def test_byte_shuffle_round_trip():
     assert planes.shape == (4, 3) and planes.dtype == torch.uint8
     assert planes[3].tolist() == [v[i:i + 1].view(torch.uint8)[3].item() for i in range(3)]  # sign/exponent bytes
     assert torch.equal(unshuffle_bytes(planes, torch.float32), v)
+
+
+def test_export_of_a_channel_pruned_model_rebuilds_it_alone(tmp_path):
+    from scripts.channels import channel_pruner
+    from scripts.model import architecture_spec, model_from_state
+    torch.manual_seed(0)
+    model = build_model(10).eval()
+    channel_pruner(model, "l2_channels", [0.5], 32, 8, [model.classifier[1]]).step()
+    path = tmp_path / "ch.gz"
+    write_sparse_export(model.state_dict(), path, "float32",
+                        {"num_classes": 10, "architecture": architecture_spec(model)})
+    back = model_from_state(*reversed(read_sparse_export(path))).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))
