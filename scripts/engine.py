@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scripts.common import log, parse_json_arg
+from scripts.resume import ResumePoint, rng_state, set_rng_state
 
 PAD = 4  # pixels of zero padding for the random crop
 
@@ -133,13 +134,26 @@ def train_one_epoch(model, data: DeviceData, opt, sched, hyp: TrainHyp, gen: tor
 
 
 def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, seed: int,
-        eval_batch_size: int, tag: str = "") -> list[dict]:
-    """Train for hyp.epochs; leave the model at its best validation epoch; return the history."""
+        eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
+    """Train for hyp.epochs; leave the model at its best validation epoch; return the history.
+
+    With `resume`, the state after every epoch is saved there, and a killed run started
+    again continues after its last finished epoch, exactly as if it had not stopped.
+    """
     gen = torch.Generator().manual_seed(seed)
     steps = math.ceil(len(train) / hyp.batch_size)
     opt, sched = make_optimizer(model, hyp, steps)
-    history, best_acc, best_state = [], -1.0, None
-    for epoch in range(1, hyp.epochs + 1):
+    history, best_acc, best_state, start = [], -1.0, None, 1
+    saved = resume.load() if resume else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        set_rng_state(saved["rng"])
+        history, best_acc, best_state = saved["history"], saved["best_acc"], saved["best_state"]
+        start = len(history) + 1
+    for epoch in range(start, hyp.epochs + 1):
         t0 = time.perf_counter()
         tr = train_one_epoch(model, train, opt, sched, hyp, gen)
         va = evaluate(model, val, eval_batch_size)
@@ -151,6 +165,10 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
                  seconds, len(train) / seconds)
         if va["accuracy"] > best_acc:
             best_acc, best_state = va["accuracy"], copy.deepcopy(model.state_dict())
+        if resume:
+            resume.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                         "gen": gen.get_state(), "rng": rng_state(), "history": history, "best_acc": best_acc,
+                         "best_state": best_state}, f"{tag}epoch {epoch}/{hyp.epochs}")
     model.load_state_dict(best_state)
     return history
 

@@ -11,17 +11,18 @@ from scripts.common import configure_threads, log, seed_everything, select_devic
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, fit
 from scripts.model import WeightsError, build_model, save_checkpoint
+from scripts.resume import ResumePoint, resume_key
 
 
 def finetune(dataset: dict, weights: str | None, hyp: TrainHyp, mean, std, seed: int,
-             eval_batch_size: int):
+             eval_batch_size: int, resume: ResumePoint | None = None):
     """Return (model at its best validation epoch, history dict)."""
     device = select_device()
     seed_everything(seed)
     model = build_model(len(dataset["classes"]), weights).to(device)
     splits = device_splits(dataset, mean, std, device)
     t0 = time.perf_counter()
-    epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag="baseline ")
+    epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag="baseline ", resume=resume)
     best = max(epochs, key=lambda e: e["val_accuracy"])
     history = {"weights": weights or "none", "device": str(device), "seconds": time.perf_counter() - t0,
                "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "epochs": epochs}
@@ -37,14 +38,17 @@ def main(argv=None) -> None:
     configure_threads(args.threads)
     dataset = load_dataset(args.data)
     weights = None if args.weights == "none" else args.weights
+    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "ckpt", "history")}
+    resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.data] + ([weights] if weights else [])))
     try:
         model, history = finetune(dataset, weights, TrainHyp.from_dict(args.hyp), args.mean, args.std,
-                                  args.seed, args.eval_batch_size)
+                                  args.seed, args.eval_batch_size, resume)
     except WeightsError as e:
         raise SystemExit(f"error: {e}") from None
     save_checkpoint(model, args.ckpt, {"num_classes": len(dataset["classes"]), "name": "baseline",
                                        "classes": dataset["classes"]})
     write_json(history, args.history)
+    resume.done()
     log.info("baseline: best val accuracy %.4f at epoch %d", history["best_val_accuracy"], history["best_epoch"])
 
 

@@ -22,6 +22,7 @@ from scripts.common import configure_threads, log, parse_json_arg, select_device
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
 from scripts.model import load_checkpoint, save_checkpoint
+from scripts.resume import ResumePoint, resume_key
 
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
 UNSTRUCTURED = {"l1_unstructured": prune.L1Unstructured, "random_unstructured": prune.RandomUnstructured}
@@ -134,7 +135,19 @@ def prune_structured(modules, norm: int, fraction: float) -> None:
         prune.ln_structured(m, "weight", amount=round(fraction * filters) - already, n=norm, dim=0)
 
 
+def refresh_masked_weights(modules) -> None:
+    """weight = weight_orig * weight_mask, now. torch.nn.utils.prune recomputes it only in
+    the next forward pass, and ranks by it: after load_state_dict (the best epoch, a
+    resumed job) it would still hold the weights of the last forward pass."""
+    with torch.no_grad():
+        for m in modules:
+            for hook in m._forward_pre_hooks.values():
+                if isinstance(hook, prune.BasePruningMethod):
+                    setattr(m, hook._tensor_name, hook.apply_mask(m))
+
+
 def prune_step(modules, strategy: str, fraction: float, scope: str = "layer") -> None:
+    refresh_masked_weights(modules)
     if strategy in UNSTRUCTURED:
         prune_unstructured(modules, UNSTRUCTURED[strategy], fraction, scope)
     else:
@@ -163,11 +176,22 @@ def removed_fraction(modules, baseline_weights: int) -> float:
     return 1 - sum(int((m.weight != 0).sum()) for m in modules) / baseline_weights
 
 
+def restore_masks(named, state: dict) -> None:
+    """Re-attach the masks a saved state_dict carries (weight_orig + weight_mask), so that
+    the state loads into the model and pruning goes on from it."""
+    for name, m in named:
+        if f"{name}.weight_mask" in state and not prune.is_pruned(m):
+            prune.custom_from_mask(m, "weight", state[f"{name}.weight_mask"].to(m.weight.device))
+
+
 def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hyp: TrainHyp, seed: int,
-                   eval_batch_size: int, tag: str = "") -> list[dict]:
+                   eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
     """Prune `model` in place along the schedule, fine-tuning after each step.
 
     `prunable` holds layer_types, exclude, scope and round_to (the config's prune keys).
+    With `resume`, the state after every step is saved there, and a killed run started
+    again goes on after its last finished step. Each step seeds its own randomness, so
+    the resumed run ends exactly where an uninterrupted one would.
     """
     named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
     baseline_weights = sum(m.weight.numel() for _, m in named)
@@ -179,7 +203,22 @@ def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hy
         ignored = [model.get_submodule(n) for n in ("classifier.1", *prunable["exclude"])]
         pruner = channel_pruner(model, exp.strategy, targets, image_size, prunable.get("round_to"), ignored)
     history = []
+    saved = resume.load() if resume else None
+    if saved:
+        if pruner is not None:  # replay the recorded channel removals on the unpruned model
+            pruner.load_pruning_history(saved["pruning_history"])
+            pruner.current_step = len(saved["history"])
+            # Torch-Pruning notes each group's unpruned width at its first step and takes
+            # later ratios of it; a resumed pruner must not take the pruned width instead.
+            pruner._scope_initial_channels.update(saved["initial_channels"])
+        else:
+            restore_masks(named, saved["model"])
+        model.load_state_dict(saved["model"])
+        named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
+        history = saved["history"]
     for step, fraction in enumerate(targets, start=1):
+        if step <= len(history):
+            continue  # done before the interruption
         t0 = time.perf_counter()
         torch.manual_seed(seed + step)  # the random strategies draw from the global generator
         if pruner is not None:
@@ -199,6 +238,11 @@ def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hy
                         "seconds": time.perf_counter() - t0, "epochs": epochs})
         log.info("%sstep %d/%d: sparsity %.4f (target %.4f)  val acc %.4f after pruning, %.4f after fine-tuning",
                  tag, step, exp.steps, achieved, fraction, pruned["accuracy"], tuned)
+        if resume:
+            resume.save({"model": model.state_dict(), "history": history,
+                         "pruning_history": pruner.pruning_history() if pruner is not None else [],
+                         "initial_channels": dict(pruner._scope_initial_channels) if pruner is not None else {}},
+                        f"{tag}step {step}/{exp.steps}")
     return history
 
 
@@ -225,9 +269,11 @@ def main(argv=None) -> None:
         raise SystemExit(f"error: experiment {args.name}: --masked-ckpt is for masking strategies only "
                          f"(strategy {exp.strategy})")
     splits = device_splits(load_dataset(args.data), args.mean, args.std, device)
+    settings = {k: v for k, v in vars(args).items() if k not in ("threads", "ckpt", "masked_ckpt", "history")}
+    resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.baseline, args.data]))
     t0 = time.perf_counter()
     steps = run_experiment(model, exp, args.prunable, splits, hyp, args.seed, args.eval_batch_size,
-                           tag=f"{args.name} ")
+                           tag=f"{args.name} ", resume=resume)
     meta = {**meta, "name": args.name, "experiment": args.experiment}
     if exp.strategy in CHANNELS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
@@ -240,6 +286,7 @@ def main(argv=None) -> None:
         save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": args.name, "experiment": args.experiment, "device": str(device),
                 "seconds": time.perf_counter() - t0, "steps": steps}, args.history)
+    resume.done()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,15 @@ def names_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
+# Threads of a timing job. Locally: every core Snakemake was given, so that no
+# other job runs beside a latency measurement. Cluster executors have no total
+# core count; there a job gets a node share (the slurm profile's set-threads).
+try:
+    TIMING_THREADS = workflow.cores
+except WorkflowError:
+    TIMING_THREADS = 4
+
+
 wildcard_constraints:
     experiment=names_regex(EXPERIMENTS),
     model=names_regex(MODELS),

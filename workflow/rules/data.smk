@@ -1,5 +1,9 @@
 # Stage 1: data -> one cached tensor file per preset.
 
+# Downloads need the network: on a cluster they run where snakemake runs.
+localrules:
+    download_cifar10,
+
 
 rule download_cifar10:
     output:
@@ -29,6 +33,9 @@ rule prepare_data:
         image_size=config["data"]["image_size"],
         synthetic=config["data"]["synthetic"],
         seed=config["seed"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         ENVIRONMENT
     log:

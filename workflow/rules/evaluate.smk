@@ -1,5 +1,8 @@
 # Stage 4: metrics per model, then the results table.
 
+localrules:
+    aggregate_results,
+
 
 rule evaluate_model:
     input:
@@ -17,8 +20,12 @@ rule evaluate_model:
         latency=json.dumps(config["evaluate"]["latency"]),
         normalisation=normalisation_args(),
         eval_batch_size=config["evaluate"]["batch_size"],
-    # All cores: a latency measurement must not share the machine with another job.
-    threads: workflow.cores
+    # A latency measurement must not share the machine with another job.
+    threads: TIMING_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
     conda:
         ENVIRONMENT
     log:

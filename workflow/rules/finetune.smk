@@ -1,5 +1,8 @@
 # Stage 2: fine-tune MobileNetV2 into the baseline.
 
+localrules:
+    fetch_imagenet_weights,
+
 
 rule fetch_imagenet_weights:
     output:
@@ -29,6 +32,11 @@ rule finetune_baseline:
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
     threads: 4
+    # Portable requests only; partitions, accounts and GPU models: workflow/profiles/slurm.
+    resources:
+        mem_mb=8000,
+        runtime=720,
+        gpu=1,
     conda:
         ENVIRONMENT
     log:

@@ -22,6 +22,10 @@ rule prune_model:
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
     threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=360,
+        gpu=1,
     conda:
         ENVIRONMENT
     log:

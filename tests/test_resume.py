@@ -1,0 +1,103 @@
+"""Kill and resume: a job interrupted after some epochs or pruning steps, started
+again, ends exactly where an uninterrupted run ends."""
+import pytest
+import torch
+
+from scripts import engine, prune
+from scripts.engine import DeviceData, TrainHyp, fit
+from scripts.model import build_model
+from scripts.prune import Experiment, run_experiment
+from scripts.resume import ResumePoint, resume_key
+
+HYP = TrainHyp(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
+               label_smoothing=0.0, warmup_epochs=1)
+PRUNABLE = {"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer", "round_to": None}
+
+
+class Killed(Exception):
+    """Stands in for kill -9 in the middle of a job."""
+
+
+def splits():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (96, 3, 32, 32), dtype=torch.uint8, generator=g)
+    data = DeviceData(images, torch.arange(96) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    return {"train": data, "val": data}
+
+
+def fresh_model():
+    """What a restarted process builds before it loads anything."""
+    torch.manual_seed(0)
+    return build_model(10)
+
+
+def without_seconds(history):
+    drop = {"seconds"}
+    return [{k: (without_seconds(v) if k == "epochs" else v) for k, v in h.items() if k not in drop}
+            for h in history]
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def kill_on_call(monkeypatch, module, name, call):
+    """Make module.name raise Killed on its `call`-th call (1-based), as a kill would."""
+    real, calls = getattr(module, name), []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise Killed
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def test_fit_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
+    data = splits()
+    reference = fresh_model()
+    ref_history = fit(reference, data["train"], data["val"], HYP, seed=1, eval_batch_size=48)
+
+    point = ResumePoint(tmp_path / "baseline.pt.resume", resume_key({"hyp": "x"}))
+    with monkeypatch.context() as m:
+        kill_on_call(m, engine, "train_one_epoch", 3)  # dies during epoch 3
+        with pytest.raises(Killed):
+            fit(fresh_model(), data["train"], data["val"], HYP, seed=1, eval_batch_size=48, resume=point)
+    assert point.path.exists()
+    resumed = fresh_model()
+    history = fit(resumed, data["train"], data["val"], HYP, seed=1, eval_batch_size=48, resume=point)
+    assert without_seconds(history) == without_seconds(ref_history)
+    assert same_state(resumed.state_dict(), reference.state_dict())
+
+
+def test_a_resume_file_of_other_settings_is_ignored(tmp_path, caplog):
+    data = splits()
+    point = ResumePoint(tmp_path / "x.resume", "key-a")
+    point.save({"history": []}, "epoch 1/3")
+    other = ResumePoint(tmp_path / "x.resume", "key-b")
+    assert other.load() is None
+    assert "other settings" in caplog.text
+    (tmp_path / "x.resume").write_bytes(b"torn")  # a file cut short by the kill
+    assert other.load() is None
+    hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1})
+    fit(fresh_model(), data["train"], data["val"], hyp, seed=1, eval_batch_size=48, resume=other)
+    assert other.load() is not None  # replaced by this job's own progress
+
+
+@pytest.mark.parametrize("strategy", ["l1_unstructured", "l2_channels"])
+def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, strategy):
+    data = splits()
+    hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1, "warmup_epochs": 0})
+    exp = Experiment(strategy, "iterative", 0.6, 3)
+    reference = fresh_model()
+    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
+
+    point = ResumePoint(tmp_path / "p.pt.resume", "k")
+    with monkeypatch.context() as m:
+        kill_on_call(m, prune, "fit", 3)  # dies in the fine-tuning of step 3
+        with pytest.raises(Killed):
+            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    resumed = fresh_model()
+    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    assert without_seconds(history) == without_seconds(ref_history)
+    assert same_state(resumed.state_dict(), reference.state_dict())
