@@ -62,6 +62,19 @@ def check_semantics(config: dict) -> None:
     source, path = config["data"]["source"], config["data"]["path"]
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")
+    check_prunable_set(config)
+
+
+def check_prunable_set(config: dict) -> None:
+    """prune.exclude must name modules of the model, or the prune jobs would fail after
+    training the baseline."""
+    from scripts.model import build_model  # torch: only once the schema has passed
+
+    names = {name for name, _ in build_model(config["data"]["num_classes"]).named_modules()}
+    unknown = [n for n in config["prune"]["exclude"] if n not in names]
+    if unknown:
+        raise ConfigError(f"config key prune.exclude: {unknown} are not modules of MobileNetV2 "
+                          "(names as in model.named_modules(), e.g. classifier.1 or features.0.0)")
 
 
 def experiment_names(config: dict) -> list[str]:

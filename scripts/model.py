@@ -140,7 +140,11 @@ def save_checkpoint(model: nn.Module, path, meta: dict, architecture: bool = Fal
 def load_checkpoint(path) -> tuple[nn.Module, dict]:
     try:
         ckpt = load_torch(path)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:  # corrupt or unsafe
+    except pickle.UnpicklingError as e:  # weights_only refused a Python object: never run it
+        culprit = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line.upper()), "")
+        raise WeightsError(f"{path}: cannot load checkpoint: refused, it holds Python objects beyond plain "
+                           f"tensors and containers (a pickle that could run code). {culprit}") from e
+    except (OSError, RuntimeError, EOFError, ValueError) as e:  # missing, truncated or corrupt
         raise WeightsError(f"{path}: cannot load checkpoint ({type(e).__name__}: {e})") from e
     try:
         return model_from_state(ckpt["meta"], ckpt["state_dict"]), ckpt["meta"]

@@ -12,7 +12,7 @@ import subprocess
 
 import torch
 
-from scripts.common import available_cores, setup_logging, write_json
+from scripts.common import available_cores, setup_logging, sha256_file, write_json
 
 PACKAGES = ["torch", "torchvision", "torch-pruning", "snakemake", "jinja2", "matplotlib", "numpy", "onnx", "onnxruntime"]
 
@@ -55,8 +55,11 @@ def hardware() -> dict:
     return {"cpu": cpu_model(), "cores": available_cores(), "os": platform.platform(), "gpu": gpu}
 
 
-def collect(config_hash: str, commit: str, dirty: bool) -> dict:
+def collect(config_hash: str, commit: str, dirty: bool, weights: str = "none", weights_file=None) -> dict:
+    """`weights`: the config's model.weights; `weights_file`: the file it resolved to, if any."""
     return {"commit": commit, "dirty": dirty, "config_sha256": config_hash,
+            "weights": {"setting": weights, "file": str(weights_file) if weights_file else None,
+                        "sha256": sha256_file(weights_file) if weights_file else None},
             "versions": versions(), "hardware": hardware(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
@@ -67,9 +70,11 @@ def main(argv=None) -> None:
     p.add_argument("--config-hash", required=True)
     p.add_argument("--commit", required=True)
     p.add_argument("--dirty", required=True, type=int, choices=[0, 1])
+    p.add_argument("--weights", default="none", help="the config's model.weights")
+    p.add_argument("--weights-file", help="the initial-weights file it resolved to")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    write_json(collect(args.config_hash, args.commit, bool(args.dirty)), args.out)
+    write_json(collect(args.config_hash, args.commit, bool(args.dirty), args.weights, args.weights_file), args.out)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ def _bad(config, mutate):
     (lambda c: c["experiments"][0].update(name="baseline"), "experiments[0].name", "reserved"),
     (lambda c: c["experiments"][0].update(steps=3), "experiments[0].steps", "oneshot prunes in one step"),
     (lambda c: c["data"].update(path=None), "data.path", "needs a path"),
+    (lambda c: c["prune"].update(exclude=["features.99"]), "prune.exclude", "['features.99'] are not modules"),
+    (lambda c: c["prune"].update(round_to=0), "prune.round_to", "less than the minimum"),
+    (lambda c: c["experiments"][0].update(name="L1 50% & co"), "experiments[0].name", "does not match"),
 ])
 def test_rejections_name_the_key(base_config, mutate, key, detail):
     message = _bad(base_config, mutate)

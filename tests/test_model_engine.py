@@ -75,6 +75,27 @@ def test_truncated_checkpoint_is_named(tmp_path):
         load_checkpoint(path)
 
 
+class _Payload:
+    """A pickle that runs a command when unpickled: what a hostile checkpoint carries."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_malicious_checkpoint_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "meta": _Payload(marker)}, path)
+    with pytest.raises(WeightsError, match="evil.pt: cannot load checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(WeightsError, match="evil.pt"):
+        build_model(10, path)  # the initial-weights loader refuses it too
+    assert not marker.exists()
+
+
 def test_augment_crops_and_flips_within_the_padded_image():
     images = torch.arange(2 * 3 * 8 * 8, dtype=torch.int64).remainder(251).to(torch.uint8).view(2, 3, 8, 8) + 1
     data = DeviceData(images, torch.tensor([0, 1]), MEAN, STD, torch.device("cpu"))
@@ -167,3 +188,21 @@ def test_onnx_export_matches_pytorch_and_times_both_thread_counts(tmp_path):
     grid = onnx_latency_grid(path, [1, 2], 32, threads=2, warmup=1, min_run_time=0.02)
     assert [(g["latency_batch_size"], g["latency_threads"]) for g in grid] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(g["runtime"] == "onnxruntime" and g["latency_ms"] > 0 and g["latency_samples"] >= 3 for g in grid)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine: GPU path not exercised")
+def test_gpu_path_selects_cuda_keeps_data_resident_and_trains_with_autocast():
+    from scripts.common import select_device
+    device = select_device()
+    assert device.type == "cuda"
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (128, 3, 32, 32), dtype=torch.uint8)
+    data = DeviceData(images, torch.arange(128) % 10, MEAN, STD, device)
+    assert data.images.is_cuda and next(data.batches(32))[0].is_cuda
+    model = build_model(10).to(device)
+    hyp = TrainHyp(epochs=1, batch_size=32, lr=0.01, momentum=0.9, weight_decay=0.0, nesterov=True,
+                   label_smoothing=0.0, warmup_epochs=0)
+    history = fit(model, data, data, hyp, seed=0, eval_batch_size=64)
+    assert len(history) == 1 and 0 <= history[0]["val_accuracy"] <= 1
+    m = measure_latency(model, 8, 32, device, 1, warmup=1, min_run_time=0.05)
+    assert m["latency_device"].startswith("cuda") and m["latency_ms"] > 0

@@ -226,3 +226,74 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert run.returncode != 0
     assert "config key experiments[0].sparsity: 1.5 is greater than or equal to the maximum" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_run, tmp_path):
+    """kill -9 of an iterative prune job after its first step; the same snakemake command
+    again completes, and every metric (timings aside) equals the uninterrupted run's."""
+    import json
+    import signal
+    import time
+
+    _, config, _ = tiny_run
+    config = {**config, "results_dir": str(tmp_path / "results"), "paper_dir": str(tmp_path / "results" / "paper")}
+    configfile = tmp_path / "tiny.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    exe = Path(sys.executable).parent / "snakemake"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                             "--cores", "2", "--configfile", str(configfile)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    log = tmp_path / "results" / "logs" / "prune_model" / "it_l1_50.log"
+    killed = False
+    deadline = time.time() + 600
+    while not killed and proc.poll() is None and time.time() < deadline:
+        if (tmp_path / "results" / "models" / "it_l1_50.pt.resume").exists():  # step 1 of 2 saved
+            pids = subprocess.run(["pgrep", "-f", f"scripts.prune .*{tmp_path}.*--name it_l1_50"],
+                                  capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                os.kill(int(pid), signal.SIGKILL)
+            killed = bool(pids)
+        time.sleep(0.05)
+    proc.communicate(timeout=600)
+    assert killed, "the prune job was not caught between its steps"
+    assert proc.returncode != 0
+    assert not (tmp_path / "results" / "models" / "it_l1_50.pt").exists()  # no half-written output
+
+    resumed = snakemake(tmp_path, "--configfile", str(configfile))
+    assert resumed.returncode == 0, resumed.stderr[-5000:]
+    assert "resuming from" in log.read_text()
+    timing = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
+    for name, _, _ in model_rows(config):
+        again = json.loads(Path(tmp_path, "results", "metrics", f"{name}.json").read_text())
+        first = metrics(tiny_run[1], name)
+        assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in first.items()
+                                                                        if k not in timing}, name
+        a = torch.load(Path(tmp_path, "results", "models", f"{name}.pt"), weights_only=True)["state_dict"]
+        b = torch.load(Path(tiny_run[1]["results_dir"], "models", f"{name}.pt"), weights_only=True)["state_dict"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_crosscheck_recomputes_the_table_from_the_checkpoints(tiny_run, tmp_path):
+    from scripts.crosscheck import CrossCheckError, crosscheck
+    import json
+
+    _, config, _ = tiny_run
+    results = Path(config["results_dir"])
+    assert (results / "crosscheck.txt").read_text().endswith("all numbers match\n")  # the workflow ran it
+    rows = json.loads((results / "results.json").read_text())
+    paper = Path(config["paper_dir"], "paper.md").read_text()
+    args = (results / "models", 32, config["prune"]["layer_types"], config["prune"]["exclude"])
+    assert len(crosscheck(rows, args[0], paper, *args[1:])) == len(rows)
+    # one number typed by hand into the paper is caught
+    line = next(l for l in paper.splitlines() if l.startswith(f"| {rows[1]['label']} |"))
+    cells = line.split("|")
+    cells[6] = " 9.99 "  # the MACs column
+    with pytest.raises(CrossCheckError, match=rows[1]["name"]):
+        crosscheck(rows, args[0], paper.replace(line, "|".join(cells)), *args[1:])
+    # and so is a checkpoint that is not the one measured
+    shutil.copy(results / "models" / f"{rows[1]['name']}.pt", tmp_path / f"{rows[0]['name']}.pt")
+    for r in rows[1:]:
+        shutil.copy(results / "models" / f"{r['name']}.pt", tmp_path / f"{r['name']}.pt")
+    with pytest.raises(CrossCheckError, match="baseline"):
+        crosscheck(rows, tmp_path, paper, *args[1:])

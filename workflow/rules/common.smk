@@ -132,7 +132,7 @@ def table_rows_json():
 
 
 def final_targets():
-    targets = [f"{RESULTS}/results.csv", f"{PAPER}/paper.md", f"{PAPER}/paper.tex"]
+    targets = [f"{RESULTS}/results.csv", f"{PAPER}/paper.md", f"{PAPER}/paper.tex", f"{RESULTS}/crosscheck.txt"]
     if LATEX:
         targets.append(f"{PAPER}/paper.pdf")
     else:

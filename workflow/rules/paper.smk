@@ -4,6 +4,7 @@
 localrules:
     record_provenance,
     render_paper,
+    crosscheck_paper,
     compile_pdf,
 
 
@@ -18,6 +19,8 @@ PAPER_FIGURES = dict(
 
 
 rule record_provenance:
+    input:
+        weights=weights_input(),
     output:
         json=f"{RESULTS}/provenance.json",
     params:
@@ -25,6 +28,8 @@ rule record_provenance:
         config_hash=config_hash(config),
         commit=GIT["commit"],
         dirty=int(GIT["dirty"]),
+        weights=config["model"]["weights"],
+        weights_file=lambda wildcards, input: f"--weights-file {input.weights}" if input.weights else "",
     conda:
         ENVIRONMENT
     log:
@@ -33,7 +38,7 @@ rule record_provenance:
         f"{BENCHMARKS}/record_provenance.tsv"
     shell:
         "python -m scripts.provenance --config-hash {params.config_hash} --commit {params.commit}"
-        " --dirty {params.dirty} --out {output.json} > {log} 2>&1"
+        " --dirty {params.dirty} --weights {params.weights:q} {params.weights_file} --out {output.json} > {log} 2>&1"
 
 
 rule render_paper:
@@ -68,6 +73,31 @@ rule render_paper:
         " --latency-macs {input.latency_macs}"
         " --kernels {input.kernels}"
         " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
+
+
+# Every run verifies its paper: the table's numbers recomputed from the checkpoints.
+rule crosscheck_paper:
+    input:
+        results=rules.aggregate_results.output.json,
+        paper=rules.render_paper.output.md,
+        models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
+    output:
+        report=f"{RESULTS}/crosscheck.txt",
+    params:
+        models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
+        image_size=config["data"]["image_size"],
+        layer_types=" ".join(config["prune"]["layer_types"]),
+        exclude=" ".join(config["prune"]["exclude"]),
+    conda:
+        ENVIRONMENT
+    log:
+        f"{LOGS}/crosscheck_paper.log",
+    benchmark:
+        f"{BENCHMARKS}/crosscheck_paper.tsv"
+    shell:
+        "python -m scripts.crosscheck --results {input.results} --models-dir {params.models_dir}"
+        " --paper {input.paper} --image-size {params.image_size} --layer-types {params.layer_types}"
+        " --exclude {params.exclude} --out {output.report} > {log} 2>&1"
 
 
 rule compile_pdf:
