@@ -24,6 +24,11 @@ MB = 1e6
 DPI = 150
 
 
+def model_color(i: int):
+    """One colour per model for up to 20 models (tab20), so no two rows look alike."""
+    return plt.cm.tab20(i % 20)
+
+
 def _save(fig, path) -> None:
     with atomic_output(path) as tmp:
         # Fixed metadata so an unchanged figure is byte-identical between runs.
@@ -52,7 +57,7 @@ def plot_pareto(rows, out) -> None:
         pts = [(r[key] * scale, r["accuracy"] * 100) for r in rows]
         for i, ((x, y), r) in enumerate(zip(pts, rows)):
             # one marker and colour per model; the legend names them (labels would overlap)
-            ax.scatter(x, y, s=45, marker=markers[i % len(markers)], color=f"C{i % 10}", zorder=3, label=r["label"])
+            ax.scatter(x, y, s=45, marker=markers[i % len(markers)], color=model_color(i), zorder=3, label=r["label"])
         front = sorted((pts[i] for i in pareto_front(pts, maximise)), key=lambda p: p[0])
         ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto frontier", zorder=2)
         ax.set_xlabel(xlabel)
@@ -86,14 +91,17 @@ def plot_latency_macs(rows, out) -> None:
                 (g,) = [g for g in r["latency_grid"] if (g["runtime"], g["latency_batch_size"],
                                                          g["latency_threads"]) == (runtime, b, threads)]
                 pts.append((r["macs"] / 1e6, g["latency_ms"]))
-                ax.scatter(*pts[-1], marker=marker, color=f"C{i % 10}", s=40, zorder=3,
+                ax.scatter(*pts[-1], marker=marker, color=model_color(i), s=40, zorder=3,
                            label=r["label"] if runtime == "pytorch" else None)
             lo = min(r["macs"] for r in rows) / base_macs
             ax.plot([base_macs / 1e6 * lo, base_macs / 1e6], [pts[0][1] * lo, pts[0][1]], ":", color="grey",
                     zorder=2)
-            ax.annotate(name, pts[0], textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=8)
+            ax.annotate(name, pts[0], textcoords="offset points", xytext=(-10, -12), ha="right", fontsize=8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not powers of ten
+            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))  # a decade or less: label it
         ax.set_xlabel("MACs per image (millions)")
         ax.set_ylabel("Latency per batch (ms)")
         ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} (o PyTorch, s ONNX Runtime)",
