@@ -228,49 +228,60 @@ def test_bad_config_fails_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_run, tmp_path):
+def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_run, tmp_path_factory):
     """kill -9 of an iterative prune job after its first step; the same snakemake command
-    again completes, and every metric (timings aside) equals the uninterrupted run's."""
+    again completes, and the checkpoints and metrics (timings aside) equal those of an
+    uninterrupted run of the same config - which also shows two runs are identical.
+    Only the baseline and that experiment run, with 4 fine-tuning epochs per step so
+    that the job is surely caught between its steps."""
     import json
     import signal
     import time
 
-    _, config, _ = tiny_run
-    config = {**config, "results_dir": str(tmp_path / "results"), "paper_dir": str(tmp_path / "results" / "paper")}
-    configfile = tmp_path / "tiny.yaml"
-    configfile.write_text(yaml.safe_dump(config))
-    exe = Path(sys.executable).parent / "snakemake"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-                             "--cores", "2", "--configfile", str(configfile)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    log = tmp_path / "results" / "logs" / "prune_model" / "it_l1_50.log"
-    killed = False
-    deadline = time.time() + 600
-    while not killed and proc.poll() is None and time.time() < deadline:
-        if (tmp_path / "results" / "models" / "it_l1_50.pt.resume").exists():  # step 1 of 2 saved
-            pids = subprocess.run(["pgrep", "-f", f"scripts.prune .*{tmp_path}.*--name it_l1_50"],
-                                  capture_output=True, text=True).stdout.split()
-            for pid in pids:
-                os.kill(int(pid), signal.SIGKILL)
-            killed = bool(pids)
-        time.sleep(0.05)
-    proc.communicate(timeout=600)
-    assert killed, "the prune job was not caught between its steps"
-    assert proc.returncode != 0
-    assert not (tmp_path / "results" / "models" / "it_l1_50.pt").exists()  # no half-written output
+    config = merge(tiny_run[1], {"prune": {"finetune": {"epochs": 4}}})
+    compared = ["baseline", "it_l1_50"]
+    runs = {}
+    for mode in ("uninterrupted", "killed"):
+        work = tmp_path_factory.mktemp(mode)
+        cfg = {**config, "results_dir": str(work / "results"), "paper_dir": str(work / "results" / "paper")}
+        configfile = work / "config.yaml"
+        configfile.write_text(yaml.safe_dump(cfg))
+        targets = [str(work / "results" / "metrics" / f"{name}.json") for name in compared]
+        runs[mode] = work
+        if mode == "uninterrupted":
+            run = snakemake(work, *targets, "--configfile", str(configfile))  # --configfile takes many
+            assert run.returncode == 0, run.stderr[-5000:]
+            continue
+        exe = Path(sys.executable).parent / "snakemake"
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        proc = subprocess.Popen([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+                                 "--cores", "2", *targets, "--configfile", str(configfile)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        killed, deadline = False, time.time() + 600
+        while not killed and proc.poll() is None and time.time() < deadline:
+            if (work / "results" / "models" / "it_l1_50.pt.resume").exists():  # step 1 of 2 saved
+                pids = subprocess.run(["pgrep", "-f", f"scripts.prune .*{work}.*--name it_l1_50"],
+                                      capture_output=True, text=True).stdout.split()
+                for pid in pids:
+                    os.kill(int(pid), signal.SIGKILL)
+                killed = bool(pids)
+            time.sleep(0.05)
+        proc.communicate(timeout=600)
+        assert killed, "the prune job was not caught between its steps"
+        assert proc.returncode != 0
+        assert not (work / "results" / "models" / "it_l1_50.pt").exists()  # no half-written output
+        resumed = snakemake(work, *targets, "--configfile", str(configfile))
+        assert resumed.returncode == 0, resumed.stderr[-5000:]
+        assert "resuming from" in (work / "results" / "logs" / "prune_model" / "it_l1_50.log").read_text()
 
-    resumed = snakemake(tmp_path, "--configfile", str(configfile))
-    assert resumed.returncode == 0, resumed.stderr[-5000:]
-    assert "resuming from" in log.read_text()
     timing = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
-    for name, _, _ in model_rows(config):
-        again = json.loads(Path(tmp_path, "results", "metrics", f"{name}.json").read_text())
-        first = metrics(tiny_run[1], name)
+    for name in compared:
+        first, again = (json.loads(Path(runs[m], "results", "metrics", f"{name}.json").read_text())
+                        for m in ("uninterrupted", "killed"))
         assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in first.items()
                                                                         if k not in timing}, name
-        a = torch.load(Path(tmp_path, "results", "models", f"{name}.pt"), weights_only=True)["state_dict"]
-        b = torch.load(Path(tiny_run[1]["results_dir"], "models", f"{name}.pt"), weights_only=True)["state_dict"]
+        a, b = (torch.load(Path(runs[m], "results", "models", f"{name}.pt"), weights_only=True)["state_dict"]
+                for m in ("uninterrupted", "killed"))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 

@@ -83,9 +83,15 @@ start() {
 }
 
 stop() {
+    local pid
     for pidfile in "$STATE/slurmd.pid" "$STATE/slurmctld.pid" /run/munge/munged.pid; do
         if [ -s "$pidfile" ]; then
-            kill "$(cat "$pidfile")" 2>/dev/null || true
+            pid=$(cat "$pidfile")
+            kill "$pid" 2>/dev/null || true
+            for _ in $(seq 50); do  # daemons take a moment to shut down; wait until gone
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.2
+            done
             rm -f "$pidfile"
         fi
     done
