@@ -19,7 +19,7 @@ from scripts.common import atomic_output, read_json, setup_logging
 from scripts.evaluate import gzip_size
 from scripts.model import load_checkpoint
 from scripts.paper import mb, mega, ms, pct
-from scripts.prune import prunable_modules
+from scripts.prune import prunable_modules, removed_fraction
 
 TABLE_HEADER = "| Experiment | Target (%)"
 
@@ -44,9 +44,8 @@ def recompute(ckpt: Path, image_size: int, layer_types, exclude, baseline_prunab
     model, _ = load_checkpoint(ckpt)
     modules = [m for _, m in prunable_modules(model, layer_types, exclude)]
     prunable = sum(m.weight.numel() for m in modules)
-    nonzero = sum(int((m.weight != 0).sum()) for m in modules)
     return {"prunable_params": prunable,
-            "removed_fraction": 1 - nonzero / (baseline_prunable or prunable),
+            "removed_fraction": removed_fraction(modules, baseline_prunable or prunable),
             "params": sum(p.numel() for p in model.parameters()),
             "macs": count_macs(model, image_size),
             "file_bytes": ckpt.stat().st_size, "gzip_bytes": gzip_size(ckpt)}

@@ -73,6 +73,13 @@ def latency_settings(batch_sizes, threads: int) -> list[tuple[int, int]]:
     return [(b, t) for b in sorted(batch_sizes) for t in sorted({1, threads})]
 
 
+def grid_entry(grid: list[dict], runtime: str, batch_size: int, threads: int) -> dict:
+    """The one measurement of a latency grid at this runtime, batch size and thread count."""
+    (entry,) = [g for g in grid if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+                == (runtime, batch_size, threads)]
+    return entry
+
+
 def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
                  min_run_time: float) -> list[dict]:
     """measure_latency at every latency setting."""

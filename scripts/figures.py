@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from scripts.common import atomic_output, load_torch, read_json, setup_logging  # noqa: E402
+from scripts.evaluate import grid_entry  # noqa: E402
 from scripts.model import FIRST_CONV  # noqa: E402
 
 MB = 1e6
@@ -88,9 +89,7 @@ def plot_latency_macs(rows, out) -> None:
         for runtime, (name, marker) in RUNTIMES.items():
             pts = []
             for i, r in enumerate(rows):
-                (g,) = [g for g in r["latency_grid"] if (g["runtime"], g["latency_batch_size"],
-                                                         g["latency_threads"]) == (runtime, b, threads)]
-                pts.append((r["macs"] / 1e6, g["latency_ms"]))
+                pts.append((r["macs"] / 1e6, grid_entry(r["latency_grid"], runtime, b, threads)["latency_ms"]))
                 ax.scatter(*pts[-1], marker=marker, color=model_color(i), s=40, zorder=3,
                            label=r["label"] if runtime == "pytorch" else None)
             lo = min(r["macs"] for r in rows) / base_macs

@@ -17,6 +17,7 @@ import jinja2
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
+from scripts.evaluate import grid_entry
 from scripts.prune import CHANNELS
 
 PUBLISHED_PRESET = "paper"
@@ -191,12 +192,6 @@ def latency_table(rows) -> dict:
     return {"settings": [{"runtime": rt, "batch_size": b, "threads": t} for rt, b, t in settings], "rows": body}
 
 
-def _latency(row, runtime: str, batch_size: int, threads: int) -> float:
-    (g,) = [g for g in row["latency_grid"] if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
-            == (runtime, batch_size, threads)]
-    return g["latency_ms"]
-
-
 def channel_speedups(rows) -> dict:
     """Each channel-pruned model's speed-up over the baseline beside its MACs reduction.
 
@@ -215,7 +210,8 @@ def channel_speedups(rows) -> dict:
         limit = 1 / r["macs_ratio"]
         cells = []
         for runtime, b in settings:
-            speedup = _latency(base, runtime, b, threads) / _latency(r, runtime, b, threads)
+            speedup = (grid_entry(base["latency_grid"], runtime, b, threads)["latency_ms"]
+                       / grid_entry(r["latency_grid"], runtime, b, threads)["latency_ms"])
             cells.append({"speedup": speedup, "fraction": speedup / limit})
         body.append({"row": r, "limit": limit, "cells": cells})
     return {"threads": threads, "settings": [{"runtime": rt, "batch_size": b} for rt, b in settings], "rows": body}
