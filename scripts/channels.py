@@ -50,6 +50,33 @@ def channel_pruner(model: nn.Module, strategy: str, cumulative: list[float], ima
         ignored_layers=ignored, round_to=round_to, global_pruning=False)
 
 
+class ChannelPruner:
+    """Channels cut out of the network along a schedule, one `step` per cumulative target.
+
+    The one class that touches Torch-Pruning's private state: a resumed pruner replays
+    the recorded removals, and must take later ratios of each group's original width
+    (which Torch-Pruning notes at a group's first step), not of its pruned width.
+    """
+
+    def __init__(self, model: nn.Module, strategy: str, cumulative: list[float], image_size: int,
+                 round_to: int | None, ignored: list[nn.Module]):
+        self._pruner = channel_pruner(model, strategy, cumulative, image_size, round_to, ignored)
+
+    def step(self, fraction: float) -> None:
+        """Remove channels up to the next cumulative target (`fraction`, fixed at construction)."""
+        self._pruner.step()
+
+    def state(self) -> dict:
+        return {"pruning_history": self._pruner.pruning_history(),
+                "initial_channels": dict(self._pruner._scope_initial_channels)}
+
+    def load_state(self, state: dict, model_state: dict, steps_done: int) -> None:
+        """Replay the recorded removals on the unpruned model, so that `model_state` loads."""
+        self._pruner.load_pruning_history(state["pruning_history"])
+        self._pruner.current_step = steps_done
+        self._pruner._scope_initial_channels.update(state["initial_channels"])
+
+
 def count_macs(model: nn.Module, image_size: int) -> int:
     """Multiply-accumulates of one forward pass of one image (convolutions and matmuls;
     FlopCounterMode counts 2 FLOPs per MAC). Masked zeros still count: a dense kernel

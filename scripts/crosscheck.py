@@ -1,13 +1,15 @@
 """Cross-check: recompute the paper's table numbers from the saved checkpoints and
-compare them with the rendered paper (and results.json). A mismatch fails.
+compare them with both rendered manuscripts (paper.md and paper.tex) and with
+results.json. A mismatch fails.
 
 Recomputed per model: share of prunable weights zeroed or removed (counting zeros
 and shapes in the checkpoint), parameters, MACs, checkpoint file size and its gzip
-size. Accuracy and latency need the test set and the clock; they are compared
-between results.json and the paper only.
+size. Every other cell of the paper's per-model tables (accuracy, latency, ...) is
+compared between results.json and both manuscripts, through the column registry
+(scripts/tables.py): the same headers and formats the paper was written with.
 
-    python -m scripts.crosscheck --results results.json --models-dir models --paper paper.md \
-        --layer-types Conv2d Linear --exclude --out crosscheck.txt
+    python -m scripts.crosscheck --results results.json --models-dir models --md paper.md --tex paper.tex \
+        --image-size 32 --layer-types Conv2d Linear --exclude --out crosscheck.txt
 """
 from __future__ import annotations
 
@@ -18,26 +20,14 @@ from scripts.channels import count_macs
 from scripts.common import atomic_output, read_json, setup_logging
 from scripts.evaluate import gzip_size
 from scripts.model import load_checkpoint
-from scripts.paper import mb, mega, ms, pct
 from scripts.prune import prunable_modules, removed_fraction
+from scripts.tables import TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
-TABLE_HEADER = "| Experiment | Target (%)"
+RECOMPUTED = ("removed_fraction", "params", "macs", "file_bytes", "gzip_bytes")
 
 
 class CrossCheckError(RuntimeError):
     """A number in the paper is not what the checkpoints say."""
-
-
-def paper_table(markdown: str) -> dict[str, list[str]]:
-    """The results table of paper.md: label -> its cells after the label."""
-    if TABLE_HEADER not in markdown:
-        raise CrossCheckError(f"the paper has no results table (no line starting {TABLE_HEADER!r})")
-    lines = markdown.split(TABLE_HEADER, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
-    table = {}
-    for line in lines:
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        table[cells[0]] = cells[1:]
-    return table
 
 
 def recompute(ckpt: Path, image_size: int, layer_types, exclude, baseline_prunable: int | None) -> dict:
@@ -51,30 +41,45 @@ def recompute(ckpt: Path, image_size: int, layer_types, exclude, baseline_prunab
             "file_bytes": ckpt.stat().st_size, "gzip_bytes": gzip_size(ckpt)}
 
 
-def crosscheck(rows: list[dict], models_dir: Path, markdown: str, image_size: int, layer_types,
+def check_manuscript(name: str, tables: list, rows: list[dict]) -> list[str]:
+    """Every per-model table of one manuscript against the rows, cell by cell."""
+    problems = []
+    for table in TABLES:
+        cols = table_columns(table)
+        try:
+            shown = find_table(tables, [c.header for c in cols], f"{name}, table {table}")
+        except LookupError as e:
+            problems.append(str(e))
+            continue
+        if len(shown) != len(rows):
+            problems.append(f"{name}, table {table}: {len(shown)} rows, results.json has {len(rows)} models")
+            continue
+        for row, cells in zip(rows, shown):
+            expected = [cell(c, row) for c in cols]
+            if cells != expected:
+                problems.append(f"{name}, table {table}, {row['name']}: shows {cells}, expected {expected}")
+    return problems
+
+
+def crosscheck(rows: list[dict], models_dir: Path, markdown: str, latex: str, image_size: int, layer_types,
                exclude) -> list[str]:
     """Lines of a report; raises CrossCheckError listing every mismatch."""
-    table = paper_table(markdown)
     problems, report, baseline_prunable = [], [], None
     for row in rows:
         got = recompute(models_dir / f"{row['name']}.pt", image_size, layer_types, exclude, baseline_prunable)
         baseline_prunable = baseline_prunable or got["prunable_params"]  # the first row is the baseline
-        for key in ("removed_fraction", "params", "macs", "file_bytes", "gzip_bytes"):
-            if got[key] != row[key]:
-                problems.append(f"{row['name']}: {key} is {got[key]} in the checkpoint, {row[key]} in results.json")
-        expected = [pct(row["target_sparsity"]), pct(got["removed_fraction"]), pct(row["accuracy"]),
-                    mega(got["params"]), mega(got["macs"]), mb(got["file_bytes"]), mb(got["gzip_bytes"]),
-                    ms(row["latency_ms"]), ms(row["latency_iqr_ms"])]
-        shown = table.get(row["label"])
-        if shown != expected:
-            problems.append(f"{row['name']}: the paper shows {shown}, the checkpoint gives {expected}")
+        wrong = [f"{row['name']}: {key} is {got[key]} in the checkpoint, {row[key]} in results.json"
+                 for key in RECOMPUTED if got[key] != row[key]]
+        problems += wrong
         report.append(f"{row['name']}: removed {got['removed_fraction']:.6f}, params {got['params']}, "
                       f"MACs {got['macs']}, file {got['file_bytes']} B, gzip {got['gzip_bytes']} B: "
-                      + ("MISMATCH" if problems and problems[-1].startswith(row["name"]) else "ok"))
-    if set(table) != {r["label"] for r in rows}:
-        problems.append(f"the paper's table lists {sorted(table)}, results.json {sorted(r['label'] for r in rows)}")
+                      + ("MISMATCH" if wrong else "ok"))
+    problems += check_manuscript("paper.md", markdown_tables(markdown), rows)
+    problems += check_manuscript("paper.tex", latex_tables(latex), rows)
     if problems:
         raise CrossCheckError("the paper does not match the checkpoints:\n  " + "\n  ".join(problems))
+    report.append(f"paper.md and paper.tex: the {len(TABLES)} per-model tables ({', '.join(TABLES)}) "
+                  "show exactly these numbers")
     return report
 
 
@@ -83,15 +88,16 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", required=True)
     p.add_argument("--models-dir", required=True)
-    p.add_argument("--paper", required=True, help="paper.md")
+    p.add_argument("--md", required=True, help="paper.md")
+    p.add_argument("--tex", required=True, help="paper.tex")
     p.add_argument("--image-size", type=int, required=True)
     p.add_argument("--layer-types", nargs="+", required=True)
     p.add_argument("--exclude", nargs="*", default=[])
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
-        report = crosscheck(read_json(args.results), Path(args.models_dir), Path(args.paper).read_text(),
-                            args.image_size, args.layer_types, args.exclude)
+        report = crosscheck(read_json(args.results), Path(args.models_dir), Path(args.md).read_text(),
+                            Path(args.tex).read_text(), args.image_size, args.layer_types, args.exclude)
     except CrossCheckError as e:
         raise SystemExit(f"error: {e}") from None
     with atomic_output(args.out) as tmp:

@@ -11,6 +11,7 @@ import gzip
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,16 +27,7 @@ from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.prune import prunable_modules, sparsity
 from scripts.storage import read_sparse_export, write_sparse_export
-
-# Columns of the results table, in order; one source for the CSV, JSON and paper.
-TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "steps", "accuracy",
-                 "sparsity_prunable", "sparsity_all", "params", "nonzero_params", "file_bytes",
-                 "gzip_bytes", "latency_ms", "latency_iqr_ms", "prunable_params", "latency_batch_size",
-                 "latency_threads", "latency_device", "latency_samples", "onnx_max_abs_diff",
-                 "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
-                 "masked_gzip_bytes", "macs", "channels", "prunable_nonzero", "removed_fraction", "params_ratio",
-                 "macs_ratio", "channels_ratio"]
-
+from scripts.tables import COLUMNS, check_registered
 
 def gzip_size(path) -> int:
     """Bytes of the file after gzip (level 9), the seed's storage measure."""
@@ -61,8 +53,7 @@ def measure_latency(model, batch_size: int, image_size: int, device: torch.devic
         for _ in range(warmup):
             model(x)
         timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
-        with torch.inference_mode():
-            m = timer.blocked_autorange(min_run_time=min_run_time)
+        m = timer.blocked_autorange(min_run_time=min_run_time)
     return {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3, "latency_samples": len(m.times),
             "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
 
@@ -71,13 +62,6 @@ def latency_settings(batch_sizes, threads: int) -> list[tuple[int, int]]:
     """(batch size, threads) pairs to time: every batch size with 1 thread and with `threads`;
     the largest batch with the most threads comes last (the results table's latency)."""
     return [(b, t) for b in sorted(batch_sizes) for t in sorted({1, threads})]
-
-
-def grid_entry(grid: list[dict], runtime: str, batch_size: int, threads: int) -> dict:
-    """The one measurement of a latency grid at this runtime, batch size and thread count."""
-    (entry,) = [g for g in grid if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
-                == (runtime, batch_size, threads)]
-    return entry
 
 
 def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
@@ -155,11 +139,33 @@ def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=Non
     return out, read_sparse_export(export_fp16)[0]
 
 
-def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunable: dict,
-                   latency: dict, threads: int, export_fp32, export_fp16, onnx_path, masked_ckpt=None) -> dict:
+@dataclass(frozen=True)
+class EvalSettings:
+    """How a model is measured (the config's data, prune and evaluate keys)."""
+    mean: tuple           # normalisation, RGB
+    std: tuple
+    batch_size: int       # test batches
+    prunable: dict        # layer_types and exclude: the prunable set sparsity is counted over
+    latency: dict         # batch_sizes, warmup, min_run_time
+    threads: int          # CPU threads of the timings
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A model's checkpoints (inputs) and the exports written from it (outputs)."""
+    ckpt: str
+    export_fp32: str
+    export_fp16: str
+    onnx: str
+    masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
+
+
+def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> dict:
+    """Every metric of one model: accuracy, sparsity, size, MACs, exports and latency."""
     device = select_device()
-    model, meta = load_checkpoint(ckpt)
-    modules = [m for _, m in prunable_modules(model, prunable["layer_types"], prunable["exclude"])]
+    model, meta = load_checkpoint(files.ckpt)
+    modules = [m for _, m in prunable_modules(model, settings.prunable["layer_types"],
+                                               settings.prunable["exclude"])]
     image_size = dataset["test_images"].shape[-1]
     metrics = {"name": meta["name"],
                "sparsity_prunable": sparsity(m.weight.detach() for m in modules),
@@ -167,23 +173,25 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
                "prunable_nonzero": sum(int((m.weight != 0).sum()) for m in modules),
                "macs": count_macs(model, image_size), "channels": channel_counts(model),
                **count_parameters(model),
-               "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
-    sizes, fp16_state = storage_metrics(model, meta, export_fp32, export_fp16, masked_ckpt)
+               "file_bytes": Path(files.ckpt).stat().st_size, "gzip_bytes": gzip_size(files.ckpt)}
+    sizes, fp16_state = storage_metrics(model, meta, files.export_fp32, files.export_fp16, files.masked_ckpt)
     metrics.update(sizes)
-    test = device_splits(dataset, mean, std, device)["test"]
+    test = device_splits(dataset, settings.mean, settings.std, device)["test"]
     fp16_model = model_from_state(meta, fp16_state)
-    metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, eval_batch_size)["accuracy"]
+    metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, settings.batch_size)["accuracy"]
     model.to(device)
-    metrics["accuracy"] = evaluate(model, test, eval_batch_size)["accuracy"]
+    metrics["accuracy"] = evaluate(model, test, settings.batch_size)["accuracy"]
     metrics["test_images"] = len(test)
-    grid = latency_grid(model, latency["batch_sizes"], image_size, device, threads,
-                        latency["warmup"], latency["min_run_time"])
-    metrics.update(grid[-1])  # the table's latency: the largest batch on all the job's threads
+    lat = settings.latency
+    grid = latency_grid(model, lat["batch_sizes"], image_size, device, settings.threads, lat["warmup"],
+                        lat["min_run_time"])
+    # the table's latency: PyTorch eager, the largest batch on all the job's threads
+    metrics.update({k: v for k, v in grid[-1].items() if k != "runtime"})
     # After the PyTorch timings: the ONNX steps move the model to the CPU.
-    export_onnx(model, image_size, onnx_path)
-    metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, onnx_path, test.normalise(test.images[:64]).cpu())
-    metrics["latency_grid"] = grid + onnx_latency_grid(onnx_path, latency["batch_sizes"], image_size, threads,
-                                                       latency["warmup"], latency["min_run_time"])
+    export_onnx(model, image_size, files.onnx)
+    metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, files.onnx, test.normalise(test.images[:64]).cpu())
+    metrics["latency_grid"] = grid + onnx_latency_grid(files.onnx, lat["batch_sizes"], image_size, settings.threads,
+                                                       lat["warmup"], lat["min_run_time"])
     metrics["cpu"] = cpu_model()
     metrics["torch"] = torch.__version__
     return metrics
@@ -198,31 +206,41 @@ def relative_to_baseline(row: dict, baseline: dict) -> dict:
             "removed_fraction": 1 - row["prunable_nonzero"] / baseline["prunable_params"]}
 
 
+def storage_ratios(row: dict) -> dict:
+    """Each sparse export against the model's own dense checkpoint file, and what fp16 costs."""
+    return {"sparse_fp32_ratio": row["sparse_fp32_bytes"] / row["file_bytes"],
+            "sparse_fp16_ratio": row["sparse_fp16_bytes"] / row["file_bytes"],
+            "fp16_accuracy_change": row["accuracy_fp16_export"] - row["accuracy"]}
+
+
 def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
     """One row per model, in the order given (the baseline first), with the experiment's
-    settings beside its metrics."""
+    settings beside its metrics. Every metric must be a registered column
+    (scripts/tables.py), so that none is silently left out of the CSV."""
     rows = []
     for path, exp in zip(metric_files, experiments, strict=True):
         m = read_json(path)
+        check_registered(m, str(path))
         if m["name"] != exp["name"]:
             raise ValueError(f"{path}: holds metrics of {m['name']!r}, expected {exp['name']!r}")
         row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
                "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
                "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0)}
-        row.update({k: m[k] for k in TABLE_COLUMNS if k in m and k not in row})
-        row["latency_grid"] = m["latency_grid"]  # JSON only: not a CSV column
+        row.update({k: v for k, v in m.items() if k not in row})
         rows.append(row)
     if rows[0]["name"] != BASELINE:
         raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
     for row in rows:
         row.update(relative_to_baseline(row, rows[0]))
+        row.update(storage_ratios(row))
     return rows
 
 
 def write_table(rows, csv_path, json_path) -> None:
+    """results.csv: every registered column (scalars); results.json: the rows in full."""
     with atomic_output(csv_path) as tmp:
         with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
     write_json(rows, json_path)
@@ -254,9 +272,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.command == "model":
         threads = configure_threads(args.threads)
-        metrics = evaluate_model(args.ckpt, load_dataset(args.data), args.mean, args.std,
-                                 args.eval_batch_size, args.prunable, args.latency, threads,
-                                 args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt)
+        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt)
+        settings = EvalSettings(tuple(args.mean), tuple(args.std), args.eval_batch_size, args.prunable,
+                                args.latency, threads)
+        metrics = evaluate_model(files, load_dataset(args.data), settings)
         write_json(metrics, args.out)
         log.info("%s: accuracy %.4f sparsity %.4f gzip %d B latency %.2f ms", metrics["name"],
                  metrics["accuracy"], metrics["sparsity_prunable"], metrics["gzip_bytes"], metrics["latency_ms"])

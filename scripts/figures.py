@@ -1,10 +1,12 @@
 """Stage 5 - visualise: every figure of the paper, from results files only.
 
+Each figure is one function `plot_<name>` here and one entry in
+scripts.registry.FIGURES, which says what the function is given (results rows,
+iterative histories, or checkpoints) and where the paper shows it.
+
     python -m scripts.figures pareto --results results.json --out pareto.png
-    python -m scripts.figures leaderboard --results results.json --out leaderboard.png
-    python -m scripts.figures latency-macs --results results.json --out latency_macs.png
-    python -m scripts.figures evolution --histories h1.json h2.json --out evolution.png
-    python -m scripts.figures kernels --ckpts a.pt b.pt --out a.png b.png
+    python -m scripts.figures evolution --histories h1.json h2.json --labels A B --out evolution.png
+    python -m scripts.figures kernels --ckpts a.pt b.pt --names a b --out a.png b.png
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from scripts.common import atomic_output, load_torch, read_json, setup_logging  # noqa: E402
-from scripts.evaluate import grid_entry  # noqa: E402
 from scripts.model import FIRST_CONV  # noqa: E402
+from scripts.registry import FIGURES  # noqa: E402
+from scripts.tables import grid_entry  # noqa: E402
 
 MB = 1e6
 DPI = 150
@@ -153,7 +156,7 @@ def first_conv_weights(ckpt_path) -> torch.Tensor:
     return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()
 
 
-def plot_kernel_grids(ckpt_paths, outs, names) -> None:
+def plot_kernels(ckpt_paths, outs, names) -> None:
     """The first conv's filters, |w| per input channel, on one colour scale for all models.
 
     Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
@@ -177,36 +180,42 @@ def plot_kernel_grids(ckpt_paths, outs, names) -> None:
         _save(fig, out)
 
 
+def plot_function(name: str):
+    """The function that draws registry figure `name`."""
+    try:
+        return globals()[f"plot_{name}"]
+    except KeyError:
+        raise LookupError(f"figure {name!r} is registered but scripts/figures.py has no plot_{name}") from None
+
+
+def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), names=()) -> None:
+    """Draw registry figure `name` from the inputs its entry declares."""
+    figure, plot = FIGURES[name], plot_function(name)
+    if figure.inputs == "results":
+        plot(read_json(results), out[0])
+    elif figure.inputs == "histories":
+        plot([{**read_json(h), "label": lab} for h, lab in zip(histories, labels, strict=True)], out[0])
+    else:
+        if not len(ckpts) == len(out) == len(names):
+            raise ValueError("--ckpts, --names and --out need the same number of entries")
+        plot(ckpts, out, names)
+
+
 def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    for name in ("pareto", "leaderboard", "latency-macs"):
-        s = sub.add_parser(name)
-        s.add_argument("--results", required=True)
-        s.add_argument("--out", required=True)
-    ev = sub.add_parser("evolution")
-    ev.add_argument("--histories", nargs="*", default=[])
-    ev.add_argument("--labels", nargs="*", default=[])
-    ev.add_argument("--out", required=True)
-    k = sub.add_parser("kernels")
-    k.add_argument("--ckpts", nargs="+", required=True)
-    k.add_argument("--names", nargs="+", required=True)
-    k.add_argument("--out", nargs="+", required=True)
+    p.add_argument("figure", choices=sorted(FIGURES), help="the registry figure to draw")
+    p.add_argument("--results", help="results.json (figures of the results table)")
+    p.add_argument("--histories", nargs="*", default=[], help="iterative experiments' histories")
+    p.add_argument("--labels", nargs="*", default=[], help="their labels, same order")
+    p.add_argument("--ckpts", nargs="*", default=[], help="checkpoints (per-model figures)")
+    p.add_argument("--names", nargs="*", default=[], help="their model names, same order")
+    p.add_argument("--out", nargs="+", required=True, help="output PNG(s)")
     args = p.parse_args(argv)
-    if args.command == "pareto":
-        plot_pareto(read_json(args.results), args.out)
-    elif args.command == "leaderboard":
-        plot_leaderboard(read_json(args.results), args.out)
-    elif args.command == "latency-macs":
-        plot_latency_macs(read_json(args.results), args.out)
-    elif args.command == "evolution":
-        plot_evolution([{**read_json(h), "label": lab} for h, lab in zip(args.histories, args.labels, strict=True)],
-                       args.out)
-    else:
-        if not len(args.ckpts) == len(args.out) == len(args.names):
-            raise SystemExit("error: --ckpts, --names and --out need the same number of entries")
-        plot_kernel_grids(args.ckpts, args.out, args.names)
+    try:
+        draw(args.figure, args.out, args.results, args.histories, args.labels, args.ckpts, args.names)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

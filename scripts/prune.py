@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from scripts.channels import IMPORTANCES, channel_counts, channel_pruner
+from scripts.channels import IMPORTANCES, ChannelPruner, channel_counts
 from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
 from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
@@ -25,11 +25,8 @@ from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
-UNSTRUCTURED = {"l1_unstructured": prune.L1Unstructured, "random_unstructured": prune.RandomUnstructured}
-STRUCTURED = {"l2_structured": 2}  # strategy -> norm order over each output filter (masked)
-CHANNELS = tuple(IMPORTANCES)  # physically removed channels (scripts.channels)
-STRATEGIES = (*UNSTRUCTURED, *STRUCTURED, *CHANNELS)
 SCHEDULES = ("oneshot", "iterative")
+RESUME_FORMAT = 2  # what a resume file holds; a file of another format is ignored, never misread
 
 
 @dataclass(frozen=True)
@@ -126,13 +123,14 @@ def prune_unstructured(modules, method, fraction: float, scope: str = "layer") -
         raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
 
 
-def prune_structured(modules, norm: int, fraction: float) -> None:
-    """Mask, in every layer, the output filters with the smallest Ln norm up to `fraction` of them."""
+def prune_structured(modules, norm_order: int, fraction: float) -> None:
+    """Mask, in every layer, the output filters with the smallest L`norm_order` norm up to
+    `fraction` of them."""
     for m in modules:
         filters = m.weight.shape[0]
         mask = _mask(m)
         already = int((mask.flatten(1).sum(1) == 0).sum())
-        prune.ln_structured(m, "weight", amount=round(fraction * filters) - already, n=norm, dim=0)
+        prune.ln_structured(m, "weight", amount=round(fraction * filters) - already, n=norm_order, dim=0)
 
 
 def refresh_masked_weights(modules) -> None:
@@ -146,12 +144,23 @@ def refresh_masked_weights(modules) -> None:
                     setattr(m, hook._tensor_name, hook.apply_mask(m))
 
 
+# Masking strategies (scripts.registry names them): (modules, cumulative fraction, scope) -> None.
+MASKING_METHODS = {
+    "l1_unstructured": lambda modules, fraction, scope: prune_unstructured(modules, prune.L1Unstructured,
+                                                                           fraction, scope),
+    "random_unstructured": lambda modules, fraction, scope: prune_unstructured(modules, prune.RandomUnstructured,
+                                                                               fraction, scope),
+    # whole output filters by L2 norm, the same share in every layer (scope does not apply)
+    "l2_structured": lambda modules, fraction, scope: prune_structured(modules, 2, fraction),
+}
+CHANNEL_METHODS = tuple(IMPORTANCES)  # physically removed channels (scripts.channels)
+STRATEGIES = (*MASKING_METHODS, *CHANNEL_METHODS)
+
+
 def prune_step(modules, strategy: str, fraction: float, scope: str = "layer") -> None:
+    """Mask the prunable `modules` up to the cumulative `fraction` with a masking strategy."""
     refresh_masked_weights(modules)
-    if strategy in UNSTRUCTURED:
-        prune_unstructured(modules, UNSTRUCTURED[strategy], fraction, scope)
-    else:
-        prune_structured(modules, STRUCTURED[strategy], fraction)
+    MASKING_METHODS[strategy](modules, fraction, scope)
 
 
 def sparsity(tensors) -> float:
@@ -184,50 +193,65 @@ def restore_masks(named, state: dict) -> None:
             prune.custom_from_mask(m, "weight", state[f"{name}.weight_mask"].to(m.weight.device))
 
 
-def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hyp: TrainHyp, seed: int,
+class MaskPruner:
+    """Pruning by masking (torch.nn.utils.prune), one `step` per cumulative target.
+    Same interface as scripts.channels.ChannelPruner."""
+
+    def __init__(self, model: nn.Module, strategy: str, settings: dict):
+        if strategy not in MASKING_METHODS:
+            raise ValueError(f"masking strategy must be one of {sorted(MASKING_METHODS)}, got {strategy!r}")
+        self.model, self.strategy, self.settings = model, strategy, settings
+
+    def _named(self):
+        return prunable_modules(self.model, self.settings["layer_types"], self.settings["exclude"])
+
+    def step(self, fraction: float) -> None:
+        prune_step([m for _, m in self._named()], self.strategy, fraction, self.settings["scope"])
+
+    def state(self) -> dict:
+        return {}  # the masks travel in the model's state_dict
+
+    def load_state(self, state: dict, model_state: dict, steps_done: int) -> None:
+        restore_masks(self._named(), model_state)
+
+
+def make_pruner(model: nn.Module, exp: Experiment, settings: dict, targets: list[float], image_size: int):
+    """The pruner of an experiment's strategy: masking or channel removal."""
+    if exp.strategy in CHANNEL_METHODS:
+        ignored = [model.get_submodule(n) for n in ("classifier.1", *settings["exclude"])]
+        return ChannelPruner(model, exp.strategy, targets, image_size, settings.get("round_to"), ignored)
+    return MaskPruner(model, exp.strategy, settings)
+
+
+def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: TrainHyp, seed: int,
                    eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
     """Prune `model` in place along the schedule, fine-tuning after each step.
 
-    `prunable` holds layer_types, exclude, scope and round_to (the config's prune keys).
+    `settings` holds layer_types, exclude, scope and round_to (the config's prune keys).
     With `resume`, the state after every step is saved there, and a killed run started
     again goes on after its last finished step. Each step seeds its own randomness, so
     the resumed run ends exactly where an uninterrupted one would.
     """
-    named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
-    baseline_weights = sum(m.weight.numel() for _, m in named)
+    def prunable():  # fresh each time: removing channels replaces the pruned layers
+        return [m for _, m in prunable_modules(model, settings["layer_types"], settings["exclude"])]
+
+    baseline_weights = sum(m.weight.numel() for m in prunable())
     baseline_channels = channel_counts(model)
     targets = cumulative_targets(exp.sparsity, exp.steps)
-    pruner = None
-    if exp.strategy in CHANNELS:
-        image_size = splits["val"].images.shape[-1]
-        ignored = [model.get_submodule(n) for n in ("classifier.1", *prunable["exclude"])]
-        pruner = channel_pruner(model, exp.strategy, targets, image_size, prunable.get("round_to"), ignored)
+    pruner = make_pruner(model, exp, settings, targets, splits["val"].images.shape[-1])
     history = []
     saved = resume.load() if resume else None
     if saved:
-        if pruner is not None:  # replay the recorded channel removals on the unpruned model
-            pruner.load_pruning_history(saved["pruning_history"])
-            pruner.current_step = len(saved["history"])
-            # Torch-Pruning notes each group's unpruned width at its first step and takes
-            # later ratios of it; a resumed pruner must not take the pruned width instead.
-            pruner._scope_initial_channels.update(saved["initial_channels"])
-        else:
-            restore_masks(named, saved["model"])
+        pruner.load_state(saved["pruner"], saved["model"], len(saved["history"]))
         model.load_state_dict(saved["model"])
-        named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
         history = saved["history"]
     for step, fraction in enumerate(targets, start=1):
         if step <= len(history):
             continue  # done before the interruption
         t0 = time.perf_counter()
         torch.manual_seed(seed + step)  # the random strategies draw from the global generator
-        if pruner is not None:
-            pruner.step()  # replaces the pruned layers' weights: the module list is stale after it
-            named = prunable_modules(model, prunable["layer_types"], prunable["exclude"])
-        else:
-            prune_step([m for _, m in named], exp.strategy, fraction, prunable["scope"])
-        modules = [m for _, m in named]
-        achieved = removed_fraction(modules, baseline_weights)
+        pruner.step(fraction)
+        achieved = removed_fraction(prunable(), baseline_weights)
         pruned = evaluate(model, splits["val"], eval_batch_size)
         epochs = fit(model, splits["train"], splits["val"], hyp, seed + step, eval_batch_size,
                      tag=f"{tag}step {step}/{exp.steps} ")
@@ -239,9 +263,7 @@ def run_experiment(model: nn.Module, exp: Experiment, prunable: dict, splits, hy
         log.info("%sstep %d/%d: sparsity %.4f (target %.4f)  val acc %.4f after pruning, %.4f after fine-tuning",
                  tag, step, exp.steps, achieved, fraction, pruned["accuracy"], tuned)
         if resume:
-            resume.save({"model": model.state_dict(), "history": history,
-                         "pruning_history": pruner.pruning_history() if pruner is not None else [],
-                         "initial_channels": dict(pruner._scope_initial_channels) if pruner is not None else {}},
+            resume.save({"model": model.state_dict(), "history": history, "pruner": pruner.state()},
                         f"{tag}step {step}/{exp.steps}")
     return history
 
@@ -265,17 +287,18 @@ def main(argv=None) -> None:
     device = select_device()
     model, meta = load_checkpoint(args.baseline)
     model.to(device)
-    if (exp.strategy in CHANNELS) == bool(args.masked_ckpt):
+    if (exp.strategy in CHANNEL_METHODS) == bool(args.masked_ckpt):
         raise SystemExit(f"error: experiment {args.name}: --masked-ckpt is for masking strategies only "
                          f"(strategy {exp.strategy})")
     splits = device_splits(load_dataset(args.data), args.mean, args.std, device)
     settings = {k: v for k, v in vars(args).items() if k not in ("threads", "ckpt", "masked_ckpt", "history")}
+    settings["resume_format"] = RESUME_FORMAT
     resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.baseline, args.data]))
     t0 = time.perf_counter()
     steps = run_experiment(model, exp, args.prunable, splits, hyp, args.seed, args.eval_batch_size,
                            tag=f"{args.name} ", resume=resume)
     meta = {**meta, "name": args.name, "experiment": args.experiment}
-    if exp.strategy in CHANNELS:
+    if exp.strategy in CHANNEL_METHODS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
     else:
         # The seed's way of saving, kept once on purpose: masks still attached

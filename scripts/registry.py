@@ -55,3 +55,46 @@ SCHEDULES = {s.name: s for s in (
 def strategies_of(family: str) -> tuple[str, ...]:
     """Names of the strategies of one family, in registry order."""
     return tuple(n for n, s in STRATEGIES.items() if s.family == family)
+
+
+# --- figures -------------------------------------------------------------------------------
+# A figure is one entry here plus one function `plot_<name>` in scripts/figures.py. Its
+# rule (workflow/rules/figures.smk) and its place in the paper follow from the entry.
+# `inputs` says what the function is given:
+#   "results":     the results table (results.json rows)          plot_<name>(rows, out)
+#   "histories":   the iterative experiments' histories           plot_<name>(histories, out)
+#   "checkpoints": every model's checkpoint, one image per model  plot_<name>(ckpts, outs, names)
+FIGURE_INPUTS = ("results", "histories", "checkpoints")
+# Where the paper shows a figure (the template places each section's figures).
+FIGURE_SECTIONS = ("results", "channels", "kernels")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    caption: str         # the paper's caption (per-model figures: followed by the model's label)
+    inputs: str          # one of FIGURE_INPUTS
+    section: str         # one of FIGURE_SECTIONS
+    width: float = 1.0   # share of the text width in the PDF
+
+    def __post_init__(self):
+        if self.inputs not in FIGURE_INPUTS:
+            raise ValueError(f"figure {self.name}: inputs must be one of {FIGURE_INPUTS}, got {self.inputs!r}")
+        if self.section not in FIGURE_SECTIONS:
+            raise ValueError(f"figure {self.name}: section must be one of {FIGURE_SECTIONS}, got {self.section!r}")
+
+
+FIGURES = {f.name: f for f in (
+    Figure("pareto", "Accuracy against the share of prunable weights zeroed or removed (left) and against "
+           "the gzip checkpoint size (right); the dashed line joins the models no other model beats on both "
+           "axes.", "results", "results"),
+    Figure("leaderboard", "All models ranked by top-1 test accuracy.", "results", "results"),
+    Figure("evolution", "Iterative experiments: validation accuracy right after each pruning step (x) and "
+           "after its fine-tuning (o), left; share of the prunable weights zeroed or removed after each "
+           "step, right.", "histories", "results"),
+    Figure("latency_macs", "Latency of one batch against the MACs of one image, per model, in PyTorch eager "
+           "(circles) and ONNX Runtime (squares). The dotted lines run through the baseline with latency "
+           "proportional to MACs, the speed-up that removing arithmetic allows; masked models sit at the "
+           "baseline's MACs.", "results", "channels"),
+    Figure("kernels", "First-layer filters", "checkpoints", "kernels", width=0.7),
+)}

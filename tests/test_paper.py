@@ -1,50 +1,124 @@
-"""Rendering: LaTeX safety, strict templates, statements computed from the numbers."""
+"""The manuscript: one definition rendered to markdown and LaTeX, statements computed
+from the numbers, tables and figures from the registries."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
 import jinja2
 import pytest
 
-from scripts.paper import (Latex, channel_speedups, latex_environment, latex_escape, pct, points, schedule_comparisons,
+from conftest import ROOT
+from fake_results import MATRIX, paper_inputs, results_rows
+from scripts.paper import (build_context, channel_speedups, render, render_source, schedule_comparisons,
                            stage_seconds, strategy_comparisons)
+from scripts.registry import FIGURES, Figure
+from scripts.tables import COLUMNS, latex_tables, markdown_tables, points
+
+TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
+LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
 
 
-def test_latex_escape_covers_every_special_character():
-    assert latex_escape(r"a_b 50% & $x$ #1 {y} ~ ^ \ <>") == (
-        r"a\_b 50\% \& \$x\$ \#1 \{y\} \textasciitilde{} \textasciicircum{} \textbackslash{} "
-        r"\textless{}\textgreater{}")
+def render_both(tmp_path, rows, quick_config):
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    context = build_context(rows, **inputs)
+    md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
+    render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
+    return md.read_text(), tex.read_text()
 
 
-def test_latex_environment_escapes_values_but_not_marked_latex(tmp_path):
-    (tmp_path / "t.tex.j2").write_text(r"\VAR{label} \VAR{path} \VAR{x|pct}" "\n%% if flag\nyes\n%% endif\n")
-    env = latex_environment(tmp_path)
-    out = env.get_template("t.tex.j2").render(label="L1_90% & co", path=Latex("figures/a_b.png"), x=0.5, flag=True)
-    assert out == "L1\\_90\\% \\& co figures/a_b.png 50.0\nyes\n"
+def numbers_in(text: str) -> set[str]:
+    return set(re.findall(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text))
+
+
+def latex_body(tex: str) -> str:
+    """The document's text: no preamble, no column-width arithmetic of pandoc's tables."""
+    body = tex.split(r"\begin{document}")[1]
+    return re.sub(r"\\real\{[0-9.]+\}|\d+\\tabcolsep|\\includegraphics\[[^]]*\]", "", body)
+
+
+def markdown_body(md: str) -> str:
+    """The document's text: no image sizes (the LaTeX side has its own)."""
+    return re.sub(r'style="width:[0-9.]+%"', "", md)
+
+
+@pytest.fixture
+def rows(tmp_path):
+    return results_rows(tmp_path / "metrics")
+
+
+def test_both_manuscripts_state_the_same_numbers(tmp_path, rows, quick_config):
+    md, tex = render_both(tmp_path, rows, quick_config)
+    title = "# Pruning MobileNetV2 for edge inference on CIFAR-10: a reproducible study"
+    assert md.startswith(title) and r"\title{Pruning MobileNetV2 for edge inference" in tex
+    md_numbers, tex_numbers = numbers_in(markdown_body(md)), numbers_in(latex_body(tex))
+    assert md_numbers == tex_numbers, (md_numbers ^ tex_numbers)
+    assert len(md_numbers) > 100  # the tables are in there
+    # the LaTeX special characters of a label survive into both tables
+    assert any(r[0] == "L1 50% & one_shot #1" for t in latex_tables(tex) for r in t)
+    assert any(r[0] == "L1 50% & one_shot #1" for t in markdown_tables(md) for r in t)
+
+
+def test_summary_gives_three_findings_with_their_numbers(tmp_path, rows, quick_config):
+    md, _ = render_both(tmp_path, rows, quick_config)
+    summary = md.split("## Summary")[1].split("## Setup")[0]
+    findings = [line for line in summary.splitlines() if line.startswith("- **")]
+    assert len(findings) == 3
+    assert "keeps **82.8 %** accuracy, one-shot **51.2 %** (+31.5 points for iterative" in findings[0]
+    assert "Masking buys storage, not speed" in findings[1]
+    assert "Removing channels buys speed" in findings[2] and "One-shot channels 50%" in findings[2]
+
+
+def test_prose_has_no_code_identifiers_or_python_reprs(tmp_path, rows, quick_config):
+    md, tex = render_both(tmp_path, rows, quick_config)
+    prose = "\n".join(line for line in md.splitlines() if not line.startswith("|"))
+    for word in ("l1_unstructured", "random_unstructured", "l2_structured", "l2_channels", "random_channels",
+                 "oneshot", "True", "False", "None", "{'", "synthetic(", "sha256 generated"):
+        assert word not in prose, word
+    assert "SGD with Nesterov momentum 0.9" in prose
+
+
+@pytest.mark.parametrize("family_left_out", ["masking", "channels"])
+def test_paper_renders_without_a_family_of_strategies(tmp_path, quick_config, family_left_out):
+    channels = ("l2_channels", "random_channels")
+    matrix = [m for m in MATRIX if m[2] == "none" or (m[2] in channels) == (family_left_out == "masking")]
+    md, tex = render_both(tmp_path, results_rows(tmp_path / "m", matrix), quick_config)
+    if family_left_out == "masking":
+        assert "masked model" not in md.split("## Setup")[0]  # the baseline is not called "the sparsest masked model"
+        assert "No experiment of this configuration prunes by masking" in md
+    else:
+        assert "No experiment of this configuration removes channels" in md
+    assert numbers_in(markdown_body(md)) == numbers_in(latex_body(tex))
+
+
+def test_a_column_and_a_figure_added_through_the_registries_reach_both_manuscripts(
+        tmp_path, rows, quick_config, monkeypatch):
+    monkeypatch.setitem(COLUMNS, "nonzero_params", replace(COLUMNS["nonzero_params"], tables=("results",)))
+    monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "Where the zeros are.", "results", "results"))
+    md, tex = render_both(tmp_path, rows, quick_config)
+    for tables in (markdown_tables(md), latex_tables(tex)):
+        (results,) = [t for t in tables if t[0][0] == "Model" and "Target (%)" in t[0]]
+        column = results[0].index("Non-zero params (M)")
+        assert [r[column] for r in results[1:]] == [f"{r['nonzero_params'] / 1e6:.2f}" for r in rows]
+    assert "figures/sparsity_hist.png" in md and "Where the zeros are." in md
+    assert "figures/sparsity_hist.png" in tex and r"\caption{Where the zeros are.}" in tex
 
 
 def test_templates_fail_on_undefined_values(tmp_path):
-    (tmp_path / "t.tex.j2").write_text(r"\VAR{missing}")
+    (tmp_path / "t.md.j2").write_text("{{ missing }}")
     with pytest.raises(jinja2.UndefinedError):
-        latex_environment(tmp_path).get_template("t.tex.j2").render()
+        render_source(tmp_path / "t.md.j2", {})
 
 
-def row(name, strategy, schedule, sparsity, accuracy):
-    return {"name": name, "strategy": strategy, "schedule": schedule, "target_sparsity": sparsity,
-            "accuracy": accuracy}
-
-
-def test_comparisons_are_computed_from_matching_rows():
-    rows = [row("baseline", "none", "none", 0.0, 0.95),
-            row("it90", "l1_unstructured", "iterative", 0.9, 0.83),
-            row("os90", "l1_unstructured", "oneshot", 0.9, 0.51),
-            row("os50", "l1_unstructured", "oneshot", 0.5, 0.93),
-            row("rnd90", "random_unstructured", "oneshot", 0.9, 0.12)]
+def test_comparisons_are_computed_from_matching_rows(rows):
     (sched,) = schedule_comparisons(rows)
-    assert (sched["iterative"]["name"], sched["oneshot"]["name"]) == ("it90", "os90")
-    assert points(sched["delta"]) == "32.0"
-    (strat,) = strategy_comparisons(rows)
-    assert (strat["importance"]["name"], strat["random"]["name"], points(strat["delta"])) == ("os90", "rnd90", "39.0")
-    rows += [row("ch50", "l2_channels", "oneshot", 0.5, 0.90), row("rch50", "random_channels", "oneshot", 0.5, 0.80),
-             row("rch30", "random_channels", "oneshot", 0.3, 0.85)]
-    channel = [c for c in strategy_comparisons(rows) if c["criterion"] == "group-L2 channel"]
-    assert [(c["importance"]["name"], c["random"]["name"]) for c in channel] == [("ch50", "rch50")]
+    assert (sched["iterative"]["name"], sched["oneshot"]["name"]) == ("it_l1_90", "os_l1_90")
+    assert points(sched["delta"]) == "+31.5"
+    masking, channel = strategy_comparisons(rows)
+    assert (masking["importance"]["name"], masking["random"]["name"], points(masking["delta"])) == (
+        "os_l1_90", "os_rnd_90", "+39.6")
+    assert (channel["importance"]["name"], channel["random"]["name"], channel["channels"]) == (
+        "os_ch_50", "os_rch_50", True)
 
 
 def grid(*cells):
@@ -53,19 +127,20 @@ def grid(*cells):
 
 
 def test_channel_speedups_compare_latency_with_the_macs_limit():
-    base = {**row("baseline", "none", "none", 0.0, 0.9), "macs": 100, "latency_grid": grid(
-        ("pytorch", 1, 1, 9.0), ("pytorch", 1, 2, 6.0), ("onnxruntime", 64, 1, 40.0), ("onnxruntime", 64, 2, 20.0))}
-    ch = {**row("ch", "l2_channels", "oneshot", 0.5, 0.8), "macs_ratio": 0.25, "latency_grid": grid(
-        ("pytorch", 1, 1, 8.0), ("pytorch", 1, 2, 4.0), ("onnxruntime", 64, 1, 10.0), ("onnxruntime", 64, 2, 6.25))}
-    masked = {**row("m", "l1_unstructured", "oneshot", 0.5, 0.85), "latency_grid": base["latency_grid"]}
+    cells = [("pytorch", 1, 1, 9.0), ("pytorch", 1, 2, 6.0), ("onnxruntime", 1, 1, 3.0), ("onnxruntime", 1, 2, 2.0),
+             ("pytorch", 64, 1, 90.0), ("pytorch", 64, 2, 60.0), ("onnxruntime", 64, 1, 40.0),
+             ("onnxruntime", 64, 2, 20.0)]
+    base = {"name": "baseline", "strategy": "none", "macs": 100, "latency_grid": grid(*cells)}
+    halved = [(rt, b, t, ms / 2) for rt, b, t, ms in cells[:2]] + [(rt, b, t, ms / 4) for rt, b, t, ms in cells[2:]]
+    ch = {"name": "ch", "strategy": "l2_channels", "macs_ratio": 0.25, "latency_grid": grid(*halved)}
+    masked = {"name": "m", "strategy": "l1_unstructured", "latency_grid": base["latency_grid"]}
     out = channel_speedups([base, masked, ch])
-    assert out["threads"] == 2  # all the job's threads
-    assert out["settings"] == [{"runtime": "pytorch", "batch_size": 1}, {"runtime": "onnxruntime", "batch_size": 64}]
-    (c,) = out["rows"]
+    assert out["threads"] == 2  # the most threads timed
+    assert out["settings"] == [("pytorch", 1), ("pytorch", 64), ("onnxruntime", 1), ("onnxruntime", 64)]
+    (c,) = out["rows"]  # the masked model is not a channel model
     assert c["limit"] == 4.0
-    assert [x["speedup"] for x in c["cells"]] == [1.5, 3.2]
-    assert [x["fraction"] for x in c["cells"]] == [0.375, 0.8]
-    assert pct(0.9321) == "93.2"
+    assert [x["speedup"] for x in c["cells"]] == [2.0, 4.0, 4.0, 4.0]
+    assert [x["fraction"] for x in c["cells"]] == [0.5, 1.0, 1.0, 1.0]
 
 
 def test_stage_seconds_sums_benchmark_files(tmp_path):
@@ -76,4 +151,5 @@ def test_stage_seconds_sums_benchmark_files(tmp_path):
     (tmp_path / "finetune_baseline.tsv").write_text(header + "100\t0:01:40\t1\n")
     files = [tmp_path / "prune_model" / "a.tsv", tmp_path / "prune_model" / "b.tsv",
              tmp_path / "finetune_baseline.tsv"]
-    assert stage_seconds(files, tmp_path) == {"finetune_baseline": 100.0, "prune_model": 15.0}
+    assert stage_seconds(files, tmp_path) == [{"stage": "pruning by masking", "jobs": 2, "seconds": 15.0},
+                                              {"stage": "baseline training", "jobs": 1, "seconds": 100.0}]

@@ -10,11 +10,9 @@ having run as a SLURM job.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +20,10 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from workflow_helpers import metrics_without_timings as metrics, snakemake, snakemake_command
 
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 QUICK = ROOT / "workflow" / "presets" / "quick.yaml"
-# Metrics that depend on the clock or the machine's load, not on the computation.
-TIMING_KEYS = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
 
 
 def cluster_cpus() -> int | None:
@@ -67,27 +64,12 @@ def site_profile(folder: Path, cpus: int) -> Path:
     return out
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "snakemake"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
-
-
 def quick_config(folder: Path, **overrides) -> Path:
     config = {**yaml.safe_load(QUICK.read_text()), "results_dir": str(folder / "results"),
               "paper_dir": str(folder / "results" / "paper"), **overrides}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def metrics(results: Path) -> dict:
-    out = {}
-    for f in sorted((results / "metrics").glob("*.json")):
-        m = json.loads(f.read_text())
-        out[f.stem] = {k: v for k, v in m.items() if k not in TIMING_KEYS}
-    return out
 
 
 def slurm_jobs(log_dir: Path) -> dict[str, int]:
@@ -117,10 +99,8 @@ def runs(cpus, tmp_path_factory):
     as failed, and the same command run again - and the quick preset locally."""
     out = {}
     folder = tmp_path_factory.mktemp("slurm")
-    command = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(ROOT / "Snakefile"),
-               "--directory", str(folder), "--configfile", str(quick_config(folder)),
-               "--workflow-profile", str(site_profile(folder, cpus))]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command, env = snakemake_command(folder, "--configfile", str(quick_config(folder)),
+                                     "--workflow-profile", str(site_profile(folder, cpus)))
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     cancelled = cancel_a_running_job(proc, "prune_model")

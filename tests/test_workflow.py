@@ -2,10 +2,10 @@
 rendered paper's tables say exactly what the metrics files say."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,12 @@ import torch
 import yaml
 
 from conftest import ROOT, merge
+from workflow_helpers import TIMING_KEYS, snakemake, snakemake_command
 from scripts.common import available_cores
 from scripts.model import load_checkpoint
+from scripts.registry import FIGURES
 from scripts.prune import prunable_modules, sparsity
+from scripts.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
 TINY = {
     "preset": "tiny-test",
@@ -40,13 +43,6 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "snakemake"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                           "--cores", "2", *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny")
@@ -56,7 +52,7 @@ def tiny_run(tmp_path_factory):
     config["paper_dir"] = str(work / "results" / "paper")
     configfile = work / "tiny.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run = snakemake(work, "--configfile", str(configfile))
+    run = snakemake(work, "--cores", "2", "--configfile", str(configfile))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return work, config, configfile
 
@@ -77,22 +73,6 @@ def is_channel_experiment(config, name):
     return any(e["name"] == name and e["strategy"].endswith("_channels") for e in config["experiments"])
 
 
-def numbers(cells):
-    return [float(c) for c in cells]
-
-
-def expected_cells(r, target):
-    """The results table's numeric columns, from a results.json row, in its own units."""
-    return [target * 100, r["removed_fraction"] * 100, r["accuracy"] * 100, r["params"] / 1e6, r["macs"] / 1e6,
-            r["file_bytes"] / 1e6, r["gzip_bytes"] / 1e6, r["latency_ms"]]
-
-
-def check_close(shown, exact):
-    # shown values are rounded to 1 or 2 decimals; exact ones come from the metrics file
-    for s, e in zip(shown, exact, strict=True):
-        assert abs(s - e) <= 0.051, (shown, exact)
-
-
 def model_rows(config):
     return [("baseline", "Baseline (fine-tuned)", 0.0)] + [
         (e["name"], e["label"], e["sparsity"]) for e in config["experiments"]]
@@ -101,55 +81,34 @@ def model_rows(config):
 def test_every_output_exists(tiny_run):
     _, config, _ = tiny_run
     paper = Path(config["paper_dir"])
-    for f in ["paper.md", "paper.tex", "figures/pareto.png", "figures/leaderboard.png", "figures/evolution.png",
-              "figures/latency_macs.png"]:
+    for f in ["paper.md", "paper.tex"]:
         assert (paper / f).stat().st_size > 0, f
-    for name, _, _ in model_rows(config):
-        assert (paper / "figures" / "kernels" / f"{name}.png").is_file()
+    for name, figure in FIGURES.items():  # every registry figure was drawn
+        files = ([paper / "figures" / name / f"{m}.png" for m, _, _ in model_rows(config)]
+                 if figure.inputs == "checkpoints" else [paper / "figures" / f"{name}.png"])
+        assert all(f.stat().st_size > 0 for f in files), name
     assert Path(config["results_dir"], "results.csv").is_file()
 
 
-def test_markdown_table_equals_metrics(tiny_run):
+@pytest.mark.parametrize("manuscript", ["paper.md", "paper.tex"])
+def test_every_table_shows_the_metrics_in_the_registry_format(tiny_run, manuscript):
     _, config, _ = tiny_run
-    text = Path(config["paper_dir"], "paper.md").read_text()
-    assert "TINY-TEST PRESET — NOT THE PUBLISHED RESULTS" in text  # any preset but "paper" has the banner
-    table = text.split("| Experiment | Target (%)")[1].split("\n\n")[0].splitlines()[2:]
-    assert len(table) == len(model_rows(config))
-    for line, (name, label, target) in zip(table, model_rows(config)):
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[0] == label
-        r = result_row(config, name)
-        assert {k: r[k] for k in ("accuracy", "params", "macs", "gzip_bytes")} == {
-            k: metrics(config, name)[k] for k in ("accuracy", "params", "macs", "gzip_bytes")}
-        check_close(numbers(cells[1:9]), expected_cells(r, target))
-        assert abs(float(cells[9]) - r["latency_iqr_ms"]) <= 0.051
+    text = Path(config["paper_dir"], manuscript).read_text()
+    assert "TINY-TEST PRESET: NOT THE PUBLISHED RESULTS" in text  # any preset but "paper" has the banner
+    tables = markdown_tables(text) if manuscript.endswith(".md") else latex_tables(text)
+    rows = json.loads(Path(config["results_dir"], "results.json").read_text())
+    assert [r["label"] for r in rows] == [label for _, label, _ in model_rows(config)]
+    for row in rows:  # results.json carries each metrics file unchanged
+        m = metrics(config, row["name"])
+        assert {k: row[k] for k in m} == m
+    for table in TABLES:
+        columns = table_columns(table)
+        shown = find_table(tables, [c.header for c in columns], manuscript)
+        assert shown == [[cell(c, row) for c in columns] for row in rows], table
 
 
-def test_latex_table_equals_metrics(tiny_run):
+def test_exports_are_written_for_every_model(tiny_run):
     _, config, _ = tiny_run
-    tex = Path(config["paper_dir"], "paper.tex").read_text()
-    assert "TINY-TEST PRESET --- NOT THE PUBLISHED RESULTS" in tex
-    body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
-    assert len(body) == len(model_rows(config))
-    for line, (name, label, target) in zip(body, model_rows(config)):
-        cells = [c.strip() for c in line.removesuffix(r"\\").split(" & ")]
-        assert cells[0] == label.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("#", r"\#")
-        check_close(numbers(cells[1:9]), expected_cells(result_row(config, name), target))
-
-
-def test_storage_table_equals_metrics(tiny_run):
-    _, config, _ = tiny_run
-    text = Path(config["paper_dir"], "paper.md").read_text()
-    table = text.split("| Model | Sparsity (%) | Dense file (MB)")[1].split("\n\n")[0].splitlines()[2:]
-    assert len(table) == len(model_rows(config))
-    for line, (name, label, _) in zip(table, model_rows(config)):
-        cells = [c.strip().removesuffix(" %") for c in line.strip("|").split("|")]
-        m = metrics(config, name)
-        assert cells[0] == label
-        check_close(numbers(cells[1:8]), [m["sparsity_prunable"] * 100, m["file_bytes"] / 1e6,
-                                          m["gzip_bytes"] / 1e6, m["sparse_fp32_bytes"] / 1e6,
-                                          m["sparse_fp32_bytes"] / m["file_bytes"] * 100,
-                                          m["sparse_fp16_bytes"] / 1e6, m["sparse_fp16_bytes"] / m["file_bytes"] * 100])
     exports = Path(config["results_dir"], "exports")
     assert sorted(p.name for p in exports.iterdir()) == sorted(
         f"{n}.{v}" for n, _, _ in model_rows(config) for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx"))
@@ -210,7 +169,7 @@ def test_pdf_compiles(tiny_run):
 
 def test_second_run_has_nothing_to_do(tiny_run):
     work, _, configfile = tiny_run
-    run = snakemake(work, "--configfile", str(configfile), "--dry-run")
+    run = snakemake(work, "--cores", "2", "--configfile", str(configfile), "--dry-run")
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
 
@@ -222,7 +181,7 @@ def test_bad_config_fails_before_any_job(tmp_path):
     config["results_dir"] = str(tmp_path / "results")
     configfile = tmp_path / "bad.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run = snakemake(tmp_path, "--configfile", str(configfile))
+    run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
     assert run.returncode != 0
     assert "config key experiments[0].sparsity: 1.5 is greater than or equal to the maximum" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
@@ -249,14 +208,11 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
         targets = [str(work / "results" / "metrics" / f"{name}.json") for name in compared]
         runs[mode] = work
         if mode == "uninterrupted":
-            run = snakemake(work, *targets, "--configfile", str(configfile))  # --configfile takes many
+            run = snakemake(work, "--cores", "2", *targets, "--configfile", str(configfile))  # --configfile takes many
             assert run.returncode == 0, run.stderr[-5000:]
             continue
-        exe = Path(sys.executable).parent / "snakemake"
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        proc = subprocess.Popen([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
-                                 "--cores", "2", *targets, "--configfile", str(configfile)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        command, env = snakemake_command(work, "--cores", "2", *targets, "--configfile", str(configfile))
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         killed, deadline = False, time.time() + 600
         while not killed and proc.poll() is None and time.time() < deadline:
             if (work / "results" / "models" / "it_l1_50.pt.resume").exists():  # step 1 of 2 saved
@@ -270,41 +226,44 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
         assert killed, "the prune job was not caught between its steps"
         assert proc.returncode != 0
         assert not (work / "results" / "models" / "it_l1_50.pt").exists()  # no half-written output
-        resumed = snakemake(work, *targets, "--configfile", str(configfile))
+        resumed = snakemake(work, "--cores", "2", *targets, "--configfile", str(configfile))
         assert resumed.returncode == 0, resumed.stderr[-5000:]
         assert "resuming from" in (work / "results" / "logs" / "prune_model" / "it_l1_50.log").read_text()
 
-    timing = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
     for name in compared:
         first, again = (json.loads(Path(runs[m], "results", "metrics", f"{name}.json").read_text())
                         for m in ("uninterrupted", "killed"))
-        assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in first.items()
-                                                                        if k not in timing}, name
+        assert {k: v for k, v in again.items() if k not in TIMING_KEYS} == {k: v for k, v in first.items()
+                                                                        if k not in TIMING_KEYS}, name
         a, b = (torch.load(Path(runs[m], "results", "models", f"{name}.pt"), weights_only=True)["state_dict"]
                 for m in ("uninterrupted", "killed"))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 
-def test_crosscheck_recomputes_the_table_from_the_checkpoints(tiny_run, tmp_path):
+def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path):
     from scripts.crosscheck import CrossCheckError, crosscheck
-    import json
 
     _, config, _ = tiny_run
     results = Path(config["results_dir"])
     assert (results / "crosscheck.txt").read_text().endswith("all numbers match\n")  # the workflow ran it
     rows = json.loads((results / "results.json").read_text())
-    paper = Path(config["paper_dir"], "paper.md").read_text()
-    args = (results / "models", 32, config["prune"]["layer_types"], config["prune"]["exclude"])
-    assert len(crosscheck(rows, args[0], paper, *args[1:])) == len(rows)
-    # one number typed by hand into the paper is caught
-    line = next(l for l in paper.splitlines() if l.startswith(f"| {rows[1]['label']} |"))
-    cells = line.split("|")
-    cells[6] = " 9.99 "  # the MACs column
-    with pytest.raises(CrossCheckError, match=rows[1]["name"]):
-        crosscheck(rows, args[0], paper.replace(line, "|".join(cells)), *args[1:])
+    md = Path(config["paper_dir"], "paper.md").read_text()
+    tex = Path(config["paper_dir"], "paper.tex").read_text()
+    args = (32, config["prune"]["layer_types"], config["prune"]["exclude"])
+    models = results / "models"
+    assert len(crosscheck(rows, models, md, tex, *args)) == len(rows) + 1
+    it = rows[2]  # "Iterative L1 50%": a label with nothing to escape
+    macs = cell(COLUMNS["macs"], it)
+    # one number typed by hand into either manuscript is caught
+    line = next(l for l in md.splitlines() if l.startswith(f"| {it['label']} ") and f" {macs} " in l)
+    with pytest.raises(CrossCheckError, match=f"paper.md, table results, {it['name']}"):
+        crosscheck(rows, models, md.replace(line, line.replace(f" {macs} ", " 9.99 ")), tex, *args)
+    line = next(l for l in tex.splitlines() if f" & {macs} " in l and l.startswith(it["label"].replace("%", r"\%")))
+    with pytest.raises(CrossCheckError, match=f"paper.tex, table results, {it['name']}"):
+        crosscheck(rows, models, md, tex.replace(line, line.replace(f" & {macs} ", " & 9.99 ")), *args)
     # and so is a checkpoint that is not the one measured
-    shutil.copy(results / "models" / f"{rows[1]['name']}.pt", tmp_path / f"{rows[0]['name']}.pt")
+    shutil.copy(models / f"{rows[1]['name']}.pt", tmp_path / f"{rows[0]['name']}.pt")
     for r in rows[1:]:
-        shutil.copy(results / "models" / f"{r['name']}.pt", tmp_path / f"{r['name']}.pt")
+        shutil.copy(models / f"{r['name']}.pt", tmp_path / f"{r['name']}.pt")
     with pytest.raises(CrossCheckError, match="baseline"):
-        crosscheck(rows, tmp_path, paper, *args[1:])
+        crosscheck(rows, tmp_path, md, tex, *args)

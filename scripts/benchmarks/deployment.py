@@ -71,6 +71,55 @@ def storage_ratios(dense, sparsity: float, layer_types, tmp: Path) -> dict:
             "sparse_fp16": write_sparse_export(state, tmp / "fp16.gz", "float16") / dense_bytes}
 
 
+def measure(baseline: str | None, channel_ratio: float, sparsity: float, threads: int, rounds: int, warmup: int,
+            min_run_time: float) -> dict:
+    """Every figure the benchmark reports, measured in this one process."""
+    with open(CONFIG) as f:
+        prune_cfg = validate_config(yaml.safe_load(f))["prune"]  # round_to and the prunable set, one source
+    torch.manual_seed(0)
+    dense = (load_checkpoint(baseline)[0] if baseline else build_model(10)).eval()
+    pruned = copy.deepcopy(dense)
+    channel_pruner(pruned, "l2_channels", [channel_ratio], IMAGE_SIZE, prune_cfg["round_to"],
+                   [pruned.classifier[1]]).step()
+    pruned.eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        onnx = {"dense": tmp / "dense.onnx", "pruned": tmp / "pruned.onnx"}
+        for name, model in (("dense", dense), ("pruned", pruned)):
+            export_onnx(model, IMAGE_SIZE, onnx[name])
+        latency = time_side_by_side({"dense": dense, "pruned": pruned}, onnx, threads, rounds, warmup, min_run_time)
+        sizes = storage_ratios(dense, sparsity, prune_cfg["layer_types"], tmp)
+    return {"round_to": prune_cfg["round_to"], "latency": latency, "sizes": sizes,
+            "macs_ratio": count_macs(pruned, IMAGE_SIZE) / count_macs(dense, IMAGE_SIZE),
+            "params_ratio": sum(q.numel() for q in pruned.parameters()) / sum(q.numel() for q in dense.parameters())}
+
+
+def report(m: dict, args) -> str:
+    lat, macs_ratio, sizes = m["latency"], m["macs_ratio"], m["sizes"]
+    lines = [f"# deployment benchmark: torch {torch.__version__}, {args.threads} thread(s), CPU, "
+             f"{args.rounds} interleaved rounds x {args.min_run_time} s, weights: {args.baseline or 'random init'}",
+             f"\n## {args.channel_ratio:.0%} of channels removed (group L2, round_to {m['round_to']})",
+             f"MACs ratio {macs_ratio:.3f} (reduction {1 / macs_ratio:.2f}x), params ratio {m['params_ratio']:.3f}",
+             f"{'runtime':<12} {'batch':>5} {'dense ms':>9} {'pruned ms':>9} {'speed-up':>8} {'of MACs limit':>13}"]
+    for runtime in ("pytorch", "onnxruntime"):
+        for b in BATCH_SIZES:
+            d, q = lat[(runtime, b, "dense")], lat[(runtime, b, "pruned")]
+            lines.append(f"{runtime:<12} {b:>5} {d:>9.3f} {q:>9.3f} {d / q:>7.2f}x {d / q * macs_ratio:>12.1%}")
+    reached = lat[("onnxruntime", 64, "dense")] / lat[("onnxruntime", 64, "pruned")] * macs_ratio
+    goal = GOALS["speedup_fraction_ort_b64"]
+    lines.append(f"goal: ONNX Runtime batch 64 reaches >= {goal:.0%} of the MACs limit: {reached:.1%} "
+                 f"-> {'met' if reached >= goal else 'NOT met'}")
+    lines.append(f"\n## {args.sparsity:.0%} L1-unstructured model: sparse export / dense fp32 file "
+                 f"({sizes['dense_bytes'] / 1e6:.2f} MB)")
+    for key in ("sparse_fp32", "sparse_fp16"):
+        lines.append(f"{key}: {sizes[key]:.1%} (goal <= {GOALS[key]:.0%}: "
+                     f"{'met' if sizes[key] <= GOALS[key] else 'NOT met'})")
+    e2e = lat[("pytorch", 1, "dense")] / lat[("onnxruntime", 1, "pruned")]
+    lines.append(f"\n## end to end, batch 1: dense in PyTorch eager {lat[('pytorch', 1, 'dense')]:.3f} ms, "
+                 f"pruned in ONNX Runtime {lat[('onnxruntime', 1, 'pruned')]:.3f} ms -> {e2e:.1f}x")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", help="a baseline checkpoint (default: random-init MobileNetV2)")
@@ -81,50 +130,10 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed passes per measurement")
     args = p.parse_args(argv)
-    threads = configure_threads(args.threads)
-    with open(CONFIG) as f:
-        prune_cfg = validate_config(yaml.safe_load(f))["prune"]  # round_to and the prunable set, one source
-
-    torch.manual_seed(0)
-    dense = (load_checkpoint(args.baseline)[0] if args.baseline else build_model(10)).eval()
-    pruned = copy.deepcopy(dense)
-    channel_pruner(pruned, "l2_channels", [args.channel_ratio], IMAGE_SIZE, prune_cfg["round_to"],
-                   [pruned.classifier[1]]).step()
-    pruned.eval()
-    macs_ratio = count_macs(pruned, IMAGE_SIZE) / count_macs(dense, IMAGE_SIZE)
-    params_ratio = sum(q.numel() for q in pruned.parameters()) / sum(q.numel() for q in dense.parameters())
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        onnx = {"dense": tmp / "dense.onnx", "pruned": tmp / "pruned.onnx"}
-        for name, model in (("dense", dense), ("pruned", pruned)):
-            export_onnx(model, IMAGE_SIZE, onnx[name])
-        lat = time_side_by_side({"dense": dense, "pruned": pruned}, onnx, threads, args.rounds, args.warmup,
-                                args.min_run_time)
-        sizes = storage_ratios(dense, args.sparsity, prune_cfg["layer_types"], tmp)
-
-    print(f"# deployment benchmark: torch {torch.__version__}, {threads} thread(s), CPU, "
-          f"{args.rounds} interleaved rounds x {args.min_run_time} s, weights: {args.baseline or 'random init'}")
-    print(f"\n## {args.channel_ratio:.0%} of channels removed (l2_channels, round_to {prune_cfg['round_to']})")
-    print(f"MACs ratio {macs_ratio:.3f} (reduction {1 / macs_ratio:.2f}x), params ratio {params_ratio:.3f}")
-    print(f"{'runtime':<12} {'batch':>5} {'dense ms':>9} {'pruned ms':>9} {'speed-up':>8} {'of MACs limit':>13}")
-    for runtime in ("pytorch", "onnxruntime"):
-        for b in BATCH_SIZES:
-            d, q = lat[(runtime, b, "dense")], lat[(runtime, b, "pruned")]
-            print(f"{runtime:<12} {b:>5} {d:>9.3f} {q:>9.3f} {d / q:>7.2f}x {d / q * macs_ratio:>12.1%}")
-    reached = lat[("onnxruntime", 64, "dense")] / lat[("onnxruntime", 64, "pruned")] * macs_ratio
-    goal = GOALS["speedup_fraction_ort_b64"]
-    print(f"goal: ONNX Runtime batch 64 reaches >= {goal:.0%} of the MACs limit: {reached:.1%} "
-          f"-> {'met' if reached >= goal else 'NOT met'}")
-
-    print(f"\n## {args.sparsity:.0%} L1-unstructured model: sparse export / dense fp32 file "
-          f"({sizes['dense_bytes'] / 1e6:.2f} MB)")
-    for key in ("sparse_fp32", "sparse_fp16"):
-        print(f"{key}: {sizes[key]:.1%} (goal <= {GOALS[key]:.0%}: {'met' if sizes[key] <= GOALS[key] else 'NOT met'})")
-
-    e2e = lat[("pytorch", 1, "dense")] / lat[("onnxruntime", 1, "pruned")]
-    print(f"\n## end to end, batch 1: dense in PyTorch eager {lat[('pytorch', 1, 'dense')]:.3f} ms, "
-          f"pruned in ONNX Runtime {lat[('onnxruntime', 1, 'pruned')]:.3f} ms -> {e2e:.1f}x")
+    args.threads = configure_threads(args.threads)
+    m = measure(args.baseline, args.channel_ratio, args.sparsity, args.threads, args.rounds, args.warmup,
+                args.min_run_time)
+    print(report(m, args))
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 from scripts.config import BASELINE, ConfigError, config_hash, experiment, experiment_names, validate_config
 from scripts.model import imagenet_weights_filename
-from scripts.prune import CHANNELS as CHANNEL_STRATEGIES
 from scripts.provenance import git_state
+from scripts.registry import CHANNELS, FIGURES, strategies_of
 
 try:
     validate_config(config)
@@ -44,7 +44,7 @@ EXPERIMENTS = experiment_names(config)
 MODELS = [BASELINE] + EXPERIMENTS
 ITERATIVE = [n for n in EXPERIMENTS if experiment(config, n)["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
-CHANNEL_EXPERIMENTS = [n for n in EXPERIMENTS if experiment(config, n)["strategy"] in CHANNEL_STRATEGIES]
+CHANNEL_EXPERIMENTS = [n for n in EXPERIMENTS if experiment(config, n)["strategy"] in strategies_of(CHANNELS)]
 MASKING_EXPERIMENTS = [n for n in EXPERIMENTS if n not in CHANNEL_EXPERIMENTS]
 LATEX = shutil.which("latexmk")
 GIT = git_state(ROOT)

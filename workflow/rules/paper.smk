@@ -8,14 +8,17 @@ localrules:
     compile_pdf,
 
 
-# Every figure the paper shows: inputs of the rendering and of the PDF build.
-PAPER_FIGURES = dict(
-    pareto=rules.plot_pareto.output.png,
-    leaderboard=rules.plot_leaderboard.output.png,
-    evolution=rules.plot_evolution.output.png,
-    latency_macs=rules.plot_latency_macs.output.png,
-    kernels=rules.plot_kernel_grids.output.pngs,
-)
+PAPER_FIGURES = figure_files()
+
+
+def figure_args(wildcards, input):
+    """--figure NAME FILE... for every registry figure."""
+    args = []
+    for name in FIGURES:
+        files = getattr(input, f"figure_{name}")
+        files = [files] if isinstance(files, str) else list(files)
+        args.append(f"--figure {name} " + " ".join(shlex.quote(f) for f in files))
+    return " ".join(args)
 
 
 rule record_provenance:
@@ -48,9 +51,9 @@ rule render_paper:
         data_summary=DATA_SUMMARY,
         provenance=rules.record_provenance.output.json,
         seed_reference=SEED_REFERENCE,
-        md_template=f"{TEMPLATES}/paper.md.j2",
-        tex_template=f"{TEMPLATES}/paper.tex.j2",
-        **PAPER_FIGURES,
+        template=f"{TEMPLATES}/paper.md.j2",
+        latex_template=f"{TEMPLATES}/paper.latex",
+        **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
         benchmarks=TRAINING_BENCHMARKS,
     output:
         md=f"{PAPER}/paper.md",
@@ -58,6 +61,7 @@ rule render_paper:
     params:
         settings=json.dumps(config),
         benchmark_root=lambda wildcards, input: os.path.commonpath(input.benchmarks),
+        figures=figure_args,
     conda:
         ENVIRONMENT
     log:
@@ -68,18 +72,17 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root}"
-        " --pareto {input.pareto} --leaderboard {input.leaderboard} --evolution {input.evolution}"
-        " --latency-macs {input.latency_macs}"
-        " --kernels {input.kernels}"
-        " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
+        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root} {params.figures}"
+        " --template {input.template} --latex-template {input.latex_template}"
+        " --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
 # Every run verifies its paper: the table's numbers recomputed from the checkpoints.
 rule crosscheck_paper:
     input:
         results=rules.aggregate_results.output.json,
-        paper=rules.render_paper.output.md,
+        md=rules.render_paper.output.md,
+        tex=rules.render_paper.output.tex,
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
     output:
         report=f"{RESULTS}/crosscheck.txt",
@@ -96,14 +99,14 @@ rule crosscheck_paper:
         f"{BENCHMARKS}/crosscheck_paper.tsv"
     shell:
         "python -m scripts.crosscheck --results {input.results} --models-dir {params.models_dir}"
-        " --paper {input.paper} --image-size {params.image_size} --layer-types {params.layer_types}"
+        " --md {input.md} --tex {input.tex} --image-size {params.image_size} --layer-types {params.layer_types}"
         " --exclude {params.exclude} --out {output.report} > {log} 2>&1"
 
 
 rule compile_pdf:
     input:
         tex=rules.render_paper.output.tex,
-        figures=list(PAPER_FIGURES.values()),
+        figures=[f for files in PAPER_FIGURES.values() for f in files],
     output:
         pdf=f"{PAPER}/paper.pdf",
     log:

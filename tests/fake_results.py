@@ -1,0 +1,98 @@
+"""Hand-made results for the paper tests: metrics files of a small study, aggregated by
+the real aggregation code, and the other inputs the paper is rendered from.
+Only the numbers are invented; the files have the shape the workflow writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scripts.evaluate import aggregate
+from scripts.registry import BASELINE, FIGURES
+
+# name, label, strategy, schedule, target, steps, accuracy, prunable weights kept (masking) or
+# channels kept (channels), latency scale
+MATRIX = [
+    (BASELINE, "Baseline (trained)", "none", "none", 0.0, 0, 0.9123, 1.0, 1.0),
+    ("os_l1_50", "L1 50% & one_shot #1", "l1_unstructured", "oneshot", 0.5, 1, 0.9012, 0.5, 1.01),
+    ("it_l1_90", "Iterative L1 90%", "l1_unstructured", "iterative", 0.9, 3, 0.8277, 0.1, 0.99),
+    ("os_l1_90", "One-shot L1 90%", "l1_unstructured", "oneshot", 0.9, 1, 0.5123, 0.1, 1.02),
+    ("os_rnd_90", "One-shot random 90%", "random_unstructured", "oneshot", 0.9, 1, 0.1161, 0.1, 1.0),
+    ("os_ch_50", "One-shot channels 50%", "l2_channels", "oneshot", 0.5, 1, 0.8555, 0.5, 0.6),
+    ("os_rch_50", "One-shot random channels 50%", "random_channels", "oneshot", 0.5, 1, 0.7011, 0.5, 0.61),
+]
+PARAMS, PRUNABLE, MACS, CHANNELS, FILE = 2_236_682, 2_202_560, 6_110_000, 17_000, 9_100_000
+
+
+def latency_grid(scale: float) -> list[dict]:
+    grid = []
+    for runtime, base in (("pytorch", 2.1), ("onnxruntime", 0.9)):
+        for b in (1, 64):
+            for t in (1, 2):
+                ms = base * scale * (30 if b == 64 else 1) / (1.6 if t == 2 else 1)
+                grid.append({"runtime": runtime, "latency_ms": ms, "latency_iqr_ms": ms * 0.03,
+                             "latency_samples": 50, "latency_batch_size": b, "latency_threads": t,
+                             "latency_device": "cpu"})
+    return grid
+
+
+def metrics(name, strategy, accuracy, kept, scale) -> dict:
+    channels = strategy.endswith("_channels")
+    share = kept ** 2 if channels else 1.0  # channel removal shrinks both sides of a layer
+    prunable = round(PRUNABLE * share)
+    nonzero = prunable if channels else round(PRUNABLE * kept)
+    grid = latency_grid(scale)
+    masked = strategy in ("l1_unstructured", "random_unstructured", "l2_structured")
+    return {"name": name, "sparsity_prunable": 1 - nonzero / prunable, "prunable_params": prunable,
+            "prunable_nonzero": nonzero, "macs": round(MACS * share), "channels": round(CHANNELS * kept),
+            "params": round(PARAMS * share), "nonzero_params": round(PARAMS * share) - (prunable - nonzero),
+            "sparsity_all": (prunable - nonzero) / round(PARAMS * share),
+            "file_bytes": round(FILE * share), "gzip_bytes": round(FILE * share * (0.93 - 0.5 * (1 - kept))),
+            "sparse_fp32_bytes": round(FILE * share * (kept + 0.03)),
+            "sparse_fp16_bytes": round(FILE * share * (kept / 2 + 0.03)),
+            "masked_file_bytes": round(FILE * 1.9) if masked else None,
+            "masked_gzip_bytes": round(FILE * 1.3) if masked else None,
+            "accuracy_fp16_export": accuracy - 0.0003, "accuracy": accuracy, "test_images": 10000,
+            **{k: grid[-1][k] for k in ("latency_ms", "latency_iqr_ms", "latency_samples", "latency_batch_size",
+                                        "latency_threads", "latency_device")},
+            "onnx_max_abs_diff": 3.1e-6, "latency_grid": grid, "cpu": "Test CPU", "torch": "2.14.1"}
+
+
+def experiments(matrix=MATRIX) -> list[dict]:
+    return [{"name": n, "label": label, **({} if n == BASELINE else
+             {"strategy": s, "schedule": sch, "sparsity": t, "steps": steps})}
+            for n, label, s, sch, t, steps, *_ in matrix]
+
+
+def results_rows(folder: Path, matrix=MATRIX) -> list[dict]:
+    """Write one metrics file per model and aggregate them as the workflow does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for n, _, strategy, _, _, _, acc, kept, scale in matrix:
+        path = folder / f"{n}.json"
+        path.write_text(json.dumps(metrics(n, strategy, acc, kept, scale)))
+        files.append(path)
+    return aggregate(files, experiments(matrix))
+
+
+SETTINGS_OVERRIDES = {"preset": "test"}
+
+
+def paper_inputs(rows, settings: dict) -> dict:
+    """The other inputs of build_context: data summary, provenance, seed reference, figures."""
+    data = {"source": "synthetic", "origin": "synthetic", "sha256": "none", "classes": [str(i) for i in range(10)],
+            "train": 1350, "val": 150, "test": 500, "image_shape": [3, 32, 32]}
+    provenance = {"commit": "0" * 40, "dirty": False, "config_sha256": "1" * 64,
+                  "weights": {"setting": "none", "file": None, "sha256": None},
+                  "versions": {"python": "3.11.7", "torch": "2.14.1", "torchvision": "0.29.1", "torch-pruning": "1.6.1",
+                               "snakemake": "9.27.1", "onnxruntime": "1.32.0", "jinja2": "3.1.6",
+                               "matplotlib": "3.11.2"},
+                  "hardware": {"cpu": "Test CPU", "cores": 2, "gpu": None}}
+    seed = {"source": "the seed study", "size_mb": {"baseline": 8.53, "smallest_pruned": 8.31}, "latency_ms": 7,
+            "accuracy": {"baseline": 0.944, "it_l1_90": 0.828}}
+    histories = {r["name"]: {"best_epoch": 3} for r in rows}
+    figures = {name: ({r["name"]: f"figures/{name}/{r['name']}.png" for r in rows}
+                      if fig.inputs == "checkpoints" else f"figures/{name}.png")
+               for name, fig in FIGURES.items()}
+    stages = [{"stage": "baseline training", "jobs": 1, "seconds": 61.0}]
+    return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
+            "stages": stages, "figures": figures}
