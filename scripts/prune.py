@@ -2,7 +2,7 @@
 
 Three concerns kept apart, as in torch.nn.utils.prune:
   what to remove  - STRATEGIES (importance + surgery through torch.nn.utils.prune),
-  how much, when  - `cumulative_targets` (one-shot, or iterative S_step schedule),
+  how much, when  - SCHEDULES (one-shot, or the iterative S_step schedule),
   which tensors   - `prunable_modules` (layer types and exclusions from the config).
 
     python -m scripts.prune --baseline baseline.pt --data dataset.pt --experiment '{...}' ...
@@ -25,7 +25,6 @@ from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
-SCHEDULES = ("oneshot", "iterative")
 RESUME_FORMAT = 2  # what a resume file holds; a file of another format is ignored, never misread
 
 
@@ -40,7 +39,7 @@ class Experiment:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+            raise ValueError(f"schedule must be one of {tuple(SCHEDULES)}, got {self.schedule!r}")
         if not 0 <= self.sparsity < 1:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
         if self.steps < 1 or (self.schedule == "oneshot" and self.steps != 1):
@@ -76,6 +75,13 @@ def cumulative_targets(target: float, steps: int) -> list[float]:
     """Sparsity after each step: 1 - (1 - S_step)^k, ending exactly at the target."""
     s = step_fraction(target, steps)
     return [1 - (1 - s) ** k for k in range(1, steps)] + [target]
+
+
+# Schedules (scripts.registry names them): (target, steps) -> the sparsity after each step.
+SCHEDULES = {
+    "oneshot": lambda target, steps: [target],
+    "iterative": cumulative_targets,
+}
 
 
 # --- what to remove -----------------------------------------------------------------
@@ -237,7 +243,7 @@ def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hy
 
     baseline_weights = sum(m.weight.numel() for m in prunable())
     baseline_channels = channel_counts(model)
-    targets = cumulative_targets(exp.sparsity, exp.steps)
+    targets = SCHEDULES[exp.schedule](exp.sparsity, exp.steps)
     pruner = make_pruner(model, exp, settings, targets, splits["val"].images.shape[-1])
     history = []
     saved = resume.load() if resume else None
