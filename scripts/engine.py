@@ -21,6 +21,11 @@ from scripts.common import log, parse_json_arg
 from scripts.resume import ResumePoint, rng_state, set_rng_state
 
 PAD = 4  # pixels of zero padding for the random crop
+# Learning-rate factor after the warm-up, from the share of those steps done (0 -> 1).
+LR_SCHEDULES = {
+    "cosine": lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
+    "linear": lambda progress: 1 - progress,  # budgeted training (Li et al., ICLR 2020)
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,15 @@ class TrainHyp:
     nesterov: bool           # Nesterov momentum
     label_smoothing: float   # cross-entropy label smoothing
     warmup_epochs: float     # linear warm-up length, in epochs
+    lr_schedule: str = "cosine"        # decay to 0 after the warm-up: "cosine" or "linear"
+    decay_norm_and_bias: bool = True   # False: no weight decay on batch-norm weights and biases
+    ema_decay: float = 0.0             # > 0: validate and keep an exponential moving average of the weights
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {sorted(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainHyp":
@@ -101,22 +115,34 @@ def evaluate(model: nn.Module, data: DeviceData, batch_size: int) -> dict:
     return {"accuracy": correct / len(data), "loss": loss_sum / len(data)}
 
 
+def parameter_groups(model: nn.Module, hyp: TrainHyp) -> list[dict]:
+    """All parameters with the configured weight decay; with decay_norm_and_bias False,
+    batch-norm weights and all biases (the 1-d tensors) get none."""
+    if hyp.decay_norm_and_bias:
+        return [{"params": list(model.parameters()), "weight_decay": hyp.weight_decay}]
+    params = list(model.parameters())
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": hyp.weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based) of `total`: linear warm-up
+    over `warmup` steps, then `schedule` down to 0 at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return LR_SCHEDULES[schedule](min(1.0, (step - warmup) / max(1, total - warmup)))
+
+
 def make_optimizer(model: nn.Module, hyp: TrainHyp, steps_per_epoch: int):
-    opt = torch.optim.SGD(model.parameters(), lr=hyp.lr, momentum=hyp.momentum,
-                          weight_decay=hyp.weight_decay, nesterov=hyp.nesterov and hyp.momentum > 0)
+    opt = torch.optim.SGD(parameter_groups(model, hyp), lr=hyp.lr, momentum=hyp.momentum,
+                          nesterov=hyp.nesterov and hyp.momentum > 0)
     total = hyp.epochs * steps_per_epoch
     warmup = round(hyp.warmup_epochs * steps_per_epoch)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, total, warmup, hyp.lr_schedule))
 
 
-def train_one_epoch(model, data: DeviceData, opt, sched, hyp: TrainHyp, gen: torch.Generator) -> dict:
+def train_one_epoch(model, data: DeviceData, opt, sched, hyp: TrainHyp, gen: torch.Generator,
+                    ema: "WeightAverage | None" = None) -> dict:
     model.train()
     seen, correct, loss_sum = 0, 0, 0.0
     for x, y in data.batches(hyp.batch_size, gen, augment=True):
@@ -127,26 +153,74 @@ def train_one_epoch(model, data: DeviceData, opt, sched, hyp: TrainHyp, gen: tor
         loss.backward()
         opt.step()
         sched.step()
+        if ema is not None:
+            ema.update(model)
         seen += len(y)
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
     return {"loss": loss_sum / seen, "accuracy": correct / seen}
 
 
+def detach_pruned_weights(model: nn.Module) -> None:
+    """torch.nn.utils.prune keeps each pruned `weight` as a computed tensor (orig * mask),
+    which deepcopy refuses; its forward hook recomputes it anyway, so a detached copy
+    in its place changes nothing but lets the model be copied."""
+    for m in model.modules():
+        for hook in m._forward_pre_hooks.values():
+            name = getattr(hook, "_tensor_name", None)
+            if name is not None and hasattr(m, f"{name}_orig"):
+                setattr(m, name, getattr(m, name).detach())
+
+
+class WeightAverage:
+    """An exponential moving average of the model (torch.optim.swa_utils), batch-norm
+    statistics included. Pruning masks are buffers too: they are copied, never averaged,
+    so that the average keeps exactly the pruned positions at zero."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        detach_pruned_weights(model)
+        self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    @property
+    def module(self) -> nn.Module:
+        return self.average.module
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.average.update_parameters(model)
+        averaged = dict(self.module.named_buffers())
+        for name, buffer in model.named_buffers():
+            if name.endswith("_mask"):
+                averaged[name].copy_(buffer)
+
+    def state_dict(self) -> dict:
+        return self.average.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.average.load_state_dict(state)
+
+
 def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, seed: int,
         eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
     """Train for hyp.epochs; leave the model at its best validation epoch; return the history.
 
+    With hyp.ema_decay > 0, the moving average of the weights is what is validated and kept.
     With `resume`, the state after every epoch is saved there, and a killed run started
     again continues after its last finished epoch, exactly as if it had not stopped.
     """
     gen = torch.Generator().manual_seed(seed)
     steps = math.ceil(len(train) / hyp.batch_size)
     opt, sched = make_optimizer(model, hyp, steps)
+    ema = WeightAverage(model, hyp.ema_decay) if hyp.ema_decay else None
+    judged = ema.module if ema else model  # the weights that are validated and kept
     history, best_acc, best_state, start = [], -1.0, None, 1
     saved = resume.load() if resume else None
     if saved:
         model.load_state_dict(saved["model"])
+        if ema:
+            ema.load_state_dict(saved["ema"])
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
         gen.set_state(saved["gen"])
@@ -155,8 +229,8 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
         start = len(history) + 1
     for epoch in range(start, hyp.epochs + 1):
         t0 = time.perf_counter()
-        tr = train_one_epoch(model, train, opt, sched, hyp, gen)
-        va = evaluate(model, val, eval_batch_size)
+        tr = train_one_epoch(model, train, opt, sched, hyp, gen, ema)
+        va = evaluate(judged, val, eval_batch_size)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
                         "val_loss": va["loss"], "val_accuracy": va["accuracy"], "seconds": seconds})
@@ -164,11 +238,12 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
                  tag, epoch, hyp.epochs, tr["loss"], tr["accuracy"], va["loss"], va["accuracy"],
                  seconds, len(train) / seconds)
         if va["accuracy"] > best_acc:
-            best_acc, best_state = va["accuracy"], copy.deepcopy(model.state_dict())
+            best_acc, best_state = va["accuracy"], copy.deepcopy(judged.state_dict())
         if resume:
             resume.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                          "gen": gen.get_state(), "rng": rng_state(), "history": history, "best_acc": best_acc,
-                         "best_state": best_state}, f"{tag}epoch {epoch}/{hyp.epochs}")
+                         "best_state": best_state, **({"ema": ema.state_dict()} if ema else {})},
+                        f"{tag}epoch {epoch}/{hyp.epochs}")
     model.load_state_dict(best_state)
     return history
 

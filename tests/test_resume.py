@@ -53,7 +53,11 @@ def kill_on_call(monkeypatch, module, name, call):
     monkeypatch.setattr(module, name, wrapper)
 
 
-def test_fit_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("hyp", [HYP, TrainHyp(**{**HYP.__dict__, "ema_decay": 0.9, "lr_schedule": "linear",
+                                                   "decay_norm_and_bias": False})],
+                         ids=["plain", "ema-linear-nodecay"])
+def test_fit_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch, hyp):
+    HYP = hyp  # noqa: N806 - the test body below reads HYP
     data = splits()
     reference = fresh_model()
     ref_history = fit(reference, data["train"], data["val"], HYP, seed=1, eval_batch_size=48)
