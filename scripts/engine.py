@@ -56,6 +56,26 @@ class TrainHyp:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation from a teacher (the dense baseline): the loss is
+    (1 - weight) * cross-entropy + weight * T^2 * KL(teacher || student) at temperature T."""
+    weight: float
+    temperature: float
+
+    def __post_init__(self):
+        if not 0 <= self.weight <= 1:
+            raise ValueError(f"distillation weight must be in [0, 1], got {self.weight!r}")
+        if self.temperature <= 0:
+            raise ValueError(f"distillation temperature must be > 0, got {self.temperature!r}")
+
+    def loss(self, logits: torch.Tensor, teacher_logits: torch.Tensor, hard_loss: torch.Tensor) -> torch.Tensor:
+        t = self.temperature
+        soft = F.kl_div(F.log_softmax(logits / t, 1), F.log_softmax(teacher_logits.float() / t, 1),
+                        reduction="batchmean", log_target=True) * t * t
+        return (1 - self.weight) * hard_loss + self.weight * soft
+
+
 class DeviceData:
     """One split as uint8 images and labels on `device`, served in normalised batches."""
 
@@ -142,13 +162,22 @@ def make_optimizer(model: nn.Module, hyp: TrainHyp, steps_per_epoch: int):
 
 
 def train_one_epoch(model, data: DeviceData, opt, sched, hyp: TrainHyp, gen: torch.Generator,
-                    ema: "WeightAverage | None" = None) -> dict:
+                    ema: "WeightAverage | None" = None, teacher: nn.Module | None = None,
+                    distill: Distillation | None = None, before_step=None) -> dict:
+    """One pass over `data`. `before_step(step)` runs before each SGD step with the number of
+    steps taken so far in this fit (a pruning schedule hooks in there)."""
     model.train()
     seen, correct, loss_sum = 0, 0, 0.0
     for x, y in data.batches(hyp.batch_size, gen, augment=True):
+        if before_step is not None:
+            before_step(sched.last_epoch)
         with _autocast(data.device):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=hyp.label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                loss = distill.loss(logits.float(), teacher_logits, loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -203,13 +232,22 @@ class WeightAverage:
 
 
 def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, seed: int,
-        eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
-    """Train for hyp.epochs; leave the model at its best validation epoch; return the history.
+        eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None,
+        teacher: nn.Module | None = None, distill: Distillation | None = None, before_step=None,
+        keep_from_epoch: int = 1) -> list[dict]:
+    """Train for hyp.epochs; leave the model at its best validation epoch (among epochs
+    `keep_from_epoch` and later); return the history.
 
     With hyp.ema_decay > 0, the moving average of the weights is what is validated and kept.
+    With `teacher` and `distill`, the loss distils the teacher's logits (teacher in eval mode).
+    `before_step(step)` runs before every SGD step (see train_one_epoch).
     With `resume`, the state after every epoch is saved there, and a killed run started
     again continues after its last finished epoch, exactly as if it had not stopped.
     """
+    if (teacher is None) != (distill is None):
+        raise ValueError("distillation needs both a teacher and its settings")
+    if teacher is not None:
+        teacher.eval()
     gen = torch.Generator().manual_seed(seed)
     steps = math.ceil(len(train) / hyp.batch_size)
     opt, sched = make_optimizer(model, hyp, steps)
@@ -229,7 +267,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
         start = len(history) + 1
     for epoch in range(start, hyp.epochs + 1):
         t0 = time.perf_counter()
-        tr = train_one_epoch(model, train, opt, sched, hyp, gen, ema)
+        tr = train_one_epoch(model, train, opt, sched, hyp, gen, ema, teacher, distill, before_step)
         va = evaluate(judged, val, eval_batch_size)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
@@ -237,7 +275,7 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
         log.info("%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.1fs (%.0f img/s)",
                  tag, epoch, hyp.epochs, tr["loss"], tr["accuracy"], va["loss"], va["accuracy"],
                  seconds, len(train) / seconds)
-        if va["accuracy"] > best_acc:
+        if epoch >= keep_from_epoch and va["accuracy"] > best_acc:
             best_acc, best_state = va["accuracy"], copy.deepcopy(judged.state_dict())
         if resume:
             resume.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
@@ -246,6 +284,29 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
                         f"{tag}epoch {epoch}/{hyp.epochs}")
     model.load_state_dict(best_state)
     return history
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, data: DeviceData, batches: int, batch_size: int,
+                           gen: torch.Generator) -> None:
+    """Re-estimate every batch-norm layer's running statistics on `batches` training batches
+    (no augmentation, no gradient): after pruning, the statistics of the dense network no
+    longer describe the activations. Only running statistics change."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over the batches seen
+    was_training = model.training
+    model.train()
+    for i, (x, _) in enumerate(data.batches(batch_size, gen)):
+        if i == batches:
+            break
+        with _autocast(data.device):
+            model(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 def device_splits(dataset: dict, mean, std, device: torch.device) -> dict[str, DeviceData]:

@@ -10,6 +10,8 @@ Three concerns kept apart, as in torch.nn.utils.prune:
 from __future__ import annotations
 
 import argparse
+import copy
+import math
 import time
 from dataclasses import dataclass
 
@@ -20,7 +22,8 @@ from torch.nn.utils import prune
 from scripts.channels import IMPORTANCES, ChannelPruner, channel_counts
 from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
-from scripts.engine import TrainHyp, add_training_arguments, device_splits, evaluate, fit
+from scripts.engine import (Distillation, TrainHyp, add_training_arguments, device_splits, evaluate, fit,
+                            recalibrate_batch_norm)
 from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
@@ -33,7 +36,10 @@ class Experiment:
     strategy: str
     schedule: str
     sparsity: float   # target fraction of the prunable set (structured, channels: of each layer's filters)
-    steps: int = 1
+    steps: int = 1    # pruning steps (iterative) or mask updates (gradual)
+    recalibrate_bn: int = 0            # batches to re-estimate batch-norm statistics on after each step; 0 = off
+    distill: Distillation | None = None  # distil the dense baseline while fine-tuning
+    pruning_share: float = 0.75        # gradual: share of the fine-tune budget over which the masks grow
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -43,11 +49,20 @@ class Experiment:
         if not 0 <= self.sparsity < 1:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity!r}")
         if self.steps < 1 or (self.schedule == "oneshot" and self.steps != 1):
-            raise ValueError(f"steps must be 1 for oneshot and >= 1 for iterative, got {self.steps!r}")
+            raise ValueError(f"steps must be 1 for oneshot and >= 1 otherwise, got {self.steps!r}")
+        if self.recalibrate_bn < 0:
+            raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn!r}")
+        if not 0 < self.pruning_share <= 1:
+            raise ValueError(f"pruning_share must be in (0, 1], got {self.pruning_share!r}")
+        if self.schedule == "gradual" and self.strategy in CHANNEL_METHODS:
+            raise ValueError("the gradual schedule updates masks during training: it is for masking strategies")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
-        return cls(d["strategy"], d["schedule"], float(d["sparsity"]), int(d.get("steps", 1)))
+        distill = d.get("distill")
+        return cls(d["strategy"], d["schedule"], float(d["sparsity"]), int(d.get("steps", 1)),
+                   int(d.get("recalibrate_bn", 0)), Distillation(**distill) if distill else None,
+                   float(d.get("pruning_share", 0.75)))
 
 
 # --- which tensors -------------------------------------------------------------
@@ -77,10 +92,18 @@ def cumulative_targets(target: float, steps: int) -> list[float]:
     return [1 - (1 - s) ** k for k in range(1, steps)] + [target]
 
 
+def cubic_targets(target: float, steps: int) -> list[float]:
+    """Zhu & Gupta (2017): s_k = s_f (1 - (1 - k/N)^3), k = 1..N; ends exactly at the target."""
+    return [target * (1 - (1 - k / steps) ** 3) for k in range(1, steps)] + [target]
+
+
 # Schedules (scripts.registry names them): (target, steps) -> the sparsity after each step.
+# oneshot and iterative fine-tune after each step; gradual updates the masks during one
+# continuous fine-tune (run_gradual).
 SCHEDULES = {
     "oneshot": lambda target, steps: [target],
     "iterative": cumulative_targets,
+    "gradual": cubic_targets,
 }
 
 
@@ -230,14 +253,22 @@ def make_pruner(model: nn.Module, exp: Experiment, settings: dict, targets: list
 
 
 def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: TrainHyp, seed: int,
-                   eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None) -> list[dict]:
-    """Prune `model` in place along the schedule, fine-tuning after each step.
+                   eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None,
+                   teacher: nn.Module | None = None) -> list[dict]:
+    """Prune `model` in place along the schedule, fine-tuning after each step (or, for the
+    gradual schedule, while fine-tuning).
 
-    `settings` holds layer_types, exclude, scope and round_to (the config's prune keys).
+    `settings` holds layer_types, exclude, scope and round_to (the config's prune keys);
+    `teacher` is the dense model distilled from when the experiment asks for it.
     With `resume`, the state after every step is saved there, and a killed run started
     again goes on after its last finished step. Each step seeds its own randomness, so
     the resumed run ends exactly where an uninterrupted one would.
     """
+    if (exp.distill is not None) != (teacher is not None):
+        raise ValueError("an experiment that distils needs the teacher, and only it")
+    if exp.schedule == "gradual":
+        return run_gradual(model, exp, settings, splits, hyp, seed, eval_batch_size, tag, resume, teacher)
+
     def prunable():  # fresh each time: removing channels replaces the pruned layers
         return [m for _, m in prunable_modules(model, settings["layer_types"], settings["exclude"])]
 
@@ -257,10 +288,13 @@ def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hy
         t0 = time.perf_counter()
         torch.manual_seed(seed + step)  # the random strategies draw from the global generator
         pruner.step(fraction)
+        if exp.recalibrate_bn:
+            recalibrate_batch_norm(model, splits["train"], exp.recalibrate_bn, hyp.batch_size,
+                                   torch.Generator().manual_seed(seed + step))
         achieved = removed_fraction(prunable(), baseline_weights)
         pruned = evaluate(model, splits["val"], eval_batch_size)
         epochs = fit(model, splits["train"], splits["val"], hyp, seed + step, eval_batch_size,
-                     tag=f"{tag}step {step}/{exp.steps} ")
+                     tag=f"{tag}step {step}/{exp.steps} ", teacher=teacher, distill=exp.distill)
         tuned = max(e["val_accuracy"] for e in epochs)
         history.append({"step": step, "target_sparsity": fraction, "sparsity": achieved,
                         "channels_kept": channel_counts(model) / baseline_channels,
@@ -272,6 +306,62 @@ def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hy
             resume.save({"model": model.state_dict(), "history": history, "pruner": pruner.state()},
                         f"{tag}step {step}/{exp.steps}")
     return history
+
+
+def gradual_update_steps(total_steps: int, updates: int, pruning_share: float) -> list[int]:
+    """The SGD steps before which the masks are updated: `updates` evenly spaced over the
+    first `pruning_share` of the training, the first at step 0."""
+    span = round(pruning_share * total_steps)
+    steps = [round(k * span / updates) for k in range(updates)]
+    if len(set(steps)) != updates or steps[-1] >= total_steps:
+        raise ValueError(f"{updates} mask updates do not fit in {span} of {total_steps} SGD steps")
+    return steps
+
+
+def run_gradual(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: TrainHyp, seed: int,
+                eval_batch_size: int, tag: str = "", resume: ResumePoint | None = None,
+                teacher: nn.Module | None = None) -> list[dict]:
+    """Gradual magnitude pruning (Zhu & Gupta 2017) with learning-rate rewinding (Renda et al.
+    2020): one fine-tune of hyp.epochs whose learning rate restarts at its peak and decays to
+    zero over the whole budget, the masks growing along the cubic schedule at exp.steps
+    updates over its first exp.pruning_share. The kept checkpoint is the best validation
+    epoch after the last update, so it has the full target sparsity."""
+    named = prunable_modules(model, settings["layer_types"], settings["exclude"])
+    modules = [m for _, m in named]
+    baseline_weights = sum(m.weight.numel() for m in modules)
+    for m in modules:  # masks from the start, so that a resumed job's state loads
+        if not prune.is_pruned(m):
+            prune.identity(m, "weight")
+    targets = cubic_targets(exp.sparsity, exp.steps)
+    steps_per_epoch = math.ceil(len(splits["train"]) / hyp.batch_size)
+    update_at = dict(zip(gradual_update_steps(hyp.epochs * steps_per_epoch, exp.steps, exp.pruning_share),
+                         range(1, exp.steps + 1)))
+    pruner = MaskPruner(model, exp.strategy, settings)
+
+    def before_step(step: int) -> None:
+        if step not in update_at:
+            return
+        k = update_at[step]
+        torch.manual_seed(seed + k)  # the random strategies draw from the global generator
+        pruner.step(targets[k - 1])
+        if exp.recalibrate_bn:
+            recalibrate_batch_norm(model, splits["train"], exp.recalibrate_bn, hyp.batch_size,
+                                   torch.Generator().manual_seed(seed + k))
+
+    last_update_epoch = max(update_at) // steps_per_epoch + 1
+    t0 = time.perf_counter()
+    epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag=f"{tag}gradual ",
+                 resume=resume, teacher=teacher, distill=exp.distill, before_step=before_step,
+                 keep_from_epoch=last_update_epoch)
+    achieved = removed_fraction(modules, baseline_weights)
+    log.info("%sgradual: %d mask updates, sparsity %.4f (target %.4f), best val acc %.4f after epoch %d",
+             tag, exp.steps, achieved, exp.sparsity,
+             max(e["val_accuracy"] for e in epochs[last_update_epoch - 1:]), last_update_epoch)
+    return [{"step": 1, "target_sparsity": exp.sparsity, "sparsity": achieved, "channels_kept": 1.0,
+             "val_accuracy_pruned": None, "val_accuracy": max(e["val_accuracy"] for e in epochs[last_update_epoch - 1:]),
+             "seconds": time.perf_counter() - t0, "epochs": epochs,
+             "mask_updates": [{"update": k, "sgd_step": step, "target_sparsity": targets[k - 1]}
+                              for step, k in update_at.items()]}]
 
 
 def main(argv=None) -> None:
@@ -288,7 +378,7 @@ def main(argv=None) -> None:
     try:
         exp = Experiment.from_dict(args.experiment)
         hyp = TrainHyp.from_dict(args.hyp)
-    except (ValueError, KeyError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise SystemExit(f"error: experiment {args.name}: {e}") from None
     device = select_device()
     model, meta = load_checkpoint(args.baseline)
@@ -301,8 +391,9 @@ def main(argv=None) -> None:
     settings["resume_format"] = RESUME_FORMAT
     resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.baseline, args.data]))
     t0 = time.perf_counter()
+    teacher = copy.deepcopy(model) if exp.distill else None  # the dense baseline
     steps = run_experiment(model, exp, args.prunable, splits, hyp, args.seed, args.eval_batch_size,
-                           tag=f"{args.name} ", resume=resume)
+                           tag=f"{args.name} ", resume=resume, teacher=teacher)
     meta = {**meta, "name": args.name, "experiment": args.experiment}
     if exp.strategy in CHANNEL_METHODS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)

@@ -49,6 +49,7 @@ STRATEGIES = {s.name: s for s in (
 SCHEDULES = {s.name: s for s in (
     Schedule("oneshot", "one-shot"),
     Schedule("iterative", "iterative"),
+    Schedule("gradual", "gradual"),
 )}
 
 

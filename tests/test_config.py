@@ -44,7 +44,7 @@ def _bad(config, mutate):
     (lambda c: c["experiments"][0].update(sparsity=1.0), "experiments[0].sparsity", "greater than or equal to the maximum"),
     (lambda c: c["experiments"][0].update(sparsity=-0.1), "experiments[0].sparsity", "less than the minimum"),
     (lambda c: c["experiments"][1].update(strategy="l3_magic"), "experiments[1].strategy", "is not one of"),
-    (lambda c: c["experiments"][1].update(schedule="gradual"), "experiments[1].schedule", "is not one of"),
+    (lambda c: c["experiments"][1].update(schedule="cyclic"), "experiments[1].schedule", "is not one of"),
     (lambda c: c["experiments"][1].update(steps=0), "experiments[1].steps", "less than the minimum"),
     (lambda c: c["data"].update(source="imagenet"), "data.source", "is not one of"),
     (lambda c: c["data"].update(val_fraction=1.0), "data.val_fraction", "greater than or equal to the maximum"),

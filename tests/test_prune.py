@@ -146,7 +146,7 @@ def test_prunable_set_follows_config():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(strategy="l3", schedule="oneshot", sparsity=0.5), "strategy"),
-    (dict(strategy="l1_unstructured", schedule="gradual", sparsity=0.5), "schedule"),
+    (dict(strategy="l1_unstructured", schedule="cyclic", sparsity=0.5), "schedule"),
     (dict(strategy="l1_unstructured", schedule="oneshot", sparsity=1.0), "sparsity must be in"),
     (dict(strategy="l1_unstructured", schedule="iterative", sparsity=0.5, steps=0), "steps"),
 ])

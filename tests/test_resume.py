@@ -105,3 +105,21 @@ def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, str
     history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
     assert without_seconds(history) == without_seconds(ref_history)
     assert same_state(resumed.state_dict(), reference.state_dict())
+
+
+def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
+    data = splits()
+    hyp = TrainHyp(**{**HYP.__dict__, "epochs": 4, "warmup_epochs": 0})
+    exp = Experiment("l1_unstructured", "gradual", 0.8, 6, recalibrate_bn=1)
+    reference = fresh_model()
+    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
+
+    point = ResumePoint(tmp_path / "g.pt.resume", "k")
+    with monkeypatch.context() as m:
+        kill_on_call(m, engine, "train_one_epoch", 3)  # dies in epoch 3, masks half grown
+        with pytest.raises(Killed):
+            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    resumed = fresh_model()
+    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    assert without_seconds(history) == without_seconds(ref_history)
+    assert same_state(resumed.state_dict(), reference.state_dict())
