@@ -23,6 +23,7 @@ from scripts.common import (atomic_output, configure_threads, log, parse_json_ar
 from scripts.config import BASELINE
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
+from scripts.matrix import curve_id
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.prune import prunable_modules, sparsity
@@ -225,7 +226,8 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
             raise ValueError(f"{path}: holds metrics of {m['name']!r}, expected {exp['name']!r}")
         row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
                "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
-               "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0)}
+               "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0),
+               "curve": curve_id(exp) if "strategy" in exp else None}
         row.update({k: v for k, v in m.items() if k not in row})
         rows.append(row)
     if rows[0]["name"] != BASELINE:

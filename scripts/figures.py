@@ -21,7 +21,8 @@ import torch  # noqa: E402
 
 from scripts.common import atomic_output, load_torch, read_json, setup_logging  # noqa: E402
 from scripts.model import FIRST_CONV  # noqa: E402
-from scripts.registry import FIGURES  # noqa: E402
+from scripts.matrix import curves  # noqa: E402
+from scripts.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
 from scripts.tables import grid_entry  # noqa: E402
 
 MB = 1e6
@@ -113,6 +114,33 @@ def plot_latency_macs(rows, out) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.suptitle("Latency against MACs (dotted: proportional to MACs, through the baseline)")
     fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    _save(fig, out)
+
+
+def plot_curves(rows, out) -> None:
+    """Accuracy against sparsity per masking curve, against MACs per channel-removal curve."""
+    groups = curves(rows)
+    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(10, 4.2))
+    base = rows[0]
+    for i, group in enumerate(groups):
+        channels = STRATEGIES[group[0]["strategy"]].family == CHANNELS
+        label = f"{SCHEDULES[group[0]['schedule']].phrase} {STRATEGIES[group[0]['strategy']].phrase}"
+        ax = ax_macs if channels else ax_sp
+        xs = [r["macs"] / 1e6 if channels else r["removed_fraction"] * 100 for r in group]
+        ax.plot(xs, [r["accuracy"] * 100 for r in group], "o-", color=model_color(i), label=label)
+    ax_sp.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1)
+    ax_macs.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1)
+    ax_sp.set_xlabel("Prunable weights zeroed (%)")
+    ax_macs.set_xlabel("MACs per image (millions)")
+    for ax, kind in ((ax_sp, "masking"), (ax_macs, "channel-removal")):
+        ax.set_ylabel("Top-1 test accuracy (%)")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, f"no {kind} curve in this configuration", ha="center", transform=ax.transAxes)
+    fig.suptitle("Accuracy against the pruning target")
+    fig.tight_layout()
     _save(fig, out)
 
 

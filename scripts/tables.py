@@ -90,6 +90,7 @@ COLUMNS = {c.key: c for c in (
     Column("schedule", "Schedule", text, numeric=False),
     Column("target_sparsity", "Target (%)", pct, tables=("results",)),
     Column("steps", "Steps", text),
+    Column("curve", "Curve", text, numeric=False),  # experiments that differ only in their target share it
     Column("removed_fraction", "Zeroed or removed (%)", pct, tables=("results",)),
     Column("sparsity_prunable", "Sparsity (%)", pct, tables=("storage",)),
     Column("sparsity_all", "Sparsity, all parameters (%)", pct),

@@ -1,0 +1,29 @@
+"""The compact sweeps expand into exactly the rows they name; curves group them back."""
+from __future__ import annotations
+
+from fake_results import results_rows
+from scripts.matrix import all_experiments, curves, expand_sweep
+
+
+def test_a_sweep_expands_to_exactly_its_rows_and_reuses_named_ones(tmp_path):
+    sweep = {"strategies": ["l1_unstructured", "random_unstructured"], "sparsities": [0.5, 0.9],
+             "schedule": "oneshot"}
+    rows = expand_sweep(sweep)
+    assert [(r["name"], r["label"]) for r in rows] == [
+        ("sweep_l1_unstructured_oneshot_50", "One-shot L1 magnitude 50%"),
+        ("sweep_l1_unstructured_oneshot_90", "One-shot L1 magnitude 90%"),
+        ("sweep_random_unstructured_oneshot_50", "One-shot random 50%"),
+        ("sweep_random_unstructured_oneshot_90", "One-shot random 90%")]
+    named = {"name": "oneshot_l1_90", "label": "One-shot L1 90%", "strategy": "l1_unstructured",
+             "schedule": "oneshot", "sparsity": 0.9}
+    matrix = all_experiments({"experiments": [named], "sweeps": [sweep]})
+    assert [r["name"] for r in matrix] == ["oneshot_l1_90", "sweep_l1_unstructured_oneshot_50",
+                                           "sweep_random_unstructured_oneshot_50",
+                                           "sweep_random_unstructured_oneshot_90"]
+    assert all_experiments({"experiments": [named]}) == [named]
+
+
+def test_curves_join_rows_that_differ_only_in_their_target(tmp_path):
+    rows = results_rows(tmp_path)
+    (l1,) = curves(rows)  # one-shot L1 at 50 and 90 %; iterative L1 has other settings
+    assert [r["name"] for r in l1] == ["os_l1_50", "os_l1_90"]
