@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,12 @@ def merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile", cores: int = 2,
+              timeout: int = 900) -> subprocess.CompletedProcess:
+    """The workflow's snakemake of this virtual environment, run in `workdir`."""
+    exe = Path(sys.executable).parent / "snakemake"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([str(exe), "--snakefile", str(snakefile), "--directory", str(workdir),
+                           "--cores", str(cores), *args], capture_output=True, text=True, timeout=timeout, env=env)

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, merge
+from conftest import ROOT, merge, snakemake
 from scripts.common import available_cores
 from scripts.model import load_checkpoint
 from scripts.prune import prunable_modules, sparsity
@@ -38,13 +38,6 @@ TINY = {
     ],
     "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
 }
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).parent / "snakemake"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([str(exe), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                           "--cores", "2", *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")

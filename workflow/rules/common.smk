@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 
 # Repository files are found from the Snakefile, so the workflow runs from any
@@ -22,12 +23,17 @@ ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
-from scripts.config import BASELINE, ConfigError, config_hash, experiment, experiment_names, validate_config
+from scripts.config import (BASELINE, ConfigError, check_override, config_hash, experiment, experiment_names,
+                            validate_config)
 from scripts.model import imagenet_weights_filename
 from scripts.prune import CHANNELS as CHANNEL_STRATEGIES
 from scripts.provenance import git_state
 
 try:
+    for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
+        with open(configfile) as f:
+            check_override(config, yaml.safe_load(f) or {}, str(configfile))
+    check_override(config, dict(workflow.config_settings.config), "--config")
     validate_config(config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
