@@ -7,6 +7,11 @@ import yaml
 from conftest import ROOT, snakemake
 
 
+def test_lint_is_clean(tmp_path):
+    run = snakemake(tmp_path, "--lint")
+    assert run.returncode == 0 and "Lints for" not in run.stdout + run.stderr, run.stdout + run.stderr
+
+
 @pytest.mark.parametrize("override, message", [
     ({"experiments": {}}, "config key experiments: an empty mapping ({}) in"),
     ({"experiments": [{"name": "oneshot_l1_50", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5},

@@ -106,6 +106,10 @@ rule compile_pdf:
         figures=list(PAPER_FIGURES.values()),
     output:
         pdf=f"{PAPER}/paper.pdf",
+    # TeX itself comes from the system (README: Debian's texlive packages); conda-forge has
+    # no working TeX Live, so the environment documents only the Python side.
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/compile_pdf.log",
     benchmark:
