@@ -47,15 +47,21 @@ def validate_config(config: dict) -> dict:
 
 
 def check_semantics(config: dict) -> None:
-    seen = set()
+    seen = {}  # name.casefold() -> index: names become file names, which some file systems compare ignoring case
     for i, exp in enumerate(config["experiments"]):
         key = f"experiments[{i}]"
         name = exp["name"]
-        if name == BASELINE:
-            raise ConfigError(f"config key {key}.name: {BASELINE!r} is reserved for the unpruned model")
-        if name in seen:
-            raise ConfigError(f"config key {key}.name: experiment name {name!r} is used twice")
-        seen.add(name)
+        if name.casefold() == BASELINE:
+            raise ConfigError(f"config key {key}.name: {name!r} is reserved for the unpruned model ({BASELINE!r}, "
+                              "in any letter case)")
+        j = seen.setdefault(name.casefold(), i)
+        if j != i:
+            other = config["experiments"][j]["name"]
+            if other == name:
+                raise ConfigError(f"config key {key}.name: experiment name {name!r} is used twice")
+            raise ConfigError(f"config key {key}.name: {name!r} and experiments[{j}].name {other!r} differ only in "
+                              "letter case; their files would overwrite each other on a case-insensitive file "
+                              "system (macOS, Windows)")
         steps = exp.get("steps", 1)
         if exp["schedule"] == "oneshot" and steps != 1:
             raise ConfigError(f"config key {key}.steps: oneshot prunes in one step, got steps={steps}")
@@ -63,6 +69,21 @@ def check_semantics(config: dict) -> None:
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")
     check_prunable_set(config)
+
+
+def check_override(config: dict, override: dict, source: str, path=()) -> None:
+    """Snakemake merges a --configfile (or --config) into config.yaml mapping by mapping,
+    so an empty mapping given for a list or a value changes nothing: `experiments: {}`
+    would silently run the shipped experiments. `config` is the merged result."""
+    for key, value in override.items():
+        here = (*path, key)
+        merged = config.get(key) if isinstance(config, dict) else None
+        if isinstance(value, dict) and not value and not isinstance(merged, dict):
+            raise ConfigError(f"config key {_key_path(here)}: an empty mapping ({{}}) in {source} leaves the value "
+                              f"of config.yaml in place ({type(merged).__name__}); give a value of that type "
+                              "instead")
+        if isinstance(value, dict) and isinstance(merged, dict):
+            check_override(merged, value, source, here)
 
 
 def check_prunable_set(config: dict) -> None:

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +38,27 @@ def merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
+
+
+# Metrics that depend on the clock or the machine's load, not on the computation.
+TIMING_KEYS = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
+
+
+def snakemake_command(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -> tuple[list[str], dict]:
+    """The command line and environment of this virtual environment's snakemake on the workflow."""
+    exe = Path(sys.executable).parent / "snakemake"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return [str(exe), "--snakefile", str(snakefile), "--directory", str(workdir), *args], env
+
+
+def snakemake(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile", cores: int = 2,
+              timeout: int = 900) -> subprocess.CompletedProcess:
+    """The workflow's snakemake of this virtual environment, run in `workdir`."""
+    command, env = snakemake_command(workdir, "--cores", str(cores), *args, snakefile=snakefile)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def metrics_without_timings(results: Path) -> dict:
+    """Every model's metrics file, by model name, timings left out."""
+    return {f.stem: {k: v for k, v in json.loads(f.read_text()).items() if k not in TIMING_KEYS}
+            for f in sorted((results / "metrics").glob("*.json"))}

@@ -52,6 +52,9 @@ def _bad(config, mutate):
     (lambda c: c["experiments"][0].update(name="a b"), "experiments[0].name", "does not match"),
     (lambda c: c["experiments"][2].update(name="oneshot_l1_50"), "experiments[2].name", "used twice"),
     (lambda c: c["experiments"][0].update(name="baseline"), "experiments[0].name", "reserved"),
+    (lambda c: c["experiments"][0].update(name="Baseline"), "experiments[0].name", "'Baseline' is reserved"),
+    (lambda c: c["experiments"][2].update(name="ONESHOT_L1_50"), "experiments[2].name",
+     "'ONESHOT_L1_50' and experiments[0].name 'oneshot_l1_50' differ only in letter case"),
     (lambda c: c["experiments"][0].update(steps=3), "experiments[0].steps", "oneshot prunes in one step"),
     (lambda c: c["data"].update(path=None), "data.path", "needs a path"),
     (lambda c: c["prune"].update(exclude=["features.99"]), "prune.exclude", "['features.99'] are not modules"),
@@ -62,6 +65,17 @@ def test_rejections_name_the_key(base_config, mutate, key, detail):
     message = _bad(base_config, mutate)
     assert f"config key {key}:" in message
     assert re.search(re.escape(detail), message), message
+
+
+def test_an_empty_mapping_over_a_list_is_an_error_naming_the_key(base_config):
+    from scripts.config import check_override
+    # Snakemake's merge leaves config.yaml's list in place under an empty mapping.
+    with pytest.raises(ConfigError, match=re.escape("config key experiments: an empty mapping ({}) in my.yaml "
+                                                    "leaves the value of config.yaml in place (list)")):
+        check_override(base_config, {"experiments": {}}, "my.yaml")
+    with pytest.raises(ConfigError, match=re.escape("config key prune.exclude: an empty mapping")):
+        check_override(base_config, {"prune": {"exclude": {}}}, "my.yaml")
+    check_override(base_config, {"prune": {}, "experiments": [], "evaluate": {"latency": {}}}, "my.yaml")  # no-ops
 
 
 def test_config_hash_ignores_key_order(base_config):

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
-from workflow_helpers import metrics_without_timings as metrics, snakemake, snakemake_command
+from conftest import ROOT, metrics_without_timings as metrics, snakemake, snakemake_command
 
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 QUICK = ROOT / "workflow" / "presets" / "quick.yaml"
@@ -114,7 +113,7 @@ def runs(cpus, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("local")
     start = time.perf_counter()
-    run = snakemake(folder, "--configfile", str(quick_config(folder)), "--cores", str(cpus))
+    run = snakemake(folder, "--configfile", str(quick_config(folder)), cores=cpus, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     out["local"] = {"folder": folder, "seconds": time.perf_counter() - start}
     print(f"\nquick preset wall time: SLURM {out['slurm']['seconds']:.0f} s (with one job cancelled and the "

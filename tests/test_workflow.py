@@ -12,8 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, merge
-from workflow_helpers import TIMING_KEYS, snakemake, snakemake_command
+from conftest import ROOT, TIMING_KEYS, merge, snakemake, snakemake_command
 from scripts.common import available_cores
 from scripts.model import load_checkpoint
 from scripts.registry import FIGURES
@@ -52,7 +51,7 @@ def tiny_run(tmp_path_factory):
     config["paper_dir"] = str(work / "results" / "paper")
     configfile = work / "tiny.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run = snakemake(work, "--cores", "2", "--configfile", str(configfile))
+    run = snakemake(work, "--configfile", str(configfile))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return work, config, configfile
 
@@ -169,7 +168,7 @@ def test_pdf_compiles(tiny_run):
 
 def test_second_run_has_nothing_to_do(tiny_run):
     work, _, configfile = tiny_run
-    run = snakemake(work, "--cores", "2", "--configfile", str(configfile), "--dry-run")
+    run = snakemake(work, "--configfile", str(configfile), "--dry-run")
     assert run.returncode == 0
     assert "Nothing to be done" in run.stdout + run.stderr
 
@@ -181,7 +180,7 @@ def test_bad_config_fails_before_any_job(tmp_path):
     config["results_dir"] = str(tmp_path / "results")
     configfile = tmp_path / "bad.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
+    run = snakemake(tmp_path, "--configfile", str(configfile))
     assert run.returncode != 0
     assert "config key experiments[0].sparsity: 1.5 is greater than or equal to the maximum" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
@@ -208,7 +207,7 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
         targets = [str(work / "results" / "metrics" / f"{name}.json") for name in compared]
         runs[mode] = work
         if mode == "uninterrupted":
-            run = snakemake(work, "--cores", "2", *targets, "--configfile", str(configfile))  # --configfile takes many
+            run = snakemake(work, *targets, "--configfile", str(configfile))  # --configfile takes many
             assert run.returncode == 0, run.stderr[-5000:]
             continue
         command, env = snakemake_command(work, "--cores", "2", *targets, "--configfile", str(configfile))
@@ -226,7 +225,7 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
         assert killed, "the prune job was not caught between its steps"
         assert proc.returncode != 0
         assert not (work / "results" / "models" / "it_l1_50.pt").exists()  # no half-written output
-        resumed = snakemake(work, "--cores", "2", *targets, "--configfile", str(configfile))
+        resumed = snakemake(work, *targets, "--configfile", str(configfile))
         assert resumed.returncode == 0, resumed.stderr[-5000:]
         assert "resuming from" in (work / "results" / "logs" / "prune_model" / "it_l1_50.log").read_text()
 

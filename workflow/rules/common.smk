@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 
 # Repository files are found from the Snakefile, so the workflow runs from any
@@ -22,12 +23,17 @@ ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
-from scripts.config import BASELINE, ConfigError, config_hash, experiment, experiment_names, validate_config
+from scripts.config import (BASELINE, ConfigError, check_override, config_hash, experiment, experiment_names,
+                            validate_config)
 from scripts.model import imagenet_weights_filename
 from scripts.provenance import git_state
 from scripts.registry import CHANNELS, FIGURES, strategies_of
 
 try:
+    for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
+        with open(configfile) as f:
+            check_override(config, yaml.safe_load(f) or {}, str(configfile))
+    check_override(config, dict(workflow.config_settings.config), "--config")
     validate_config(config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
@@ -139,3 +145,49 @@ def final_targets():
         print("latexmk not found: paper.pdf is skipped (paper.md and paper.tex are still rendered)",
               file=sys.stderr)
     return targets
+
+
+# --- figures: one rule per registry figure (figures.smk), listed for the paper -----------------
+
+
+def figure_inputs(figure):
+    """What a figure's function is given, by the kind its registry entry declares."""
+    if figure.inputs == "results":
+        return {"results": rules.aggregate_results.output.json}
+    if figure.inputs == "histories":
+        return {"histories": expand(f"{RESULTS}/histories/{{experiment}}.json", experiment=ITERATIVE)}
+    return {"ckpts": expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS)}
+
+
+def figure_outputs(figure):
+    """One PNG, or one per model (figures/<name>/<model>.png) for per-checkpoint figures."""
+    if figure.inputs == "checkpoints":
+        return expand(f"{PAPER}/figures/{figure.name}/{{model}}.png", model=MODELS)
+    return [f"{PAPER}/figures/{figure.name}.png"]
+
+
+def figure_arguments(wildcards, input):
+    """The command-line inputs of scripts.figures for whichever inputs this rule has.
+    (A function of the job's input: the rule's `shell` runs at job time, after the loop.)"""
+    named = dict(input.items())
+    if "results" in named:
+        return f"--results {shlex.quote(named['results'])}"
+    if "histories" in named:
+        labels = [shlex.quote(experiment(config, n)["label"]) for n in ITERATIVE]
+        return " ".join(["--histories", *map(shlex.quote, named["histories"]), "--labels", *labels])
+    return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--names", *MODELS])
+
+
+def figure_files():
+    """Every registry figure's file(s), by name: inputs of the rendering and of the PDF."""
+    return {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
+
+
+def figure_args(wildcards, input):
+    """--figure NAME FILE... for every registry figure."""
+    args = []
+    for name in FIGURES:
+        files = getattr(input, f"figure_{name}")
+        files = [files] if isinstance(files, str) else list(files)
+        args.append(f"--figure {name} " + " ".join(shlex.quote(f) for f in files))
+    return " ".join(args)

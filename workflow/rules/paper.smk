@@ -11,16 +11,6 @@ localrules:
 PAPER_FIGURES = figure_files()
 
 
-def figure_args(wildcards, input):
-    """--figure NAME FILE... for every registry figure."""
-    args = []
-    for name in FIGURES:
-        files = getattr(input, f"figure_{name}")
-        files = [files] if isinstance(files, str) else list(files)
-        args.append(f"--figure {name} " + " ".join(shlex.quote(f) for f in files))
-    return " ".join(args)
-
-
 rule record_provenance:
     input:
         weights=weights_input(),
@@ -109,6 +99,10 @@ rule compile_pdf:
         figures=[f for files in PAPER_FIGURES.values() for f in files],
     output:
         pdf=f"{PAPER}/paper.pdf",
+    # TeX itself comes from the system (README: Debian's texlive packages); conda-forge has
+    # no working TeX Live, so the environment documents only the Python side.
+    conda:
+        ENVIRONMENT
     log:
         f"{LOGS}/compile_pdf.log",
     benchmark:
