@@ -13,6 +13,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from scripts.matrix import all_experiments, expand_sweep
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 BASELINE = "baseline"  # reserved experiment name: the fine-tuned, unpruned model
 
@@ -29,8 +31,15 @@ def _key_path(path) -> str:
 
 
 def load_schema() -> dict:
+    """The schema, with the strategy and schedule names taken from the registry (their one
+    definition), so that a new strategy or schedule needs no edit here."""
+    from scripts.registry import SCHEDULES, STRATEGIES
+
     with open(SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+        schema = yaml.safe_load(f)
+    schema["$defs"]["strategy"]["enum"] = list(STRATEGIES)
+    schema["$defs"]["schedule"]["enum"] = list(SCHEDULES)
+    return schema
 
 
 def validate_config(config: dict) -> dict:
@@ -65,10 +74,29 @@ def check_semantics(config: dict) -> None:
         steps = exp.get("steps", 1)
         if exp["schedule"] == "oneshot" and steps != 1:
             raise ConfigError(f"config key {key}.steps: oneshot prunes in one step, got steps={steps}")
+        check_gradual(exp, key)
+    for k, sweep in enumerate(config.get("sweeps", [])):
+        for row in expand_sweep(sweep):
+            check_gradual(row, f"sweeps[{k}]")
+        if sweep["schedule"] == "oneshot" and sweep.get("steps", 1) != 1:
+            raise ConfigError(f"config key sweeps[{k}].steps: oneshot prunes in one step")
+    for row in all_experiments(config)[len(config["experiments"]):]:  # the sweeps' own rows
+        if row["name"].casefold() in seen:
+            raise ConfigError(f"config key sweeps: the row {row['name']!r} takes the name of another experiment "
+                              "with other settings (a named row, or a sweep with other steps)")
+        seen[row["name"].casefold()] = -1
     source, path = config["data"]["source"], config["data"]["path"]
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")
     check_prunable_set(config)
+
+
+def check_gradual(exp: dict, key: str) -> None:
+    from scripts.registry import CHANNELS, STRATEGIES
+
+    if exp["schedule"] == "gradual" and STRATEGIES[exp["strategy"]].family == CHANNELS:
+        raise ConfigError(f"config key {key}.schedule: gradual updates masks during training; it is for "
+                          f"masking strategies, not {exp['strategy']!r}")
 
 
 def check_override(config: dict, override: dict, source: str, path=()) -> None:
@@ -99,11 +127,12 @@ def check_prunable_set(config: dict) -> None:
 
 
 def experiment_names(config: dict) -> list[str]:
-    return [e["name"] for e in config["experiments"]]
+    """The named experiments, then the rows the sweeps expand into."""
+    return [e["name"] for e in all_experiments(config)]
 
 
 def experiment(config: dict, name: str) -> dict:
-    for e in config["experiments"]:
+    for e in all_experiments(config):
         if e["name"] == name:
             return {"steps": 1, "label": name, **e}
     raise KeyError(name)

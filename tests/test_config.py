@@ -12,23 +12,6 @@ def test_shipped_configs_are_valid(base_config, quick_config):
     validate_config(quick_config)
 
 
-def test_default_matrix_starts_with_the_seed_rows_then_removes_channels(base_config):
-    rows = [(e["strategy"], e["schedule"], e["sparsity"], e.get("steps", 1)) for e in base_config["experiments"]]
-    assert rows[:5] == [("l1_unstructured", "oneshot", 0.5, 1), ("l1_unstructured", "iterative", 0.9, 10),
-                        ("l1_unstructured", "oneshot", 0.9, 1), ("random_unstructured", "oneshot", 0.9, 1),
-                        ("l2_structured", "iterative", 0.9, 10)]
-    channels = [r for r in rows[5:] if r[0] == "l2_channels"]
-    assert {r[2] for r in channels} >= {0.3, 0.5}  # ratios where the network survives
-    assert any(r[0] == "random_channels" for r in rows[5:])  # the random-importance control
-
-
-def test_schema_strategies_are_the_code_strategies():
-    from scripts.config import load_schema
-    from scripts.prune import STRATEGIES
-    schema = load_schema()["properties"]["experiments"]["items"]["properties"]["strategy"]["enum"]
-    assert sorted(schema) == sorted(STRATEGIES)
-
-
 def _bad(config, mutate):
     cfg = copy.deepcopy(config)
     mutate(cfg)

@@ -27,3 +27,23 @@ def test_curves_join_rows_that_differ_only_in_their_target(tmp_path):
     rows = results_rows(tmp_path)
     (l1,) = curves(rows)  # one-shot L1 at 50 and 90 %; iterative L1 has other settings
     assert [r["name"] for r in l1] == ["os_l1_50", "os_l1_90"]
+
+
+def test_sweep_errors_name_the_key(base_config):
+    import copy
+
+    import pytest
+
+    from scripts.config import ConfigError, validate_config
+
+    config = copy.deepcopy(base_config)
+    config["sweeps"] = [{"strategies": ["l2_channels"], "sparsities": [0.5], "schedule": "gradual", "steps": 4}]
+    with pytest.raises(ConfigError, match=r"config key sweeps\[0\].schedule: gradual"):
+        validate_config(config)
+    config["sweeps"] = [{"strategies": ["l1_unstructured"], "sparsities": [0.5], "schedule": "iterative", "steps": 2},
+                        {"strategies": ["l1_unstructured"], "sparsities": [0.5], "schedule": "iterative", "steps": 3}]
+    with pytest.raises(ConfigError, match="takes the name of another experiment"):
+        validate_config(config)
+    config["sweeps"] = [{"strategies": ["l1_unstructured"], "sparsities": [1.5], "schedule": "oneshot"}]
+    with pytest.raises(ConfigError, match=r"config key sweeps\[0\].sparsities\[0\]"):
+        validate_config(config)

@@ -12,13 +12,11 @@ from scripts.tables import (COLUMNS, DETAIL_FIELDS, TABLES, check_registered, mb
                             table_columns)
 
 
-def schema_enum(key):
-    return load_schema()["properties"]["experiments"]["items"]["properties"][key]["enum"]
-
-
-def test_schema_strategies_and_schedules_are_the_registries():
-    assert sorted(schema_enum("strategy")) == sorted(STRATEGIES)
-    assert sorted(schema_enum("schedule")) == sorted(SCHEDULES)
+def test_the_schema_takes_strategies_and_schedules_from_the_registries():
+    defs = load_schema()["$defs"]
+    assert defs["strategy"]["enum"] == list(STRATEGIES) and defs["schedule"]["enum"] == list(SCHEDULES)
+    experiment = load_schema()["properties"]["experiments"]["items"]["properties"]
+    assert experiment["strategy"] == {"$ref": "#/$defs/strategy"} and experiment["schedule"] == {"$ref": "#/$defs/schedule"}
 
 
 def test_every_registered_strategy_has_code_and_no_code_is_unregistered():

@@ -37,7 +37,14 @@ TINY = {
          "schedule": "iterative", "sparsity": 0.3, "steps": 2},
         {"name": "os_ch_50", "label": "Channels L2 50%", "strategy": "l2_channels",
          "schedule": "oneshot", "sparsity": 0.5},
+        # every recovery option at once: the cubic schedule with a rewound learning rate,
+        # batch-norm recalibration, distillation, a fine-tune budget of its own
+        {"name": "gr_l1_60", "label": "Gradual L1 60%", "strategy": "l1_unstructured", "schedule": "gradual",
+         "sparsity": 0.6, "steps": 3, "recalibrate_bn": 1, "distill": {"weight": 0.5, "temperature": 2.0},
+         "finetune": {"epochs": 2, "lr": 0.05}},
     ],
+    # one new row (30 %); its 50 % row is os_l1_50, trained once
+    "sweeps": [{"strategies": ["l1_unstructured"], "sparsities": [0.3, 0.5], "schedule": "oneshot"}],
     "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
 }
 
@@ -73,8 +80,9 @@ def is_channel_experiment(config, name):
 
 
 def model_rows(config):
+    from scripts.matrix import all_experiments
     return [("baseline", "Baseline (fine-tuned)", 0.0)] + [
-        (e["name"], e["label"], e["sparsity"]) for e in config["experiments"]]
+        (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)]
 
 
 def test_every_output_exists(tiny_run):
@@ -266,3 +274,32 @@ def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path
         shutil.copy(models / f"{r['name']}.pt", tmp_path / f"{r['name']}.pt")
     with pytest.raises(CrossCheckError, match="baseline"):
         crosscheck(rows, tmp_path, md, tex, *args)
+
+
+def test_imagenet_preset_fine_tunes_from_a_weights_file_offline(tmp_path):
+    """The seed's setting, one switch away: the preset with an ImageNet-shaped state_dict that
+    the test writes where the download would put it (no network), on tiny synthetic data."""
+    from scripts.model import build_model, imagenet_weights_filename
+
+    weights = tmp_path / "resources" / "weights" / imagenet_weights_filename()
+    weights.parent.mkdir(parents=True)
+    torch.manual_seed(1)
+    imagenet = build_model(1000).state_dict()
+    torch.save(imagenet, weights)
+    preset = yaml.safe_load((ROOT / "workflow" / "presets" / "imagenet.yaml").read_text())
+    assert preset["model"]["weights"] == "imagenet"
+    override = {**TINY, "preset": "imagenet", "model": preset["model"],
+                "train": {**preset["train"], "epochs": 1, "lr": 1e-6}, "results_dir": str(tmp_path / "results"),
+                "paper_dir": str(tmp_path / "results" / "paper")}
+    configfile = tmp_path / "over.yaml"
+    configfile.write_text(yaml.safe_dump(override))
+    target = str(tmp_path / "results" / "models" / "baseline.pt")
+    run = snakemake(tmp_path, target, "--configfile", str(ROOT / "workflow" / "presets" / "imagenet.yaml"),
+                    str(configfile))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "fetch_imagenet_weights" not in run.stdout + run.stderr  # the file was there: nothing downloaded
+    model, _ = load_checkpoint(target)
+    # the features started from the file (a learning rate of 1e-6 barely moves them); the head is new
+    state = model.state_dict()
+    assert torch.allclose(state["features.0.0.weight"], imagenet["features.0.0.weight"], atol=1e-4)
+    assert state["classifier.1.weight"].shape == (10, 1280)

@@ -119,8 +119,14 @@ def prunable_json():
 
 
 def experiment_json(wildcards):
+    """How the experiment prunes and recovers (its fine-tuning settings go separately)."""
     e = experiment(config, wildcards.experiment)
-    return json.dumps({k: e[k] for k in ("strategy", "schedule", "sparsity", "steps")})
+    return json.dumps({k: v for k, v in e.items() if k not in ("name", "label", "finetune", "sweep")})
+
+
+def finetune_json(wildcards):
+    """prune.finetune with the experiment's own overrides (e.g. epochs, a rewound learning rate)."""
+    return json.dumps({**config["prune"]["finetune"], **experiment(config, wildcards.experiment).get("finetune", {})})
 
 
 def masked_checkpoint(wildcards):

@@ -15,7 +15,7 @@ rule prune_model:
     params:
         experiment=experiment_json,
         prunable=prunable_json(),
-        hyp=json.dumps(config["prune"]["finetune"]),
+        hyp=finetune_json,
         normalisation=normalisation_args(),
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
