@@ -23,16 +23,17 @@ ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
-from scripts.config import (BASELINE, ConfigError, check_override, config_hash, experiment, experiment_names,
+# Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
+from scripts.config import (ConfigError, check_override, config_hash, experiment, experiments_by_name,
                             validate_config)
-from scripts.model import imagenet_weights_filename
-from scripts.prune import CHANNELS as CHANNEL_STRATEGIES
+from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.provenance import git_state
+from scripts.registry import BASELINE, CHANNELS, strategies_of
 
 try:
     for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
         with open(configfile) as f:
-            check_override(config, yaml.safe_load(f) or {}, str(configfile))
+            check_override(config, yaml.load(f, Loader=yaml.CSafeLoader) or {}, str(configfile))
     check_override(config, dict(workflow.config_settings.config), "--config")
     validate_config(config)
 except ConfigError as e:
@@ -45,13 +46,17 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 DATASET = f"{RESULTS}/data/dataset.pt"
 DATA_SUMMARY = f"{RESULTS}/data/dataset.json"
 CIFAR_TARBALL = "resources/cifar-10-python.tar.gz"
-IMAGENET_WEIGHTS = f"resources/weights/{imagenet_weights_filename()}"
-EXPERIMENTS = experiment_names(config)
+IMAGENET_WEIGHTS = f"resources/weights/{IMAGENET_WEIGHTS_FILE}"
+# Each experiment with its defaults, by name (looked up once per job: no scan of the list).
+SETTINGS = experiments_by_name(config)
+EXPERIMENTS = list(SETTINGS)
 MODELS = [BASELINE] + EXPERIMENTS
-ITERATIVE = [n for n in EXPERIMENTS if experiment(config, n)["schedule"] == "iterative"]
+ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
-CHANNEL_EXPERIMENTS = [n for n in EXPERIMENTS if experiment(config, n)["strategy"] in CHANNEL_STRATEGIES]
-MASKING_EXPERIMENTS = [n for n in EXPERIMENTS if n not in CHANNEL_EXPERIMENTS]
+CHANNEL_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
+MASKING_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
+# The first conv's filters of every model (one job draws them all, on one colour scale).
+KERNEL_GRIDS = [f"{PAPER}/figures/kernels/{m}.png" for m in MODELS]
 LATEX = shutil.which("latexmk")
 GIT = git_state(ROOT)
 # Wall time of the compute stages, for the paper's provenance section.
@@ -119,13 +124,13 @@ def prunable_json():
 
 
 def experiment_json(wildcards):
-    e = experiment(config, wildcards.experiment)
+    e = SETTINGS[wildcards.experiment]
     return json.dumps({k: e[k] for k in ("strategy", "schedule", "sparsity", "steps")})
 
 
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
-    if wildcards.model not in MASKING_EXPERIMENTS:
+    if wildcards.model == BASELINE or SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
 
@@ -133,7 +138,7 @@ def masked_checkpoint(wildcards):
 def table_rows_json():
     """Experiment settings in table order, the baseline first."""
     rows = [{"name": BASELINE, "label": "Baseline (fine-tuned)"}]
-    rows += [experiment(config, n) for n in EXPERIMENTS]
+    rows += list(SETTINGS.values())
     return json.dumps({"rows": rows})
 
 

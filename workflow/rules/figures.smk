@@ -76,9 +76,12 @@ rule plot_kernel_grids:
     input:
         ckpts=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
     output:
-        pngs=expand(f"{PAPER}/figures/kernels/{{model}}.png", model=MODELS),
+        # Their folder, not one output per model: Snakemake tries a requested file against
+        # every output of a rule, which made planning quadratic in the number of models.
+        pngs=directory(f"{PAPER}/figures/kernels"),
     params:
         names=MODELS,
+        pngs=KERNEL_GRIDS,
     conda:
         ENVIRONMENT
     log:
@@ -87,4 +90,4 @@ rule plot_kernel_grids:
         f"{BENCHMARKS}/plot_kernel_grids.tsv"
     shell:
         "python -m scripts.figures kernels --ckpts {input.ckpts} --names {params.names}"
-        " --out {output.pngs} > {log} 2>&1"
+        " --out {params.pngs} > {log} 2>&1"

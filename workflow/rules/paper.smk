@@ -51,13 +51,16 @@ rule render_paper:
         md_template=f"{TEMPLATES}/paper.md.j2",
         tex_template=f"{TEMPLATES}/paper.tex.j2",
         **PAPER_FIGURES,
-        benchmarks=TRAINING_BENCHMARKS,
     output:
         md=f"{PAPER}/paper.md",
         tex=f"{PAPER}/paper.tex",
     params:
         settings=json.dumps(config),
-        benchmark_root=lambda wildcards, input: os.path.commonpath(input.benchmarks),
+        kernels=KERNEL_GRIDS,
+        # Read, not inputs: each is written with its job's outputs, which the results table
+        # already waits for; as inputs they slowed planning (three files per experiment).
+        benchmarks=TRAINING_BENCHMARKS,
+        benchmark_root=os.path.commonpath(TRAINING_BENCHMARKS),
     conda:
         ENVIRONMENT
     log:
@@ -68,10 +71,10 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root}"
+        " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root}"
         " --pareto {input.pareto} --leaderboard {input.leaderboard} --evolution {input.evolution}"
         " --latency-macs {input.latency_macs}"
-        " --kernels {input.kernels}"
+        " --kernels {params.kernels}"
         " --md-template {input.md_template} --tex-template {input.tex_template} --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
