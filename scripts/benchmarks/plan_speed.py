@@ -34,7 +34,9 @@ GOALS = {"1000 experiments": 5.0, "quick preset": 3.0}  # seconds, 2-core machin
 
 def generated_experiments(n: int) -> list[dict]:
     """n distinct experiments over every strategy x schedule x sparsity."""
-    grid = itertools.cycle(itertools.product(STRATEGIES, SCHEDULES, (0.3, 0.5, 0.7)))
+    # Strategy varies fastest, then schedule: any 10 consecutive rows hold every pair.
+    grid = itertools.cycle((strategy, schedule, sparsity) for sparsity, schedule, strategy
+                           in itertools.product((0.3, 0.5, 0.7), SCHEDULES, STRATEGIES))
     rows = []
     for i, (strategy, schedule, sparsity) in zip(range(n), grid):
         row = {"name": f"gen_{i:05d}", "label": f"Generated {i}", "strategy": strategy, "schedule": schedule,
