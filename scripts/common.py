@@ -1,4 +1,9 @@
-"""Helpers every stage shares: atomic outputs, JSON, devices, seeds, hashes."""
+"""Helpers every stage shares: atomic outputs, JSON, devices, seeds, hashes.
+
+torch is imported inside the functions that use it: the JSON and file helpers
+serve jobs (figures, paper, provenance) and the workflow's planning, which must
+not pay torch's start-up.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +14,10 @@ import os
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("pruning")
 
@@ -48,12 +55,16 @@ def read_json(path):
 
 
 def save_torch(obj, path) -> None:
+    import torch
+
     with atomic_output(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_torch(path):
     """Load a file written by save_torch; never unpickles arbitrary objects."""
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -67,6 +78,8 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 
 def select_device() -> torch.device:
     """CUDA when present, else the CPU."""
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -82,6 +95,8 @@ def configure_threads(threads: int) -> int:
     """
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads!r}")
+    import torch
+
     used = min(threads, available_cores())
     if used < threads:
         log.warning("job was given %d threads; this machine has %d cores, using %d", threads, used, used)
@@ -90,6 +105,8 @@ def configure_threads(threads: int) -> int:
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)
     torch.manual_seed(seed)
 

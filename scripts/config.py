@@ -1,4 +1,5 @@
-"""Validate the study configuration before any job runs.
+"""Validate the study configuration before any job runs (torch-free: the workflow
+imports it on every plan).
 
 The JSON schema (workflow/schemas/config.schema.yaml) checks types, ranges and
 unknown keys; `check_semantics` checks what a schema cannot say (unique names,
@@ -14,9 +15,10 @@ import jsonschema
 import yaml
 
 from scripts.matrix import all_experiments, expand_sweep
+from scripts.mobilenet import module_names
+from scripts.registry import BASELINE
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
-BASELINE = "baseline"  # reserved experiment name: the fine-tuned, unpruned model
 
 
 class ConfigError(ValueError):
@@ -116,10 +118,8 @@ def check_override(config: dict, override: dict, source: str, path=()) -> None:
 
 def check_prunable_set(config: dict) -> None:
     """prune.exclude must name modules of the model, or the prune jobs would fail after
-    training the baseline."""
-    from scripts.model import build_model  # torch: only once the schema has passed
-
-    names = {name for name, _ in build_model(config["data"]["num_classes"]).named_modules()}
+    training the baseline. The names come from scripts.mobilenet: no torch while planning."""
+    names = module_names()
     unknown = [n for n in config["prune"]["exclude"] if n not in names]
     if unknown:
         raise ConfigError(f"config key prune.exclude: {unknown} are not modules of MobileNetV2 "
@@ -131,10 +131,20 @@ def experiment_names(config: dict) -> list[str]:
     return [e["name"] for e in all_experiments(config)]
 
 
+def _with_defaults(exp: dict) -> dict:
+    return {"steps": 1, "label": exp["name"], **exp}
+
+
+def experiments_by_name(config: dict) -> dict[str, dict]:
+    """Every experiment (named rows, then the sweeps' rows) with its defaults (steps 1,
+    label = name), by name, in config order."""
+    return {e["name"]: _with_defaults(e) for e in all_experiments(config)}
+
+
 def experiment(config: dict, name: str) -> dict:
     for e in all_experiments(config):
         if e["name"] == name:
-            return {"steps": 1, "label": name, **e}
+            return _with_defaults(e)
     raise KeyError(name)
 
 

@@ -25,10 +25,6 @@ class WeightsError(RuntimeError):
     """Initial weights could not be fetched or read."""
 
 
-def imagenet_weights_filename() -> str:
-    return Path(IMAGENET_WEIGHTS.url).name
-
-
 def fetch_imagenet_weights(out: str | Path) -> None:
     """Download torchvision's ImageNet MobileNetV2 state_dict, checking its hash prefix."""
     out = Path(out)

@@ -10,8 +10,6 @@ import os
 import platform
 import subprocess
 
-import torch
-
 from scripts.common import available_cores, setup_logging, sha256_file, write_json
 
 PACKAGES = ["torch", "torchvision", "torch-pruning", "snakemake", "jinja2", "matplotlib", "numpy", "onnx", "onnxruntime"]
@@ -51,6 +49,8 @@ def versions() -> dict:
 
 
 def hardware() -> dict:
+    import torch  # here, not at the top: the workflow imports git_state while it plans
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu_model(), "cores": available_cores(), "os": platform.platform(), "gpu": gpu}
 

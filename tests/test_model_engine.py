@@ -9,6 +9,7 @@ from torch import nn
 from scripts import model as model_mod
 from scripts.engine import PAD, DeviceData, TrainHyp, evaluate, fit
 from scripts.evaluate import count_parameters, gzip_size, measure_latency
+from scripts.mobilenet import IMAGENET_WEIGHTS_FILE, module_names
 from scripts.model import WeightsError, build_model, load_checkpoint, save_checkpoint
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -47,12 +48,21 @@ def test_weights_download_failure_says_how_to_supply_them(tmp_path, monkeypatch)
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    out = tmp_path / "w" / model_mod.imagenet_weights_filename()
+    out = tmp_path / "w" / IMAGENET_WEIGHTS_FILE
     with pytest.raises(WeightsError) as err:
         model_mod.fetch_imagenet_weights(out)
     message = str(err.value)
     assert model_mod.IMAGENET_WEIGHTS.url in message and "model.weights: none" in message
     assert "workflow/presets/quick.yaml" in message and list(out.parent.iterdir()) == []
+
+
+def test_planning_facts_equal_torchvision():
+    """scripts.mobilenet states without torch what the workflow checks while it plans."""
+    from pathlib import Path
+    from torchvision.models import MobileNet_V2_Weights
+    assert IMAGENET_WEIGHTS_FILE == Path(MobileNet_V2_Weights.DEFAULT.url).name
+    for classes in (10, 100):
+        assert module_names() == {name for name, _ in build_model(classes).named_modules()}
 
 
 def test_checkpoint_round_trip_is_weights_only(tmp_path):

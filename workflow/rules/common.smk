@@ -23,16 +23,17 @@ ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
-from scripts.config import (BASELINE, ConfigError, check_override, config_hash, experiment, experiment_names,
+# Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
+from scripts.config import (ConfigError, check_override, config_hash, experiment, experiments_by_name,
                             validate_config)
-from scripts.model import imagenet_weights_filename
+from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.provenance import git_state
-from scripts.registry import CHANNELS, FIGURES, strategies_of
+from scripts.registry import BASELINE, CHANNELS, FIGURES, strategies_of
 
 try:
     for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
         with open(configfile) as f:
-            check_override(config, yaml.safe_load(f) or {}, str(configfile))
+            check_override(config, yaml.load(f, Loader=yaml.CSafeLoader) or {}, str(configfile))
     check_override(config, dict(workflow.config_settings.config), "--config")
     validate_config(config)
 except ConfigError as e:
@@ -45,13 +46,15 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 DATASET = f"{RESULTS}/data/dataset.pt"
 DATA_SUMMARY = f"{RESULTS}/data/dataset.json"
 CIFAR_TARBALL = "resources/cifar-10-python.tar.gz"
-IMAGENET_WEIGHTS = f"resources/weights/{imagenet_weights_filename()}"
-EXPERIMENTS = experiment_names(config)
+IMAGENET_WEIGHTS = f"resources/weights/{IMAGENET_WEIGHTS_FILE}"
+# Each experiment with its defaults, by name (looked up once per job: no scan of the list).
+SETTINGS = experiments_by_name(config)
+EXPERIMENTS = list(SETTINGS)
 MODELS = [BASELINE] + EXPERIMENTS
-ITERATIVE = [n for n in EXPERIMENTS if experiment(config, n)["schedule"] == "iterative"]
+ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
-CHANNEL_EXPERIMENTS = [n for n in EXPERIMENTS if experiment(config, n)["strategy"] in strategies_of(CHANNELS)]
-MASKING_EXPERIMENTS = [n for n in EXPERIMENTS if n not in CHANNEL_EXPERIMENTS]
+CHANNEL_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
+MASKING_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
 LATEX = shutil.which("latexmk")
 GIT = git_state(ROOT)
 # Wall time of the compute stages, for the paper's provenance section.
@@ -120,18 +123,18 @@ def prunable_json():
 
 def experiment_json(wildcards):
     """How the experiment prunes and recovers (its fine-tuning settings go separately)."""
-    e = experiment(config, wildcards.experiment)
+    e = SETTINGS[wildcards.experiment]
     return json.dumps({k: v for k, v in e.items() if k not in ("name", "label", "finetune", "sweep")})
 
 
 def finetune_json(wildcards):
     """prune.finetune with the experiment's own overrides (e.g. epochs, a rewound learning rate)."""
-    return json.dumps({**config["prune"]["finetune"], **experiment(config, wildcards.experiment).get("finetune", {})})
+    return json.dumps({**config["prune"]["finetune"], **SETTINGS[wildcards.experiment].get("finetune", {})})
 
 
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
-    if wildcards.model not in MASKING_EXPERIMENTS:
+    if wildcards.model == BASELINE or SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
 
@@ -139,7 +142,7 @@ def masked_checkpoint(wildcards):
 def table_rows_json():
     """Experiment settings in table order, the baseline first."""
     rows = [{"name": BASELINE, "label": "Baseline (fine-tuned)"}]
-    rows += [experiment(config, n) for n in EXPERIMENTS]
+    rows += list(SETTINGS.values())
     return json.dumps({"rows": rows})
 
 
@@ -165,11 +168,19 @@ def figure_inputs(figure):
     return {"ckpts": expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS)}
 
 
-def figure_outputs(figure):
-    """One PNG, or one per model (figures/<name>/<model>.png) for per-checkpoint figures."""
+def figure_pngs(figure):
+    """The PNG(s) a figure's function writes: one, or one per model (figures/<name>/<model>.png)."""
     if figure.inputs == "checkpoints":
-        return expand(f"{PAPER}/figures/{figure.name}/{{model}}.png", model=MODELS)
+        return [f"{PAPER}/figures/{figure.name}/{m}.png" for m in MODELS]
     return [f"{PAPER}/figures/{figure.name}.png"]
+
+
+def figure_outputs(figure):
+    """A per-model figure's output is its folder, not one file per model: Snakemake tries a
+    requested file against every output of a rule, which made planning quadratic in the models."""
+    if figure.inputs == "checkpoints":
+        return directory(f"{PAPER}/figures/{figure.name}")
+    return figure_pngs(figure)
 
 
 def figure_arguments(wildcards, input):
@@ -179,21 +190,18 @@ def figure_arguments(wildcards, input):
     if "results" in named:
         return f"--results {shlex.quote(named['results'])}"
     if "histories" in named:
-        labels = [shlex.quote(experiment(config, n)["label"]) for n in ITERATIVE]
+        labels = [shlex.quote(SETTINGS[n]["label"]) for n in ITERATIVE]
         return " ".join(["--histories", *map(shlex.quote, named["histories"]), "--labels", *labels])
     return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--names", *MODELS])
 
 
 def figure_files():
-    """Every registry figure's file(s), by name: inputs of the rendering and of the PDF."""
-    return {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
+    """The output (file or folder) of every registry figure's job, by name; inputs of the paper."""
+    outputs = {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
+    return {name: [out] if isinstance(out, str) else list(out) for name, out in outputs.items()}
 
 
-def figure_args(wildcards, input):
-    """--figure NAME FILE... for every registry figure."""
-    args = []
-    for name in FIGURES:
-        files = getattr(input, f"figure_{name}")
-        files = [files] if isinstance(files, str) else list(files)
-        args.append(f"--figure {name} " + " ".join(shlex.quote(f) for f in files))
-    return " ".join(args)
+def figure_args():
+    """--figure NAME FILE... for every registry figure (per-model figures: every model's file)."""
+    return " ".join(f"--figure {name} " + " ".join(shlex.quote(f) for f in figure_pngs(figure))
+                    for name, figure in FIGURES.items())

@@ -16,6 +16,7 @@ for figure in FIGURES.values():
         params:
             figure=figure.name,
             inputs=figure_arguments,
+            pngs=figure_pngs(figure),
         conda:
             ENVIRONMENT
         log:
@@ -23,4 +24,4 @@ for figure in FIGURES.values():
         benchmark:
             f"{BENCHMARKS}/plot_{figure.name}.tsv"
         shell:
-            "python -m scripts.figures {params.figure} {params.inputs} --out {output.pngs} > {log} 2>&1"
+            "python -m scripts.figures {params.figure} {params.inputs} --out {params.pngs} > {log} 2>&1"

@@ -44,14 +44,16 @@ rule render_paper:
         template=f"{TEMPLATES}/paper.md.j2",
         latex_template=f"{TEMPLATES}/paper.latex",
         **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
-        benchmarks=TRAINING_BENCHMARKS,
     output:
         md=f"{PAPER}/paper.md",
         tex=f"{PAPER}/paper.tex",
     params:
         settings=json.dumps(config),
-        benchmark_root=lambda wildcards, input: os.path.commonpath(input.benchmarks),
-        figures=figure_args,
+        # Read, not inputs: each is written with its job's outputs, which the results table
+        # already waits for; as inputs they slowed planning (three files per experiment).
+        benchmarks=TRAINING_BENCHMARKS,
+        benchmark_root=os.path.commonpath(TRAINING_BENCHMARKS),
+        figures=figure_args(),
     conda:
         ENVIRONMENT
     log:
@@ -62,7 +64,7 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {input.benchmarks} --benchmark-root {params.benchmark_root} {params.figures}"
+        " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root} {params.figures}"
         " --template {input.template} --latex-template {input.latex_template}"
         " --md {output.md} --tex {output.tex} > {log} 2>&1"
 

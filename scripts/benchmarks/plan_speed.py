@@ -1,0 +1,95 @@
+"""How long Snakemake takes to plan this workflow: `snakemake --dry-run` of a
+generated matrix of N experiments, and of the quick preset.
+
+Every `snakemake -n`, and every cluster job (it parses the Snakefile again),
+pays this. Goals on the 2-core development machine: 1,000 experiments under
+5 s, the quick preset under 3 s. The timings are printed, not asserted.
+
+    python -m scripts.benchmarks.plan_speed
+    python -m scripts.benchmarks.plan_speed --experiments 1000 --repeat 3 --snakefile other/checkout/Snakefile
+
+The generated matrix is the quick preset (synthetic data, random init, so no
+file needs to exist) with N experiments cycling through every strategy,
+schedule and a few sparsities; its results folder is an empty temporary one,
+so the dry run plans every job.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from scripts.registry import CHANNELS, SCHEDULES, STRATEGIES
+
+ROOT = Path(__file__).resolve().parents[2]
+GOALS = {"1000 experiments": 5.0, "quick preset": 3.0}  # seconds, 2-core machine
+
+
+def generated_experiments(n: int) -> list[dict]:
+    """n distinct experiments over every valid strategy x schedule x sparsity."""
+    # Strategy varies fastest, then schedule: any 15 consecutive rows hold every valid pair
+    # (gradual updates masks during training: masking strategies only).
+    pairs = [(strategy, schedule, sparsity) for sparsity, schedule, strategy
+             in itertools.product((0.3, 0.5, 0.7), SCHEDULES, STRATEGIES)
+             if not (schedule == "gradual" and STRATEGIES[strategy].family == CHANNELS)]
+    rows = []
+    for i, (strategy, schedule, sparsity) in zip(range(n), itertools.cycle(pairs)):
+        row = {"name": f"gen_{i:05d}", "label": f"Generated {i}", "strategy": strategy, "schedule": schedule,
+               "sparsity": sparsity}
+        if schedule != "oneshot":
+            row["steps"] = 2 + i % 3
+        rows.append(row)
+    return rows
+
+
+def dry_run(snakefile: Path, workdir: Path, configfile: Path, *config: str) -> float:
+    """Seconds of one `snakemake --dry-run` (its output discarded); fails loudly if it fails."""
+    exe = Path(sys.executable).parent / "snakemake"
+    cmd = [str(exe), "--snakefile", str(snakefile), "--directory", str(workdir), "--cores", "2",
+           "--configfile", str(configfile), "--dry-run"]
+    if config:
+        cmd += ["--config", *config]
+    start = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if run.returncode != 0:
+        raise SystemExit(f"error: the dry run failed:\n{' '.join(cmd)}\n{run.stderr[-3000:]}")
+    return seconds
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--experiments", type=int, default=1000, help="experiments in the generated matrix")
+    p.add_argument("--repeat", type=int, default=3, help="dry runs of each; the median is reported")
+    p.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile",
+                   help="the workflow to plan (another checkout's, to compare)")
+    args = p.parse_args(argv)
+    quick_preset = args.snakefile.resolve().parent / "workflow" / "presets" / "quick.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        matrix = yaml.safe_load(quick_preset.read_text())
+        matrix.update(preset="plan-speed", results_dir=str(tmp / "results"), paper_dir=str(tmp / "paper"),
+                      experiments=generated_experiments(args.experiments))
+        configfile = tmp / "matrix.yaml"
+        configfile.write_text(yaml.safe_dump(matrix, sort_keys=False))
+        runs = {
+            f"{args.experiments} experiments": [dry_run(args.snakefile, tmp, configfile) for _ in range(args.repeat)],
+            "quick preset": [dry_run(args.snakefile, tmp, quick_preset, f"results_dir={tmp / 'quick'}",
+                                     f"paper_dir={tmp / 'quick' / 'paper'}") for _ in range(args.repeat)],
+        }
+    print(f"snakemake --dry-run of {args.snakefile} (median of {args.repeat}):")
+    for what, seconds in runs.items():
+        median = statistics.median(seconds)
+        goal = f"; goal under {GOALS[what]:.0f} s{'' if median < GOALS[what] else ': MISSED'}" if what in GOALS else ""
+        print(f"  {what}: {median:.2f} s (runs: {', '.join(f'{s:.2f}' for s in seconds)}{goal})")
+
+
+if __name__ == "__main__":
+    main()
