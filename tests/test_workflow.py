@@ -279,9 +279,10 @@ def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path
 def test_imagenet_preset_fine_tunes_from_a_weights_file_offline(tmp_path):
     """The seed's setting, one switch away: the preset with an ImageNet-shaped state_dict that
     the test writes where the download would put it (no network), on tiny synthetic data."""
-    from scripts.model import build_model, imagenet_weights_filename
+    from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
+    from scripts.model import build_model
 
-    weights = tmp_path / "resources" / "weights" / imagenet_weights_filename()
+    weights = tmp_path / "resources" / "weights" / IMAGENET_WEIGHTS_FILE
     weights.parent.mkdir(parents=True)
     torch.manual_seed(1)
     imagenet = build_model(1000).state_dict()
