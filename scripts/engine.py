@@ -118,6 +118,15 @@ class DeviceData:
             yield self.normalise(x), y
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a reader wants them in a progress line: '45 s', '12 min', '2 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
 def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
@@ -272,9 +281,10 @@ def fit(model: nn.Module, train: DeviceData, val: DeviceData, hyp: TrainHyp, see
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"],
                         "val_loss": va["loss"], "val_accuracy": va["accuracy"], "seconds": seconds})
-        log.info("%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.1fs (%.0f img/s)",
-                 tag, epoch, hyp.epochs, tr["loss"], tr["accuracy"], va["loss"], va["accuracy"],
-                 seconds, len(train) / seconds)
+        mean = sum(h["seconds"] for h in history) / len(history)
+        log.info("%sepoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  %.1fs (%.0f img/s), "
+                 "about %s left in this training", tag, epoch, hyp.epochs, tr["loss"], tr["accuracy"], va["loss"],
+                 va["accuracy"], seconds, len(train) / seconds, duration(mean * (hyp.epochs - epoch)))
         if epoch >= keep_from_epoch and va["accuracy"] > best_acc:
             best_acc, best_state = va["accuracy"], copy.deepcopy(judged.state_dict())
         if resume:

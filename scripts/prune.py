@@ -22,8 +22,8 @@ from torch.nn.utils import prune
 from scripts.channels import IMPORTANCES, ChannelPruner, channel_counts
 from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
-from scripts.engine import (Distillation, TrainHyp, add_training_arguments, device_splits, evaluate, fit,
-                            recalibrate_batch_norm)
+from scripts.engine import (Distillation, TrainHyp, add_training_arguments, device_splits, duration, evaluate,
+                            fit, recalibrate_batch_norm)
 from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
@@ -300,8 +300,10 @@ def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hy
                         "channels_kept": channel_counts(model) / baseline_channels,
                         "val_accuracy_pruned": pruned["accuracy"], "val_accuracy": tuned,
                         "seconds": time.perf_counter() - t0, "epochs": epochs})
-        log.info("%sstep %d/%d: sparsity %.4f (target %.4f)  val acc %.4f after pruning, %.4f after fine-tuning",
-                 tag, step, exp.steps, achieved, fraction, pruned["accuracy"], tuned)
+        mean = sum(h["seconds"] for h in history) / len(history)
+        log.info("%sstep %d/%d: sparsity %.4f (target %.4f)  val acc %.4f after pruning, %.4f after fine-tuning; "
+                 "about %s left in this job", tag, step, exp.steps, achieved, fraction, pruned["accuracy"], tuned,
+                 duration(mean * (exp.steps - step)))
         if resume:
             resume.save({"model": model.state_dict(), "history": history, "pruner": pruner.state()},
                         f"{tag}step {step}/{exp.steps}")

@@ -68,3 +68,9 @@ def test_weight_average_is_what_is_kept_and_keeps_pruned_weights_at_zero():
 def _copy(model):
     import copy
     return copy.deepcopy(model)
+
+
+def test_progress_durations_read_as_people_write_them():
+    from scripts.engine import duration
+
+    assert [duration(s) for s in (4.4, 89, 600, 5399, 7500)] == ["4 s", "89 s", "10 min", "90 min", "2 h 05 min"]
