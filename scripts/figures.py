@@ -6,7 +6,7 @@ iterative histories, or checkpoints) and where the paper shows it.
 
     python -m scripts.figures pareto --results results.json --out pareto.png
     python -m scripts.figures evolution --histories h1.json h2.json --labels A B --out evolution.png
-    python -m scripts.figures kernels --ckpts a.pt b.pt --names a b --out a.png b.png
+    python -m scripts.figures kernels --ckpts a.pt b.pt --labels A B --out a.png b.png
 """
 from __future__ import annotations
 
@@ -128,17 +128,17 @@ def plot_curves(rows, out) -> None:
         ax = ax_macs if channels else ax_sp
         xs = [r["macs"] / 1e6 if channels else r["removed_fraction"] * 100 for r in group]
         ax.plot(xs, [r["accuracy"] * 100 for r in group], "o-", color=model_color(i), label=label)
-    ax_sp.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1)
-    ax_macs.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1)
     ax_sp.set_xlabel("Prunable weights zeroed (%)")
     ax_macs.set_xlabel("MACs per image (millions)")
     for ax, kind in ((ax_sp, "masking"), (ax_macs, "channel-removal")):
         ax.set_ylabel("Top-1 test accuracy (%)")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
+            ax.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1, label="baseline")
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, f"no {kind} curve in this configuration", ha="center", transform=ax.transAxes)
+            ax.set_yticks([])
     fig.suptitle("Accuracy against the pruning target")
     fig.tight_layout()
     _save(fig, out)
@@ -184,7 +184,7 @@ def first_conv_weights(ckpt_path) -> torch.Tensor:
     return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()
 
 
-def plot_kernels(ckpt_paths, outs, names) -> None:
+def plot_kernels(ckpt_paths, outs, labels) -> None:
     """The first conv's filters, |w| per input channel, on one colour scale for all models.
 
     Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
@@ -192,7 +192,7 @@ def plot_kernels(ckpt_paths, outs, names) -> None:
     """
     weights = [first_conv_weights(p) for p in ckpt_paths]
     vmax = max(w.abs().max().item() for w in weights)
-    for w, out, name in zip(weights, outs, names):
+    for w, out, label in zip(weights, outs, labels):
         n_filters = w.shape[0]
         cols = 8
         rows = (n_filters + cols - 1) // cols
@@ -203,7 +203,7 @@ def plot_kernels(ckpt_paths, outs, names) -> None:
                 tile = torch.cat(list(w[i].abs()), dim=1)  # (kh, 3*kw): R | G | B
                 image = ax.imshow(tile.numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
         zeros = (w == 0).float().mean().item() * 100
-        fig.suptitle(f"{name}: first conv, {n_filters} filters, {zeros:.1f} % zeros", fontsize=9)
+        fig.suptitle(f"{label}: first conv, {n_filters} filters, {zeros:.1f} % zeros", fontsize=9)
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="|w|")
         _save(fig, out)
 
@@ -216,7 +216,7 @@ def plot_function(name: str):
         raise LookupError(f"figure {name!r} is registered but scripts/figures.py has no plot_{name}") from None
 
 
-def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), names=()) -> None:
+def draw(name: str, out, results=None, histories=(), labels=(), ckpts=()) -> None:
     """Draw registry figure `name` from the inputs its entry declares."""
     figure, plot = FIGURES[name], plot_function(name)
     if figure.inputs == "results":
@@ -224,9 +224,9 @@ def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), names=
     elif figure.inputs == "histories":
         plot([{**read_json(h), "label": lab} for h, lab in zip(histories, labels, strict=True)], out[0])
     else:
-        if not len(ckpts) == len(out) == len(names):
-            raise ValueError("--ckpts, --names and --out need the same number of entries")
-        plot(ckpts, out, names)
+        if not len(ckpts) == len(out) == len(labels):
+            raise ValueError("--ckpts, --labels and --out need the same number of entries")
+        plot(ckpts, out, labels)
 
 
 def main(argv=None) -> None:
@@ -235,13 +235,12 @@ def main(argv=None) -> None:
     p.add_argument("figure", choices=sorted(FIGURES), help="the registry figure to draw")
     p.add_argument("--results", help="results.json (figures of the results table)")
     p.add_argument("--histories", nargs="*", default=[], help="iterative experiments' histories")
-    p.add_argument("--labels", nargs="*", default=[], help="their labels, same order")
+    p.add_argument("--labels", nargs="*", default=[], help="the histories' or checkpoints' labels, same order")
     p.add_argument("--ckpts", nargs="*", default=[], help="checkpoints (per-model figures)")
-    p.add_argument("--names", nargs="*", default=[], help="their model names, same order")
     p.add_argument("--out", nargs="+", required=True, help="output PNG(s)")
     args = p.parse_args(argv)
     try:
-        draw(args.figure, args.out, args.results, args.histories, args.labels, args.ckpts, args.names)
+        draw(args.figure, args.out, args.results, args.histories, args.labels, args.ckpts)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
 

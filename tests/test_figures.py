@@ -36,5 +36,6 @@ def test_every_registry_figure_draws_from_its_declared_inputs(tmp_path):
     for name, figure in FIGURES.items():
         outs = [tmp_path / name / f"{n}.png" for n in ("a", "b")] if figure.inputs == "checkpoints" \
             else [tmp_path / f"{name}.png"]
-        draw(name, outs, results=results, histories=[history], labels=["It"], ckpts=ckpts, names=["a", "b"])
+        labels = ["It"] if figure.inputs == "histories" else ["A", "B"]
+        draw(name, outs, results=results, histories=[history], labels=labels, ckpts=ckpts)
         assert all(o.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for o in outs), name

@@ -81,7 +81,7 @@ def is_channel_experiment(config, name):
 
 def model_rows(config):
     from scripts.matrix import all_experiments
-    return [("baseline", "Baseline (fine-tuned)", 0.0)] + [
+    return [("baseline", "Baseline (trained from scratch)", 0.0)] + [
         (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)]
 
 

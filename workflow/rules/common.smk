@@ -55,6 +55,8 @@ ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
 CHANNEL_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
 MASKING_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
+# The unpruned model as the tables name it: trained from scratch, or fine-tuned from given weights.
+BASELINE_LABEL = "Baseline (trained from scratch)" if config["model"]["weights"] == "none" else "Baseline (fine-tuned)"
 LATEX = shutil.which("latexmk")
 GIT = git_state(ROOT)
 # Wall time of the compute stages, for the paper's provenance section.
@@ -141,7 +143,7 @@ def masked_checkpoint(wildcards):
 
 def table_rows_json():
     """Experiment settings in table order, the baseline first."""
-    rows = [{"name": BASELINE, "label": "Baseline (fine-tuned)"}]
+    rows = [{"name": BASELINE, "label": BASELINE_LABEL}]
     rows += list(SETTINGS.values())
     return json.dumps({"rows": rows})
 
@@ -192,7 +194,8 @@ def figure_arguments(wildcards, input):
     if "histories" in named:
         labels = [shlex.quote(SETTINGS[n]["label"]) for n in ITERATIVE]
         return " ".join(["--histories", *map(shlex.quote, named["histories"]), "--labels", *labels])
-    return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--names", *MODELS])
+    labels = [BASELINE_LABEL] + [SETTINGS[n]["label"] for n in EXPERIMENTS]  # the figures' titles
+    return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--labels", *map(shlex.quote, labels)])
 
 
 def figure_files():
