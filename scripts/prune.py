@@ -27,7 +27,7 @@ from scripts.resume import ResumePoint, resume_key
 LAYER_TYPES = {"Conv2d": nn.Conv2d, "Linear": nn.Linear}
 UNSTRUCTURED = {"l1_unstructured": prune.L1Unstructured, "random_unstructured": prune.RandomUnstructured}
 STRUCTURED = {"l2_structured": 2}  # strategy -> norm order over each output filter (masked)
-CHANNELS = tuple(IMPORTANCES)  # physically removed channels (scripts.channels)
+CHANNELS = tuple(IMPORTANCES)  # physically removed channels (scripts.channels, Torch-Pruning)
 STRATEGIES = (*UNSTRUCTURED, *STRUCTURED, *CHANNELS)
 SCHEDULES = ("oneshot", "iterative")
 

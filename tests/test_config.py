@@ -23,10 +23,13 @@ def test_default_matrix_starts_with_the_seed_rows_then_removes_channels(base_con
 
 
 def test_schema_strategies_are_the_code_strategies():
+    from scripts import registry
     from scripts.config import load_schema
-    from scripts.prune import STRATEGIES
+    from scripts.prune import CHANNELS, STRATEGIES
     schema = load_schema()["properties"]["experiments"]["items"]["properties"]["strategy"]["enum"]
-    assert sorted(schema) == sorted(STRATEGIES)
+    assert sorted(schema) == sorted(STRATEGIES) == sorted(registry.STRATEGIES)
+    # the workflow plans channel experiments from the registry, the prune job runs them from the code
+    assert sorted(registry.strategies_of(registry.CHANNELS)) == sorted(CHANNELS)
 
 
 def _bad(config, mutate):
