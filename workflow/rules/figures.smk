@@ -14,6 +14,8 @@ rule plot_pareto:
         results=rules.aggregate_results.output.json,
     output:
         png=f"{PAPER}/figures/pareto.png",
+    params:
+        code=code_hash("scripts.figures"),
     conda:
         ENVIRONMENT
     log:
@@ -29,6 +31,8 @@ rule plot_latency_macs:
         results=rules.aggregate_results.output.json,
     output:
         png=f"{PAPER}/figures/latency_macs.png",
+    params:
+        code=code_hash("scripts.figures"),
     conda:
         ENVIRONMENT
     log:
@@ -44,6 +48,8 @@ rule plot_leaderboard:
         results=rules.aggregate_results.output.json,
     output:
         png=f"{PAPER}/figures/leaderboard.png",
+    params:
+        code=code_hash("scripts.figures"),
     conda:
         ENVIRONMENT
     log:
@@ -61,6 +67,7 @@ rule plot_evolution:
         png=f"{PAPER}/figures/evolution.png",
     params:
         labels=[shlex.quote(experiment(config, n)["label"]) for n in ITERATIVE],
+        code=code_hash("scripts.figures"),
     conda:
         ENVIRONMENT
     log:
@@ -82,6 +89,7 @@ rule plot_kernel_grids:
     params:
         names=MODELS,
         pngs=KERNEL_GRIDS,
+        code=code_hash("scripts.figures"),
     conda:
         ENVIRONMENT
     log:
