@@ -19,14 +19,20 @@ loading the weights (no pickled modules anywhere).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-import torch_pruning as tp
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+if TYPE_CHECKING:
+    import torch_pruning as tp
+
+# Strategy -> its importance, built from the torch_pruning module: only the jobs that
+# remove channels import it (evaluate and masking jobs count MACs and channels only).
 IMPORTANCES = {
-    "l2_channels": lambda: tp.importance.GroupMagnitudeImportance(p=2, group_reduction="mean", normalizer=None),
-    "random_channels": tp.importance.RandomImportance,
+    "l2_channels": lambda tp: tp.importance.GroupMagnitudeImportance(p=2, group_reduction="mean", normalizer=None),
+    "random_channels": lambda tp: tp.importance.RandomImportance(),
 }
 
 
@@ -41,10 +47,12 @@ def channel_pruner(model: nn.Module, strategy: str, cumulative: list[float], ima
         raise ValueError(f"channel strategy must be one of {sorted(IMPORTANCES)}, got {strategy!r}")
     if round_to is not None and round_to < 1:
         raise ValueError(f"round_to must be a positive integer or null, got {round_to!r}")
+    import torch_pruning as tp
+
     device = next(model.parameters()).device
     example = torch.zeros(1, 3, image_size, image_size, device=device)
     return tp.pruner.BasePruner(
-        model, example, importance=IMPORTANCES[strategy](), pruning_ratio=cumulative[-1],
+        model, example, importance=IMPORTANCES[strategy](tp), pruning_ratio=cumulative[-1],
         iterative_steps=len(cumulative),
         iterative_pruning_ratio_scheduler=lambda ratio, steps: [0.0, *cumulative],
         ignored_layers=ignored, round_to=round_to, global_pruning=False)

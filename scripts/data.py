@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torchvision.io import ImageReadMode, decode_image
 
 from scripts.common import load_torch, log, save_torch, setup_logging, sha256_file, write_json
 
@@ -95,6 +94,10 @@ def _iter_imagefolder_files(path: Path):
 
 def read_imagefolder(path: str | Path):
     """Decode every image of an ImageFolder tree (train/<class>/*, test/<class>/*)."""
+    # Here, not at the top: torchvision's import takes over a second, and every job that
+    # loads the cached data set (synthetic or CIFAR-10 too) imports this module.
+    from torchvision.io import ImageReadMode, decode_image
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory (expected an ImageFolder directory or .tar.gz)")

@@ -1,6 +1,13 @@
 """Provenance: what produced the numbers (code, config, software, hardware).
 
-    python -m scripts.provenance --config-hash H --commit C --dirty 0 --out provenance.json
+    python -m scripts.provenance --config-hash H --code '{"scripts.prune": "scripts.prune@3f0c..."}' --out provenance.json
+
+The workflow reruns this job when the config or the code of a stage the paper
+shows changes (their hashes are its params, scripts/deps.py), not on every
+commit. So the commit recorded here is the one checked out when that code last
+changed: with a clean tree, it holds exactly the code that produced every
+output. The per-stage code hashes are recorded beside it; `python -m
+scripts.deps MODULE` recomputes them for any checkout.
 """
 from __future__ import annotations
 
@@ -9,8 +16,11 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from pathlib import Path
 
-from scripts.common import available_cores, setup_logging, sha256_file, write_json
+from scripts.common import available_cores, parse_json_arg, setup_logging, sha256_file, write_json
+
+REPO = Path(__file__).resolve().parent.parent  # the checkout whose code the jobs run
 
 PACKAGES = ["torch", "torchvision", "torch-pruning", "snakemake", "jinja2", "matplotlib", "numpy", "onnx", "onnxruntime"]
 
@@ -55,9 +65,10 @@ def hardware() -> dict:
     return {"cpu": cpu_model(), "cores": available_cores(), "os": platform.platform(), "gpu": gpu}
 
 
-def collect(config_hash: str, commit: str, dirty: bool, weights: str = "none", weights_file=None) -> dict:
-    """`weights`: the config's model.weights; `weights_file`: the file it resolved to, if any."""
-    return {"commit": commit, "dirty": dirty, "config_sha256": config_hash,
+def collect(config_hash: str, code: dict, weights: str = "none", weights_file=None, repo=REPO) -> dict:
+    """`code`: module -> code hash of each stage; `weights`: the config's model.weights;
+    `weights_file`: the file it resolved to, if any."""
+    return {**git_state(repo), "code": code, "config_sha256": config_hash,
             "weights": {"setting": weights, "file": str(weights_file) if weights_file else None,
                         "sha256": sha256_file(weights_file) if weights_file else None},
             "versions": versions(), "hardware": hardware(),
@@ -68,13 +79,12 @@ def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-hash", required=True)
-    p.add_argument("--commit", required=True)
-    p.add_argument("--dirty", required=True, type=int, choices=[0, 1])
+    p.add_argument("--code", required=True, type=parse_json_arg, help="JSON: module -> code hash, per stage")
     p.add_argument("--weights", default="none", help="the config's model.weights")
     p.add_argument("--weights-file", help="the initial-weights file it resolved to")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    write_json(collect(args.config_hash, args.commit, bool(args.dirty), args.weights, args.weights_file), args.out)
+    write_json(collect(args.config_hash, args.code, args.weights, args.weights_file), args.out)
 
 
 if __name__ == "__main__":

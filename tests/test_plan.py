@@ -1,10 +1,17 @@
 """The workflow as Snakemake plans it: lint, config errors before any job, dry runs."""
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 import yaml
 
 from conftest import ROOT, snakemake
+from scripts.registry import FIGURES
 
 
 def test_lint_is_clean(tmp_path):
@@ -24,3 +31,119 @@ def test_configfile_errors_stop_the_plan(tmp_path, override, message):
     run = snakemake(tmp_path, "--configfile", str(configfile), "--dry-run")
     assert run.returncode != 0
     assert message in run.stdout + run.stderr
+
+
+# --- code is an input: editing a module reruns exactly the jobs that run it ---------------
+
+SMALL = {
+    "preset": "code-test", "results_dir": "results", "paper_dir": "results/paper",
+    "data": {"source": "synthetic", "path": None}, "model": {"weights": "none"},
+    "experiments": [
+        {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
+        {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
+    ],
+}
+PLOTS = {f"plot_{name}": 1 for name in FIGURES}  # one rule per registry figure
+PDF = {"compile_pdf": 1} if shutil.which("latexmk") else {}
+RENDERING = {"render_paper": 1, **PDF, "crosscheck_paper": 1}
+# Jobs per rule that `snakemake -n` must plan after an edit of one file (the config above:
+# one masking and one channel experiment, so three models). Provenance records the code
+# hash of every stage the paper shows, hence reruns with any of them.
+EDITS = {
+    "scripts/figures.py": {**PLOTS, "record_provenance": 1, **RENDERING},
+    "scripts/engine.py": {"finetune_baseline": 1, "prune_model": 1, "prune_channels": 1, "evaluate_model": 3,
+                          "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
+    "scripts/crosscheck.py": {"crosscheck_paper": 1},
+    "paper/templates/paper.md.j2": RENDERING,
+    "scripts/benchmarks/plan_speed.py": {},  # no job runs it
+}
+
+
+def copy_checkout(dest: Path) -> None:
+    """The files of this checkout (tracked, and new ones git does not ignore), as a clone has them."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():  # a deleted, not yet committed file is still listed
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, dest / name)
+
+
+def planned(clone: Path, work: Path) -> dict[str, int]:
+    """Jobs per rule of `snakemake -n` in `work` with the clone's workflow ({} if none)."""
+    run = snakemake(work, "--configfile", str(work / "config.yaml"), "--dry-run", "--quiet", "rules",
+                    snakefile=clone / "Snakefile")
+    assert run.returncode == 0, run.stderr[-3000:]
+    if "Nothing to be done" in run.stdout + run.stderr:
+        return {}
+    table = (run.stdout + run.stderr).split("Job stats:", 1)[1].split("total", 1)[0]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE))
+    return {rule: int(n) for rule, n in jobs.items() if rule not in ("job", "all")}
+
+
+@pytest.fixture(scope="module")
+def settled(tmp_path_factory):
+    """A copy of this checkout, and a working folder in which every output of SMALL exists
+    and is up to date for that copy, without running a job: empty files, then
+    `snakemake --touch` records each job's params (its code hash among them) as if it had run."""
+    base = tmp_path_factory.mktemp("code")
+    clone, work = base / "clone", base / "work"
+    copy_checkout(clone)
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(SMALL))
+    args = ("--configfile", str(work / "config.yaml"))
+    summary = snakemake(work, *args, "--summary", snakefile=clone / "Snakefile")
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    for line in summary.stdout.splitlines()[1:]:
+        path = work / line.split("\t")[0]
+        if path == work / "results/paper/figures/kernels":  # the one directory output
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    # --forceall: a job whose empty files happen to be newer than its inputs is touched too
+    touch = snakemake(work, *args, "--touch", "--forceall", snakefile=clone / "Snakefile")
+    assert touch.returncode == 0, touch.stderr[-3000:]
+    assert planned(clone, work) == {}
+    return clone, work
+
+
+def test_a_fresh_clone_reruns_no_computation(settled, tmp_path):
+    """Every file of a new clone is newer than the results and has another path; the code
+    hashes are equal, so nothing is trained, pruned, measured or plotted again. Only the
+    rendering reruns: its templates are inputs by path, and the path changed."""
+    _, work = settled
+    copy_checkout(tmp_path / "other")
+    assert planned(tmp_path / "other", work) == RENDERING
+
+
+@pytest.mark.parametrize("path", list(EDITS))
+def test_editing_a_file_reruns_exactly_the_jobs_that_use_it(settled, path):
+    clone, work = settled
+    edited = clone / path
+    original, stat = edited.read_bytes(), edited.stat()
+    try:
+        edited.write_bytes(original + (b"\n{# edited #}\n" if path.endswith(".j2") else b"\n# edited\n"))
+        assert planned(clone, work) == EDITS[path]
+    finally:
+        edited.write_bytes(original)
+        os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert planned(clone, work) == {}  # the same code again: nothing to do
+
+
+def test_every_rule_running_project_code_has_its_code_hash():
+    """A rule that runs `python -m scripts.X` carries code=code_hash("scripts.X"), so the
+    module a rule runs and the code that decides its reruns cannot drift apart. The
+    downloads are exempt: their files are checked against published hashes."""
+    exempt = {"download_cifar10", "fetch_imagenet_weights"}
+    seen = set()
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule |use rule )", smk.read_text(), flags=re.MULTILINE)[1:]:
+            name = re.match(r"(?:use rule \w+ as |rule )(\w+)", block).group(1)
+            runs = set(re.findall(r"python -m (scripts\.[\w.]+)", block))
+            hashed = set(re.findall(r'code=code_hash\("(scripts\.[\w.]+)"\)', block))
+            seen.add(name)
+            if name in exempt or block.startswith("use rule"):  # a use rule inherits params
+                continue
+            assert runs == hashed, f"{smk.name}: rule {name} runs {runs}, its code param hashes {hashed}"
+    assert exempt <= seen

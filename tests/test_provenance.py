@@ -27,9 +27,10 @@ def test_git_state_names_the_commit_and_sees_uncommitted_changes(tmp_path):
 def test_collect_hashes_the_weights_and_lists_the_versions(tmp_path):
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"weights")
-    p = collect("c" * 64, "abc", False, "imagenet", weights)
+    p = collect("c" * 64, {"scripts.prune": "h1"}, "imagenet", weights, repo=tmp_path)
     assert p["weights"] == {"setting": "imagenet", "file": str(weights),
                             "sha256": hashlib.sha256(b"weights").hexdigest()}
     assert p["versions"]["torch"].startswith("2.14.1") and p["versions"]["torch-pruning"] == "1.6.1"
     assert p["hardware"]["cores"] >= 1
-    assert collect("c" * 64, "abc", False)["weights"]["sha256"] is None
+    assert p["code"] == {"scripts.prune": "h1"} and p["commit"] == "unknown"  # tmp_path is no checkout
+    assert collect("c" * 64, {})["weights"]["sha256"] is None

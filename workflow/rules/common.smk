@@ -1,4 +1,5 @@
 # Validation, paths and input helpers shared by every stage.
+import functools
 import json
 import os
 import re
@@ -26,8 +27,8 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.config import (ConfigError, check_override, config_hash, experiment, experiments_by_name,
                             validate_config)
+from scripts.deps import closure_hash
 from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
-from scripts.provenance import git_state
 from scripts.registry import BASELINE, CHANNELS, FIGURES, strategies_of
 
 try:
@@ -58,7 +59,6 @@ MASKING_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] not in st
 # The unpruned model as the tables name it: trained from scratch, or fine-tuned from given weights.
 BASELINE_LABEL = "Baseline (trained from scratch)" if config["model"]["weights"] == "none" else "Baseline (fine-tuned)"
 LATEX = shutil.which("latexmk")
-GIT = git_state(ROOT)
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
     [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
@@ -66,6 +66,24 @@ TRAINING_BENCHMARKS = (
     + [f"{BENCHMARKS}/prune_channels/{n}.tsv" for n in CHANNEL_EXPERIMENTS]
     + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in MODELS]
 )
+
+
+@functools.lru_cache(maxsize=None)
+def code_hash(module):
+    """The params entry `code` of the jobs that run `python -m <module>`, the module's name and
+    a hash of its code and of every project module it imports (scripts/deps.py). Editing any
+    of them reruns the jobs that run it, and only those; a clone with the same code reruns
+    nothing (contents, not modification times)."""
+    try:
+        return f"{module}@{closure_hash(module, Path(ROOT))[:16]}"
+    except ModuleNotFoundError as e:
+        raise WorkflowError(f"code_hash({module!r}): {e}") from None
+
+
+# The stages whose outputs the paper shows: provenance records their code hashes (and
+# re-records the git commit when one changes). The cross-check only verifies the paper.
+PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.figures",
+                "scripts.paper", "scripts.provenance"]
 
 
 def names_regex(names):

@@ -20,6 +20,7 @@ rule evaluate_model:
         latency=json.dumps(config["evaluate"]["latency"]),
         normalisation=normalisation_args(),
         eval_batch_size=config["evaluate"]["batch_size"],
+        code=code_hash("scripts.evaluate"),
     # A latency measurement must not share the machine with another job.
     threads: TIMING_THREADS
     resources:
@@ -49,6 +50,7 @@ rule aggregate_results:
         json=f"{RESULTS}/results.json",
     params:
         rows=table_rows_json(),
+        code=code_hash("scripts.evaluate"),
     conda:
         ENVIRONMENT
     log:

@@ -17,6 +17,7 @@ for figure in FIGURES.values():
             figure=figure.name,
             inputs=figure_arguments,
             pngs=figure_pngs(figure),
+            code=code_hash("scripts.figures"),
         conda:
             ENVIRONMENT
         log:

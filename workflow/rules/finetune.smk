@@ -4,6 +4,7 @@ localrules:
     fetch_imagenet_weights,
 
 
+# No code param: the file is checked against the hash in its name, whatever code fetched it.
 rule fetch_imagenet_weights:
     output:
         IMAGENET_WEIGHTS,
@@ -31,6 +32,7 @@ rule finetune_baseline:
         normalisation=normalisation_args(),
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
+        code=code_hash("scripts.finetune"),
     threads: 4
     # Portable requests only; partitions, accounts and GPU models: workflow/profiles/slurm.
     resources:

@@ -21,6 +21,7 @@ rule prune_model:
         eval_batch_size=config["evaluate"]["batch_size"],
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
+        code=code_hash("scripts.prune"),
     threads: 4
     resources:
         mem_mb=8000,
