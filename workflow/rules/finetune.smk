@@ -28,6 +28,7 @@ rule finetune_baseline:
         history=f"{RESULTS}/histories/{BASELINE}.json",
     params:
         hyp=json.dumps(config["train"]),
+        epochs=config["train"]["epochs"],
         weights=lambda wildcards, input: input.weights or "none",
         normalisation=normalisation_args(),
         seed=config["seed"],
@@ -39,6 +40,8 @@ rule finetune_baseline:
         mem_mb=8000,
         runtime=720,
         gpu=1,
+    message:
+        "Training the baseline ({params.epochs} epochs); follow it with: tail -f {log}"
     conda:
         ENVIRONMENT
     log:

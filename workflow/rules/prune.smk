@@ -27,6 +27,8 @@ rule prune_model:
         mem_mb=8000,
         runtime=360,
         gpu=1,
+    message:
+        "Pruning {wildcards.experiment}; follow it with: tail -f {log}"
     conda:
         ENVIRONMENT
     log:
