@@ -18,6 +18,7 @@ from scripts.mobilenet import module_names
 from scripts.registry import BASELINE
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+PUBLISHED_PRESET = "paper"  # the preset whose paper is the published one (no banner)
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,9 @@ def check_semantics(config: dict) -> None:
         steps = exp.get("steps", 1)
         if exp["schedule"] == "oneshot" and steps != 1:
             raise ConfigError(f"config key {key}.steps: oneshot prunes in one step, got steps={steps}")
+    if config["preset"] == PUBLISHED_PRESET and not config["jobs"]["exclusive"]:
+        raise ConfigError(f"config key jobs.exclusive: the {PUBLISHED_PRESET!r} preset publishes latencies, so its "
+                          "evaluate jobs must not share the machine (false is for smoke runs such as the quick preset)")
     source, path = config["data"]["source"], config["data"]["path"]
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")

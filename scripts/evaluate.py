@@ -18,7 +18,7 @@ from torch.utils import benchmark
 
 from scripts.channels import channel_counts, count_macs
 from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
-                            select_device, setup_logging, write_json)
+                            select_device, setup_logging, sha256_file, write_json)
 from scripts.config import BASELINE
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
@@ -34,7 +34,7 @@ TABLE_COLUMNS = ["name", "label", "strategy", "schedule", "target_sparsity", "st
                  "latency_threads", "latency_device", "latency_samples", "onnx_max_abs_diff",
                  "sparse_fp32_bytes", "sparse_fp16_bytes", "accuracy_fp16_export", "masked_file_bytes",
                  "masked_gzip_bytes", "macs", "channels", "prunable_nonzero", "removed_fraction", "params_ratio",
-                 "macs_ratio", "channels_ratio"]
+                 "macs_ratio", "channels_ratio", "ckpt_sha256"]
 
 
 def gzip_size(path) -> int:
@@ -167,7 +167,8 @@ def evaluate_model(ckpt, dataset: dict, mean, std, eval_batch_size: int, prunabl
                "prunable_nonzero": sum(int((m.weight != 0).sum()) for m in modules),
                "macs": count_macs(model, image_size), "channels": channel_counts(model),
                **count_parameters(model),
-               "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt)}
+               "file_bytes": Path(ckpt).stat().st_size, "gzip_bytes": gzip_size(ckpt),
+               "ckpt_sha256": sha256_file(ckpt)}  # which file these sizes are of (the cross-check)
     sizes, fp16_state = storage_metrics(model, meta, export_fp32, export_fp16, masked_ckpt)
     metrics.update(sizes)
     test = device_splits(dataset, mean, std, device)["test"]
