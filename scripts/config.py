@@ -19,6 +19,7 @@ from scripts.mobilenet import module_names
 from scripts.registry import BASELINE
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+PUBLISHED_PRESET = "paper"  # the preset whose paper is the published one (no banner)
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,9 @@ def check_semantics(config: dict) -> None:
             raise ConfigError(f"config key sweeps: the row {row['name']!r} takes the name of another experiment "
                               "with other settings (a named row, or a sweep with other steps)")
         seen[row["name"].casefold()] = -1
+    if config["preset"] == PUBLISHED_PRESET and not config["jobs"]["exclusive"]:
+        raise ConfigError(f"config key jobs.exclusive: the {PUBLISHED_PRESET!r} preset publishes latencies, so its "
+                          "evaluate jobs must not share the machine (false is for smoke runs such as the quick preset)")
     source, path = config["data"]["source"], config["data"]["path"]
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")

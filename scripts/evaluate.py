@@ -19,7 +19,7 @@ from torch.utils import benchmark
 
 from scripts.channels import channel_counts, count_macs
 from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
-                            select_device, setup_logging, write_json)
+                            select_device, setup_logging, sha256_file, write_json)
 from scripts.config import BASELINE
 from scripts.data import load_dataset
 from scripts.engine import device_splits, evaluate
@@ -174,7 +174,8 @@ def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> 
                "prunable_nonzero": sum(int((m.weight != 0).sum()) for m in modules),
                "macs": count_macs(model, image_size), "channels": channel_counts(model),
                **count_parameters(model),
-               "file_bytes": Path(files.ckpt).stat().st_size, "gzip_bytes": gzip_size(files.ckpt)}
+               "file_bytes": Path(files.ckpt).stat().st_size, "gzip_bytes": gzip_size(files.ckpt),
+               "ckpt_sha256": sha256_file(files.ckpt)}  # which file these sizes are of (the cross-check)
     sizes, fp16_state = storage_metrics(model, meta, files.export_fp32, files.export_fp16, files.masked_ckpt)
     metrics.update(sizes)
     test = device_splits(dataset, settings.mean, settings.std, device)["test"]

@@ -122,6 +122,7 @@ COLUMNS = {c.key: c for c in (
     Column("masked_file_bytes", "Masked file (MB)", mb),
     Column("masked_gzip_bytes", "Masked gzip (MB)", mb),
     Column("test_images", "Test images", text),
+    Column("ckpt_sha256", "Checkpoint sha256", text, numeric=False),  # which file the sizes are of
 )}
 
 # Fields of a model's metrics that are not table scalars: kept in results.json only.

@@ -43,6 +43,8 @@ def _bad(config, mutate):
     (lambda c: c["prune"].update(exclude=["features.99"]), "prune.exclude", "['features.99'] are not modules"),
     (lambda c: c["prune"].update(round_to=0), "prune.round_to", "less than the minimum"),
     (lambda c: c["experiments"][0].update(name="L1 50% & co"), "experiments[0].name", "does not match"),
+    (lambda c: c["jobs"].update(exclusive=False), "jobs.exclusive", "'paper' preset publishes latencies"),
+    (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),
 ])
 def test_rejections_name_the_key(base_config, mutate, key, detail):
     message = _bad(base_config, mutate)

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,41 @@ def test_configfile_errors_stop_the_plan(tmp_path, override, message):
     run = snakemake(tmp_path, "--configfile", str(configfile), "--dry-run")
     assert run.returncode != 0
     assert message in run.stdout + run.stderr
+
+
+def test_planning_imports_no_torch():
+    """Every `snakemake -n`, and every cluster job, runs common.smk: the project modules
+    it imports must not pull in torch (over a second each time)."""
+    modules = re.findall(r"^from (scripts[\w.]*) import", (ROOT / "workflow/rules/common.smk").read_text(), re.MULTILINE)
+    assert "scripts.config" in modules
+    code = f"import sys; import {', '.join(modules)}; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+           "('torch', 'torchvision', 'torch_pruning', 'matplotlib', 'onnx', 'onnxruntime')))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr
+
+
+def job_blocks(output: str, rule: str) -> list[str]:
+    return [b for b in output.split("\nrule ")[1:] if b.startswith(f"{rule}:")]
+
+
+def test_evaluate_jobs_take_the_machine_except_where_a_preset_lets_them_share(tmp_path):
+    """The paper's latency timings run alone: every core Snakemake was given and the GPU
+    slot. The quick preset (jobs.exclusive: false) runs prune and evaluate jobs on one
+    core each, side by side."""
+    paper = snakemake(tmp_path, "--dry-run", "--config", f"results_dir={tmp_path}/p", f"paper_dir={tmp_path}/p",
+                      cores=3)
+    quick = snakemake(tmp_path, "--dry-run", "--configfile", str(ROOT / "workflow/presets/quick.yaml"), "--config",
+                      f"results_dir={tmp_path}/q", f"paper_dir={tmp_path}/q")
+    assert paper.returncode == 0 and quick.returncode == 0, paper.stderr[-2000:] + quick.stderr[-2000:]
+    for block in job_blocks(paper.stdout, "evaluate_model"):
+        assert "threads: 3" in block and "gpu=1" in block, block
+    blocks = job_blocks(quick.stdout, "evaluate_model")
+    assert blocks and all("threads:" not in b and "gpu=0" in b for b in blocks), blocks  # 1 thread: not shown
+    assert len(job_blocks(paper.stdout, "evaluate_model")) == 11
+    # training jobs print their message (where to follow them) instead of the rule's block
+    pruning = [line for line in paper.stdout.splitlines() if ": Pruning " in line]
+    assert len(pruning) == 10 and all(" on 3 thread(s); follow it with: tail -f " in line for line in pruning)
+    assert all(" on 1 thread(s);" in line for line in quick.stdout.splitlines() if ": Pruning " in line)
 
 
 # --- code is an input: editing a module reruns exactly the jobs that run it ---------------

@@ -113,7 +113,10 @@ def runs(cpus, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("local")
     start = time.perf_counter()
-    run = snakemake(folder, "--configfile", str(quick_config(folder)), cores=cpus, timeout=1200)
+    # exclusive: the local jobs train on as many threads as the SLURM jobs (set-threads: every
+    # CPU of the node), not on the quick preset's one: thread counts change the last bits.
+    run = snakemake(folder, "--configfile", str(quick_config(folder, jobs={"exclusive": True})), cores=cpus,
+                    timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     out["local"] = {"folder": folder, "seconds": time.perf_counter() - start}
     print(f"\nquick preset wall time: SLURM {out['slurm']['seconds']:.0f} s (with one job cancelled and the "

@@ -21,12 +21,12 @@ rule evaluate_model:
         normalisation=normalisation_args(),
         eval_batch_size=config["evaluate"]["batch_size"],
         code=code_hash("scripts.evaluate"),
-    # A latency measurement must not share the machine with another job.
-    threads: TIMING_THREADS
+    # A latency measurement must not share the machine with another job (jobs.exclusive).
+    threads: TIMING_THREADS if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=1,
+        gpu=1 if EXCLUSIVE else 0,
     conda:
         ENVIRONMENT
     log:

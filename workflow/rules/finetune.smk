@@ -41,7 +41,7 @@ rule finetune_baseline:
         runtime=720,
         gpu=1,
     message:
-        "Training the baseline ({params.epochs} epochs); follow it with: tail -f {log}"
+        "Training the baseline ({params.epochs} epochs) on {threads} thread(s); follow it with: tail -f {log}"
     conda:
         ENVIRONMENT
     log:

@@ -22,13 +22,13 @@ rule prune_model:
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
         code=code_hash("scripts.prune"),
-    threads: 4
+    threads: 4 if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
         runtime=360,
-        gpu=1,
+        gpu=1 if EXCLUSIVE else 0,
     message:
-        "Pruning {wildcards.experiment}; follow it with: tail -f {log}"
+        "Pruning {wildcards.experiment} on {threads} thread(s); follow it with: tail -f {log}"
     conda:
         ENVIRONMENT
     log:
