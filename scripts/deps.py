@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import hashlib
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def _is_project(name: str) -> bool:
     return name == PACKAGE or name.startswith(PACKAGE + ".")
 
 
-def imported_modules(module: str, root: Path = ROOT) -> set[str]:
+@functools.lru_cache(maxsize=None)  # each file is parsed once per planning, however many closures hold it
+def imported_modules(module: str, root: Path = ROOT) -> frozenset[str]:
     """The project modules that `module`'s file imports (not transitively)."""
     path = module_file(module, root)
     if path is None:
@@ -65,7 +67,7 @@ def imported_modules(module: str, root: Path = ROOT) -> set[str]:
     for name in found:
         if module_file(name, root) is None:
             raise ModuleNotFoundError(f"{path}: imports {name}, which has no file under {root}")
-    return found
+    return frozenset(found)
 
 
 def closure(module: str, root: Path = ROOT) -> list[Path]:
