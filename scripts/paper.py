@@ -21,10 +21,10 @@ import pypandoc
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
+from scripts.config import PUBLISHED_PRESET
 from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
 from scripts.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
 
-PUBLISHED_PRESET = "paper"
 RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
 # Snakemake rules as the paper's provenance names the stages.
 STAGE_NAMES = {"prepare_data": "data", "finetune_baseline": "baseline training",

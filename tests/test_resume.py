@@ -88,38 +88,33 @@ def test_a_resume_file_of_other_settings_is_ignored(tmp_path, caplog):
     assert other.load() is not None  # replaced by this job's own progress
 
 
+def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, module, name):
+    """Kill run_experiment on the 3rd call of module.name, resume it, and compare with an
+    uninterrupted run: same history (timings aside), same weights."""
+    reference = fresh_model()
+    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
+    point = ResumePoint(tmp_path / "x.pt.resume", "k")
+    with monkeypatch.context() as m:
+        kill_on_call(m, module, name, 3)
+        with pytest.raises(Killed):
+            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    assert point.path.exists()
+    resumed = fresh_model()
+    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    assert without_seconds(history) == without_seconds(ref_history)
+    assert same_state(resumed.state_dict(), reference.state_dict())
+
+
 @pytest.mark.parametrize("strategy", ["l1_unstructured", "l2_channels"])
 def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, strategy):
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1, "warmup_epochs": 0})
     exp = Experiment(strategy, "iterative", 0.6, 3)
-    reference = fresh_model()
-    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
-
-    point = ResumePoint(tmp_path / "p.pt.resume", "k")
-    with monkeypatch.context() as m:
-        kill_on_call(m, prune, "fit", 3)  # dies in the fine-tuning of step 3
-        with pytest.raises(Killed):
-            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
-    resumed = fresh_model()
-    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
-    assert without_seconds(history) == without_seconds(ref_history)
-    assert same_state(resumed.state_dict(), reference.state_dict())
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, prune, "fit")  # step 3's fine-tune
 
 
 def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 4, "warmup_epochs": 0})
     exp = Experiment("l1_unstructured", "gradual", 0.8, 6, recalibrate_bn=1)
-    reference = fresh_model()
-    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
-
-    point = ResumePoint(tmp_path / "g.pt.resume", "k")
-    with monkeypatch.context() as m:
-        kill_on_call(m, engine, "train_one_epoch", 3)  # dies in epoch 3, masks half grown
-        with pytest.raises(Killed):
-            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
-    resumed = fresh_model()
-    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
-    assert without_seconds(history) == without_seconds(ref_history)
-    assert same_state(resumed.state_dict(), reference.state_dict())
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, engine, "train_one_epoch")
