@@ -121,13 +121,26 @@ def check_override(config: dict, override: dict, source: str, path=()) -> None:
 
 
 def check_prunable_set(config: dict) -> None:
-    """prune.exclude must name modules of the model, or the prune jobs would fail after
-    training the baseline. The names come from scripts.mobilenet: no torch while planning."""
+    """prune.exclude and each experiment's exclude must name modules of the model, or the
+    prune jobs would fail after training the baseline. The names come from
+    scripts.mobilenet: no torch while planning."""
     names = module_names()
-    unknown = [n for n in config["prune"]["exclude"] if n not in names]
-    if unknown:
-        raise ConfigError(f"config key prune.exclude: {unknown} are not modules of MobileNetV2 "
-                          "(names as in model.named_modules(), e.g. classifier.1 or features.0.0)")
+    keyed = [("prune.exclude", config["prune"]["exclude"])]
+    keyed += [(f"experiments[{i}].exclude", e.get("exclude", [])) for i, e in enumerate(config["experiments"])]
+    for key, excluded in keyed:
+        unknown = [n for n in excluded if n not in names]
+        if unknown:
+            raise ConfigError(f"config key {key}: {unknown} are not modules of MobileNetV2 "
+                              "(names as in model.named_modules(), e.g. classifier.1 or features.0.0)")
+
+
+def prunable_settings(config: dict, exp: dict) -> dict:
+    """The prune settings one experiment's pruner uses: prune.scope unless the experiment
+    names its own, and prune.exclude plus the experiment's own dense modules."""
+    prune = config["prune"]
+    exclude = list(prune["exclude"]) + [n for n in exp.get("exclude", []) if n not in prune["exclude"]]
+    return {"layer_types": prune["layer_types"], "exclude": exclude, "scope": exp.get("scope", prune["scope"]),
+            "round_to": prune["round_to"]}
 
 
 def experiment_names(config: dict) -> list[str]:

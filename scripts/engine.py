@@ -132,13 +132,16 @@ def _autocast(device: torch.device):
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceData, batch_size: int) -> dict:
-    """Top-1 accuracy and mean cross-entropy over a whole split."""
+def evaluate(model: nn.Module, data: DeviceData, batch_size: int, flip_tta: bool = False) -> dict:
+    """Top-1 accuracy and mean cross-entropy over a whole split. With `flip_tta`, the
+    logits are the mean of the image's and its horizontal mirror's (test-time augmentation)."""
     model.eval()
     correct, loss_sum = 0, 0.0
     for x, y in data.batches(batch_size):
         with _autocast(data.device):
             logits = model(x)
+            if flip_tta:
+                logits = (logits.float() + model(x.flip(3)).float()) / 2
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
     return {"accuracy": correct / len(data), "loss": loss_sum / len(data)}

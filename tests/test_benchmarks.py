@@ -1,4 +1,6 @@
 """The deployment benchmark measures what it reports (its timings are never asserted)."""
+import pytest
+
 from scripts.benchmarks import deployment
 
 
@@ -22,3 +24,32 @@ def test_plan_speed_benchmark_plans_a_generated_matrix(capsys):
     plan_speed.main(["--experiments", "3", "--repeat", "1"])
     out = capsys.readouterr().out
     assert "3 experiments:" in out and "quick preset:" in out
+
+
+def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, capsys):
+    """Two candidates for one epoch on generated data: a JSON each (settings, history, test
+    accuracy with and without flip test-time augmentation), a ranked summary, and the
+    winner's full train settings as a --configfile overlay."""
+    import json
+
+    import yaml
+
+    from scripts.benchmarks import recipe_screen
+    from scripts.data import prepare
+    from scripts.common import save_torch
+
+    data = prepare("synthetic", None, 0.1, 10, 32, 0, synthetic={"train_size": 200, "test_size": 50, "noise": 30})
+    save_torch(data, tmp_path / "ds.pt")
+    out = tmp_path / "screen"
+    recipe_screen.main(["--data", str(tmp_path / "ds.pt"), "--out", str(out), "--epochs", "1",
+                        "--only", "base", "lr_0.05", "--parallel", "2"])
+    results = {n: json.loads((out / f"{n}.json").read_text()) for n in ("base", "lr_0.05")}
+    base = yaml.safe_load((recipe_screen.ROOT / "config.yaml").read_text())["train"]
+    assert results["base"]["train"] == {**base, "epochs": 1}
+    assert results["lr_0.05"]["train"] == {**base, "epochs": 1, "lr": 0.05}
+    assert all(len(r["history"]) == 1 and 0 <= r["test_flip_tta"] <= 1 for r in results.values())
+    winner = max(results.values(), key=lambda r: r["best_val"])["name"]
+    assert yaml.safe_load((out / "winner.yaml").read_text()) == {"train": results[winner]["train"]}
+    assert "| base |" in (out / "summary.md").read_text()
+    with pytest.raises(SystemExit, match="unknown candidates"):
+        recipe_screen.main(["--data", "x", "--out", str(out), "--only", "nope"])

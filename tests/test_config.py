@@ -42,6 +42,8 @@ def _bad(config, mutate):
     (lambda c: c["data"].update(path=None), "data.path", "needs a path"),
     (lambda c: c["prune"].update(exclude=["features.99"]), "prune.exclude", "['features.99'] are not modules"),
     (lambda c: c["prune"].update(round_to=0), "prune.round_to", "less than the minimum"),
+    (lambda c: c["experiments"][1].update(exclude=["stem"]), "experiments[1].exclude", "['stem'] are not modules"),
+    (lambda c: c["experiments"][1].update(scope="network"), "experiments[1].scope", "is not one of"),
     (lambda c: c["experiments"][0].update(name="L1 50% & co"), "experiments[0].name", "does not match"),
     (lambda c: c["jobs"].update(exclusive=False), "jobs.exclusive", "'paper' preset publishes latencies"),
     (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),
@@ -80,3 +82,15 @@ def test_requirements_are_pinned_and_mirrored_by_environment_yml():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert sorted(pip) == sorted(reqs)
+
+
+def test_an_experiment_prunes_with_its_own_scope_and_dense_layers(base_config):
+    from scripts.config import prunable_settings
+
+    cfg = copy.deepcopy(base_config)
+    cfg["prune"].update(exclude=["classifier.1"], scope="layer")
+    plain = prunable_settings(cfg, {"name": "a"})
+    assert plain == {k: cfg["prune"][k] for k in ("layer_types", "exclude", "scope", "round_to")}
+    own = prunable_settings(cfg, {"name": "b", "scope": "global", "exclude": ["features.0.0", "classifier.1"]})
+    assert own["scope"] == "global" and own["exclude"] == ["classifier.1", "features.0.0"]
+    assert cfg["prune"]["exclude"] == ["classifier.1"]  # the shared setting is untouched

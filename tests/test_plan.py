@@ -183,3 +183,25 @@ def test_every_rule_running_project_code_has_its_code_hash():
                 continue
             assert runs == hashed, f"{smk.name}: rule {name} runs {runs}, its code param hashes {hashed}"
     assert exempt <= seen
+
+
+def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
+    """scope and exclude of one experiment reach its prune job only; evaluation keeps the
+    paper's prunable set, so every model's sparsity is counted over the same weights."""
+    rows = [{"name": "plain", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5},
+            {"name": "own", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5,
+             "scope": "global", "exclude": ["features.0.0", "classifier.1"]}]
+    configfile = tmp_path / "my.yaml"
+    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "results_dir": str(tmp_path / "r"),
+                                          "paper_dir": str(tmp_path / "r")}))
+    run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), str(configfile),
+                    "--dry-run", "--printshellcmds")
+    assert run.returncode == 0, run.stderr[-2000:]
+    commands = [line for line in run.stdout.splitlines() if line.startswith("Shell command: python -m scripts.")]
+    prune_jobs = {re.search(r"--name (\S+)", c).group(1): c for c in commands if "scripts.prune " in c}
+    assert set(prune_jobs) == {"plain", "own"}
+    assert '--prunable \'{"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer"' in prune_jobs["plain"]
+    assert '"exclude": ["features.0.0", "classifier.1"], "scope": "global"' in prune_jobs["own"]
+    assert "global" not in prune_jobs["own"].split("--prunable")[0]  # not in the experiment's own JSON
+    evaluations = [c for c in commands if "scripts.evaluate model" in c]
+    assert len(evaluations) == 3 and all('"exclude": [], "scope": "layer"' in c for c in evaluations)

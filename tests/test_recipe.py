@@ -74,3 +74,15 @@ def test_progress_durations_read_as_people_write_them():
     from scripts.engine import duration
 
     assert [duration(s) for s in (4.4, 89, 600, 5399, 7500)] == ["4 s", "89 s", "10 min", "90 min", "2 h 05 min"]
+
+
+def test_flip_test_time_augmentation_averages_the_image_and_its_mirror():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    data = tiny_problem()
+    x, y = next(data.batches(64))
+    expected = (model(x) + model(x.flip(3))) / 2
+    want = (expected.argmax(1) == y).float().mean().item()
+    assert evaluate(model, data, 64, flip_tta=True)["accuracy"] == pytest.approx(want)
+    symmetric = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))  # blind to mirroring
+    assert evaluate(symmetric, data, 64, flip_tta=True) == pytest.approx(evaluate(symmetric, data, 64))

@@ -26,7 +26,7 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.config import (ConfigError, check_override, config_hash, experiment, experiments_by_name,
-                            validate_config)
+                            prunable_settings, validate_config)
 from scripts.deps import closure_hash
 from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.registry import BASELINE, CHANNELS, FIGURES, strategies_of
@@ -142,13 +142,21 @@ def normalisation_args():
 
 
 def prunable_json():
+    """The paper's prunable set: what every model's sparsity is counted over."""
     return json.dumps({k: config["prune"][k] for k in ("layer_types", "exclude", "scope", "round_to")})
 
 
-def experiment_json(wildcards):
-    """How the experiment prunes and recovers (its fine-tuning settings go separately)."""
+def experiment_prunable_json(wildcards):
+    """What this experiment's pruner touches: the prunable set with its own scope, and its
+    own dense layers added to prune.exclude."""
     e = SETTINGS[wildcards.experiment]
-    return json.dumps({k: v for k, v in e.items() if k not in ("name", "label", "finetune", "sweep")})
+    return json.dumps(prunable_settings(config, e))
+
+
+def experiment_json(wildcards):
+    """How the experiment prunes and recovers (its fine-tuning and prunable-set settings go separately)."""
+    e = SETTINGS[wildcards.experiment]
+    return json.dumps({k: v for k, v in e.items() if k not in ("name", "label", "finetune", "sweep", "scope", "exclude")})
 
 
 def finetune_json(wildcards):

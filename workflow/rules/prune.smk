@@ -14,7 +14,7 @@ rule prune_model:
         experiment=names_regex(MASKING_EXPERIMENTS),
     params:
         experiment=experiment_json,
-        prunable=prunable_json(),
+        prunable=experiment_prunable_json,
         hyp=finetune_json,
         normalisation=normalisation_args(),
         seed=config["seed"],
