@@ -95,6 +95,10 @@ def check_semantics(config: dict) -> None:
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")
     check_prunable_set(config)
+    names = set(experiment_names(config))
+    for i, name in enumerate(config.get("ablation", [])):
+        if name not in names:
+            raise ConfigError(f"config key ablation[{i}]: {name!r} is not an experiment (named rows and sweep rows)")
 
 
 def check_gradual(exp: dict, key: str) -> None:
@@ -168,3 +172,10 @@ def experiment(config: dict, name: str) -> dict:
 def config_hash(config: dict) -> str:
     """sha256 of the effective (merged) configuration, key order independent."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def finetune_epochs(config: dict, exp: dict) -> int:
+    """Fine-tune epochs an experiment spends: one fine-tune for the gradual schedule,
+    one per pruning step otherwise."""
+    epochs = exp.get("finetune", {}).get("epochs", config["prune"]["finetune"]["epochs"])
+    return epochs if exp["schedule"] == "gradual" else epochs * exp.get("steps", 1)

@@ -21,7 +21,7 @@ import pypandoc
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
-from scripts.config import PUBLISHED_PRESET
+from scripts.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings
 from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
 from scripts.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
 
@@ -136,6 +136,63 @@ def strategy_comparisons(rows) -> list[dict]:
                             "strategy": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"],
                             "channels": strategy.family == CHANNELS})
     return out
+
+
+# Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
+RECOVERY_KEYS = ("finetune", "scope", "exclude", "recalibrate_bn", "distill", "pruning_share")
+
+
+def plain_rows(rows, settings: dict) -> list[dict]:
+    """The rows that use the shared fine-tune and prunable set: the schedule and strategy
+    comparisons pair only these, so that an option never passes for a schedule's effect."""
+    experiments = experiments_by_name(settings)
+    return [r for r in rows if not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
+
+
+def recovery_table(settings: dict) -> Table | None:
+    """How each named experiment prunes and recovers, where it departs from the shared settings."""
+    finetune, body = settings["prune"]["finetune"], []
+    for e in experiments_by_name(settings).values():
+        if e.get("sweep") or (e["schedule"] == "oneshot" and not any(k in e for k in RECOVERY_KEYS)):
+            continue
+        ft = {**finetune, **e.get("finetune", {})}
+        prunable = prunable_settings(settings, e)
+        own_dense = [n for n in prunable["exclude"] if n not in settings["prune"]["exclude"]]
+        distill = e.get("distill")
+        ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
+            else ("global" if prunable["scope"] == "global" else "per layer")
+        body.append([e["label"], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
+                     + ("mask updates" if e["schedule"] == "gradual" else "step(s)"),
+                     f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
+                     f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
+                     f"{e['recalibrate_bn']} batches" if e.get("recalibrate_bn") else "no",
+                     f"weight {distill['weight']:g}, T {distill['temperature']:g}" if distill else "no"])
+    if not body:
+        return None
+    return Table(["Model", "Schedule", "Fine-tune epochs", "Peak lr", "Ranking", "Also dense", "BN recalibration",
+                  "Distillation"], body, [False, False, True, True, False, False, False, False],
+                 "How the experiments that depart from the shared settings prune and recover.")
+
+
+def ablation_table(rows, settings: dict, histories: dict) -> Table | None:
+    """The config's ablation: each row's accuracy change over the row before and over the first,
+    at its fine-tune budget and measured fine-tune time."""
+    names = settings.get("ablation", [])
+    by_name = {r["name"]: r for r in rows}
+    chain = [by_name[n] for n in names if n in by_name]
+    if len(chain) < 2:
+        return None
+    experiments = experiments_by_name(settings)
+    body = []
+    for i, r in enumerate(chain):
+        seconds = histories.get(r["name"], {}).get("seconds")
+        body.append([r["label"], str(finetune_epochs(settings, experiments[r["name"]])),
+                     f"{seconds / 60:.1f}" if seconds is not None else "n/a", pct(r["accuracy"]),
+                     points(r["accuracy"] - chain[i - 1]["accuracy"]) if i else "reference",
+                     points(r["accuracy"] - chain[0]["accuracy"]) if i else "reference"])
+    return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
+                  "Over the first (points)"], body, [False, True, True, True, True, True],
+                 "Ablation at one budget: each row adds one ingredient to the row above it.")
 
 
 def seed_table(rows, seed: dict) -> Table | None:
@@ -296,7 +353,8 @@ def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
 
 def build_context(rows, histories: dict, data: dict, provenance: dict, settings: dict, seed: dict,
                   stages: list[dict], figures: dict) -> dict:
-    schedule_cmp = schedule_comparisons(rows)
+    plain = plain_rows(rows, settings)
+    schedule_cmp = schedule_comparisons(plain)
     gap = hardware_gap(rows)
     speedups = channel_speedups(rows)
     return {
@@ -307,7 +365,8 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "data_phrase": data_phrase(data, settings), "weights_phrase": weights_phrase(settings["model"]["weights"]),
         "train_phrase": momentum_phrase(settings["train"]), "finetune_phrase": momentum_phrase(settings["prune"]["finetune"]),
         "seed": seed, "seed_table": seed_table(rows, seed),
-        "schedule_cmp": schedule_cmp, "strategy_cmp": strategy_comparisons(rows),
+        "schedule_cmp": schedule_cmp, "strategy_cmp": strategy_comparisons(plain),
+        "ablation_table": ablation_table(rows, settings, histories), "recovery_table": recovery_table(settings),
         "findings": findings(rows, schedule_cmp, gap, speedups),
         "gap": gap, "paradox": file_size_paradox(rows), "masked": masked_rows(rows),
         "channels": speedups, "channel_tables": channel_tables(speedups),

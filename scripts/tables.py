@@ -95,6 +95,7 @@ COLUMNS = {c.key: c for c in (
     Column("sparsity_prunable", "Sparsity (%)", pct, tables=("storage",)),
     Column("sparsity_all", "Sparsity, all parameters (%)", pct),
     Column("accuracy", "Accuracy (%)", pct, tables=("results",)),
+    Column("accuracy_flip_tta", "Accuracy, flip TTA (%)", pct, tables=("results",)),  # mean of image and mirror
     Column("params", "Params (M)", mega, tables=("results",)),
     Column("nonzero_params", "Non-zero params (M)", mega),
     Column("prunable_params", "Prunable params (M)", mega),

@@ -153,3 +153,33 @@ def test_stage_seconds_sums_benchmark_files(tmp_path):
              tmp_path / "finetune_baseline.tsv"]
     assert stage_seconds(files, tmp_path) == [{"stage": "pruning by masking", "jobs": 2, "seconds": 15.0},
                                               {"stage": "baseline training", "jobs": 1, "seconds": 100.0}]
+
+
+def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick_config):
+    """The ablation rows, in config order, with each one's change over the row before and
+    over the first; the recovery table states each departing experiment's options; a row
+    with an option is never paired in the schedule comparisons."""
+    from fake_results import experiments
+
+    exps = [e for e in experiments() if "strategy" in e]
+    by_name = {e["name"]: e for e in exps}
+    by_name["os_l1_90"].update(scope="global", exclude=["features.0.0"], distill={"weight": 0.5, "temperature": 4})
+    settings = {**quick_config, "experiments": exps, "sweeps": [], "ablation": ["it_l1_90", "os_l1_90", "os_rnd_90"]}
+    inputs = paper_inputs(rows, {**settings, "preset": "test"})
+    context = build_context(rows, **inputs)
+    md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
+    render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
+    (ablation,) = [t for t in markdown_tables(md.read_text()) if t[0][0] == "Model" and "Over the first (points)" in t[0]]
+    acc = {m[0]: m[6] for m in MATRIX}
+    assert [r[0] for r in ablation[1:]] == ["Iterative L1 90%", "One-shot L1 90%", "One-shot random 90%"]
+    epochs = quick_config["prune"]["finetune"]["epochs"]
+    assert [r[1] for r in ablation[1:]] == [str(3 * epochs), str(epochs), str(epochs)]
+    assert ablation[2][4] == points(acc["os_l1_90"] - acc["it_l1_90"])
+    assert ablation[3][4] == points(acc["os_rnd_90"] - acc["os_l1_90"])
+    assert ablation[3][5] == points(acc["os_rnd_90"] - acc["it_l1_90"])
+    (recovery,) = [t for t in markdown_tables(md.read_text()) if "Distillation" in t[0]]
+    (own,) = [r for r in recovery if r[0] == "One-shot L1 90%"]
+    assert own[4:] == ["global", "features.0.0", "no", "weight 0.5, T 4"]
+    assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context["schedule_cmp"])
+    plain = build_context(rows, **paper_inputs(rows, {**settings, "experiments": experiments()[1:], "preset": "test"}))
+    assert any(c["oneshot"]["name"] == "os_l1_90" for c in plain["schedule_cmp"])  # without the options, paired
