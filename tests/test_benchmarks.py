@@ -53,3 +53,13 @@ def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, caps
     assert "| base |" in (out / "summary.md").read_text()
     with pytest.raises(SystemExit, match="unknown candidates"):
         recipe_screen.main(["--data", "x", "--out", str(out), "--only", "nope"])
+
+
+def test_batch_throughput_benchmark_times_every_batch_size(capsys):
+    from scripts.benchmarks import batch_throughput
+
+    rates = batch_throughput.measure([16, 32], images=64, rounds=2, threads=1)
+    assert set(rates) == {16, 32} and all(len(r) == 2 and min(r) > 0 for r in rates.values())
+    batch_throughput.main(["--batch-sizes", "16", "32", "--images", "64", "--rounds", "1", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert "batch   16:" in out and "batch   32:" in out and "1.00x batch 16" in out
