@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
 import statistics
 import time
 import warnings
@@ -27,6 +28,7 @@ from scripts.matrix import curve_id
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.prune import prunable_modules, sparsity
+from scripts.stats import wilson_interval
 from scripts.storage import read_sparse_export, write_sparse_export
 from scripts.tables import COLUMNS, check_registered
 
@@ -159,6 +161,24 @@ class ModelFiles:
     export_fp16: str
     onnx: str
     masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
+    correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
+
+
+@torch.inference_mode()
+def correct_images(model, data, batch_size: int) -> str:
+    """Per test image, in test-set order, '1' if the model's top-1 class is right, else '0'
+    (the same forward pass as scripts.engine.evaluate, bfloat16 autocast on CUDA)."""
+    model.eval()
+    out = []
+    for x, y in data.batches(batch_size):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=data.device.type == "cuda"):
+            right = model(x).argmax(1) == y
+        out.extend("1" if r else "0" for r in right.tolist())
+    return "".join(out)
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.cpu().numpy().tobytes()).hexdigest()
 
 
 def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> dict:
@@ -183,6 +203,13 @@ def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> 
     metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, settings.batch_size)["accuracy"]
     model.to(device)
     metrics["accuracy"] = evaluate(model, test, settings.batch_size)["accuracy"]
+    correct = correct_images(model, test, settings.batch_size)
+    if correct.count("1") != round(metrics["accuracy"] * len(test)):
+        raise RuntimeError(f"per-image correctness ({correct.count('1')} right) disagrees with the accuracy "
+                           f"({metrics['accuracy']} of {len(test)})")
+    if files.correct:
+        write_json({"name": meta["name"], "test_labels_sha256": tensor_sha256(test.labels), "correct": correct},
+                   files.correct)
     # the seed reported plain accuracy; the mirror-averaged one is what a deployment could add for 2x the compute
     metrics["accuracy_flip_tta"] = evaluate(model, test, settings.batch_size, flip_tta=True)["accuracy"]
     metrics["test_images"] = len(test)
@@ -238,6 +265,8 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
     for row in rows:
         row.update(relative_to_baseline(row, rows[0]))
         row.update(storage_ratios(row))
+        n = row["test_images"]
+        row["accuracy_ci"] = list(wilson_interval(round(row["accuracy"] * n), n))
     return rows
 
 
@@ -268,6 +297,7 @@ def main(argv=None) -> None:
     ev.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
     ev.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
     ev.add_argument("--onnx", required=True, help="output: the model as ONNX (dynamic batch)")
+    ev.add_argument("--correct", help="output: per-image correctness on the test set (JSON), for paired tests")
     ev.add_argument("--out", required=True)
     ag = sub.add_parser("aggregate", help="the results table of all models")
     ag.add_argument("--metrics", required=True, nargs="+")
@@ -277,7 +307,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.command == "model":
         threads = configure_threads(args.threads)
-        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt)
+        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt, args.correct)
         settings = EvalSettings(tuple(args.mean), tuple(args.std), args.eval_batch_size, args.prunable,
                                 args.latency, threads)
         metrics = evaluate_model(files, load_dataset(args.data), settings)

@@ -53,16 +53,24 @@ def pareto_front(points: list[tuple[float, float]], maximise_x: bool) -> list[in
     return front
 
 
+def accuracy_error(rows) -> list[list[float]]:
+    """matplotlib's yerr/xerr: distances (points) from each accuracy to its Wilson 95 % interval ends."""
+    return [[(r["accuracy"] - r["accuracy_ci"][0]) * 100 for r in rows],
+            [(r["accuracy_ci"][1] - r["accuracy"]) * 100 for r in rows]]
+
+
 def plot_pareto(rows, out) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     panels = [("removed_fraction", "Prunable weights zeroed or removed (%)", 100, True),
               ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
     markers = "osD^vP*Xhp"
+    err = accuracy_error(rows)  # Wilson 95 % intervals
     for ax, (key, xlabel, scale, maximise) in zip(axes, panels):
         pts = [(r[key] * scale, r["accuracy"] * 100) for r in rows]
         for i, ((x, y), r) in enumerate(zip(pts, rows)):
             # one marker and colour per model; the legend names them (labels would overlap)
-            ax.scatter(x, y, s=45, marker=markers[i % len(markers)], color=model_color(i), zorder=3, label=r["label"])
+            ax.errorbar(x, y, yerr=[[err[0][i]], [err[1][i]]], fmt=markers[i % len(markers)], ms=6,
+                        color=model_color(i), capsize=2, zorder=3, label=r["label"])
         front = sorted((pts[i] for i in pareto_front(pts, maximise)), key=lambda p: p[0])
         ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto frontier", zorder=2)
         ax.set_xlabel(xlabel)
@@ -127,7 +135,8 @@ def plot_curves(rows, out) -> None:
         label = f"{SCHEDULES[group[0]['schedule']].phrase} {STRATEGIES[group[0]['strategy']].phrase}"
         ax = ax_macs if channels else ax_sp
         xs = [r["macs"] / 1e6 if channels else r["removed_fraction"] * 100 for r in group]
-        ax.plot(xs, [r["accuracy"] * 100 for r in group], "o-", color=model_color(i), label=label)
+        ax.errorbar(xs, [r["accuracy"] * 100 for r in group], yerr=accuracy_error(group), fmt="o-", capsize=2,
+                    color=model_color(i), label=label)
     ax_sp.set_xlabel("Prunable weights zeroed (%)")
     ax_macs.set_xlabel("MACs per image (millions)")
     for ax, kind in ((ax_sp, "masking"), (ax_macs, "channel-removal")):
@@ -147,7 +156,8 @@ def plot_curves(rows, out) -> None:
 def plot_leaderboard(rows, out) -> None:
     ranked = sorted(rows, key=lambda r: r["accuracy"])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1))
-    bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue")
+    bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue",
+                   xerr=accuracy_error(ranked), capsize=2, error_kw={"lw": 0.8})
     for bar, r in zip(bars, ranked):
         ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{r['accuracy'] * 100:.1f}",
                 va="center", fontsize=8)

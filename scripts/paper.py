@@ -23,6 +23,7 @@ import yaml
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
 from scripts.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings
 from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
+from scripts.stats import ALPHA, paired_test
 from scripts.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
 
 RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
@@ -97,7 +98,7 @@ def by_points(delta: float) -> str:
     return f"{abs(delta) * 100:.1f}"
 
 
-FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "strategy": strategy_phrase, "schedule": schedule_phrase,
+FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": lambda p: p_value(p), "strategy": strategy_phrase, "schedule": schedule_phrase,
            "runtime": runtime_name, "vec": vec,
            "layers": layer_phrase}
 
@@ -174,7 +175,21 @@ def recovery_table(settings: dict) -> Table | None:
                  "How the experiments that depart from the shared settings prune and recover.")
 
 
-def ablation_table(rows, settings: dict, histories: dict) -> Table | None:
+def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
+    """Each comparison with the exact McNemar test of its two models on the same test
+    images (None where a model's per-image results are missing)."""
+    for c in comparisons:
+        a, b = c[first]["name"], c[second]["name"]
+        c["test"] = paired_test(correct[a], correct[b]) if a in correct and b in correct else None
+    return comparisons
+
+
+def p_value(p: float) -> str:
+    """'p = 0.41', 'p = 0.0031', 'p = 3.2e-12' (no '<': markdown writers escape it)."""
+    return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+
+
+def ablation_table(rows, settings: dict, histories: dict, correct: dict | None = None) -> Table | None:
     """The config's ablation: each row's accuracy change over the row before and over the first,
     at its fine-tune budget and measured fine-tune time."""
     names = settings.get("ablation", [])
@@ -183,16 +198,22 @@ def ablation_table(rows, settings: dict, histories: dict) -> Table | None:
     if len(chain) < 2:
         return None
     experiments = experiments_by_name(settings)
+    correct = correct or {}
     body = []
     for i, r in enumerate(chain):
         seconds = histories.get(r["name"], {}).get("seconds")
+        prev = chain[i - 1]["name"] if i else None
+        test = paired_test(correct[prev], correct[r["name"]]) if i and prev in correct and r["name"] in correct \
+            else None
         body.append([r["label"], str(finetune_epochs(settings, experiments[r["name"]])),
                      f"{seconds / 60:.1f}" if seconds is not None else "n/a", pct(r["accuracy"]),
                      points(r["accuracy"] - chain[i - 1]["accuracy"]) if i else "reference",
+                     p_value(test["p_value"]) if test else "n/a" if i else "reference",
                      points(r["accuracy"] - chain[0]["accuracy"]) if i else "reference"])
     return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
-                  "Over the first (points)"], body, [False, True, True, True, True, True],
-                 "Ablation at one budget: each row adds one ingredient to the row above it.")
+                  "McNemar, change", "Over the first (points)"], body, [False, True, True, True, True, True, True],
+                 "Ablation at one budget: each row adds one ingredient to the row above it; the exact McNemar "
+                 "test compares each row with the row above on the same test images.")
 
 
 def seed_table(rows, seed: dict) -> Table | None:
@@ -352,9 +373,11 @@ def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
 
 
 def build_context(rows, histories: dict, data: dict, provenance: dict, settings: dict, seed: dict,
-                  stages: list[dict], figures: dict) -> dict:
+                  stages: list[dict], figures: dict, correct: dict | None = None) -> dict:
+    """`correct`: per model name, its per-image correctness string (for the paired tests)."""
+    correct = correct or {}
     plain = plain_rows(rows, settings)
-    schedule_cmp = schedule_comparisons(plain)
+    schedule_cmp = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", correct)
     gap = hardware_gap(rows)
     speedups = channel_speedups(rows)
     return {
@@ -365,8 +388,10 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "data_phrase": data_phrase(data, settings), "weights_phrase": weights_phrase(settings["model"]["weights"]),
         "train_phrase": momentum_phrase(settings["train"]), "finetune_phrase": momentum_phrase(settings["prune"]["finetune"]),
         "seed": seed, "seed_table": seed_table(rows, seed),
-        "schedule_cmp": schedule_cmp, "strategy_cmp": strategy_comparisons(plain),
-        "ablation_table": ablation_table(rows, settings, histories), "recovery_table": recovery_table(settings),
+        "schedule_cmp": schedule_cmp,
+        "strategy_cmp": attach_tests(strategy_comparisons(plain), "importance", "random", correct),
+        "ablation_table": ablation_table(rows, settings, histories, correct), "recovery_table": recovery_table(settings),
+        "alpha": ALPHA,
         "findings": findings(rows, schedule_cmp, gap, speedups),
         "gap": gap, "paradox": file_size_paradox(rows), "masked": masked_rows(rows),
         "channels": speedups, "channel_tables": channel_tables(speedups),
@@ -418,6 +443,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed-reference", required=True)
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark files")
     p.add_argument("--benchmark-root", required=True, help="the folder the benchmark files lie under")
+    p.add_argument("--correct", nargs="*", default=[], help="per-image correctness files, one per model, table order")
     p.add_argument("--figure", nargs="+", action="append", default=[], metavar=("NAME", "FILE"),
                    help="a registry figure and its file(s), inside the paper folder (per-model: table order)")
     p.add_argument("--template", required=True, help="the manuscript (pandoc markdown, jinja)")
@@ -442,8 +468,17 @@ def main(argv=None) -> None:
     missing = sorted(set(FIGURES) - set(figures))
     if missing:
         raise SystemExit(f"error: no --figure given for {missing}")
+    correct = {}
+    if args.correct:
+        files = [read_json(f) for f in args.correct]
+        if [f["name"] for f in files] != [r["name"] for r in rows]:
+            raise SystemExit("error: --correct files must be one per model, in table order")
+        if len({f["test_labels_sha256"] for f in files}) != 1:
+            raise SystemExit("error: --correct files were judged on different test sets")
+        correct = {f["name"]: f["correct"] for f in files}
     context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
-                            args.settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures)
+                            args.settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures,
+                            correct)
     render(args.template, args.latex_template, context, args.md, args.tex)
 
 

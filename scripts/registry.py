@@ -88,11 +88,12 @@ class Figure:
 FIGURES = {f.name: f for f in (
     Figure("pareto", "Accuracy against the share of prunable weights zeroed or removed (left) and against "
            "the gzip checkpoint size (right); the dashed line joins the models no other model beats on both "
-           "axes.", "results", "results"),
+           "axes. Error bars: Wilson 95 % intervals of the test accuracy.", "results", "results"),
     Figure("curves", "Accuracy against the target, one curve per strategy and schedule (experiments that differ "
            "only in their target): sparsity for masking (left), MACs for channel removal (right). The dashed "
-           "line is the baseline.", "results", "results"),
-    Figure("leaderboard", "All models ranked by top-1 test accuracy.", "results", "results"),
+           "line is the baseline; error bars are Wilson 95 % intervals.", "results", "results"),
+    Figure("leaderboard", "All models ranked by top-1 test accuracy, with Wilson 95 % intervals.", "results",
+           "results"),
     Figure("evolution", "Iterative experiments: validation accuracy right after each pruning step (x) and "
            "after its fine-tuning (o), left; share of the prunable weights zeroed or removed after each "
            "step, right.", "histories", "results"),

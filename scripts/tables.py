@@ -49,11 +49,17 @@ def mega(n: float) -> str:
     return f"{n / 1e6:.2f}"
 
 
+def interval(bounds) -> str:
+    """A [low, high] pair of fractions as percent: '[92.7, 93.7]'."""
+    low, high = bounds
+    return f"[{pct(low)}, {pct(high)}]"
+
+
 def text(value) -> str:
     return str(value)
 
 
-FORMATS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega}
+FORMATS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval}
 
 # --- the registry --------------------------------------------------------------------------------
 
@@ -69,10 +75,11 @@ class Column:
 
 # Per-model tables of the paper: name -> caption. Their columns come from COLUMNS.
 TABLES = {
-    "results": "Accuracy and size of every model. Zeroed or removed: the share of the baseline's prunable "
+    "results": "Accuracy and compute of every model. Zeroed or removed: the share of the baseline's prunable "
                "weights that are zero (masked models) or cut out with their channel (channel-removed models). "
-               "Target: a sparsity for masked models, a channel ratio for channel-removed ones.",
-    "deployment": "What a model costs to store and run: checkpoint file raw and under gzip, and the latency "
+               "Target: a sparsity for masked models, a channel ratio for channel-removed ones. Interval: the "
+               "Wilson 95 % interval of the test accuracy over the test images.",
+    "deployment": "What a model costs to store and run: parameters, checkpoint file raw and under gzip, and the latency "
                   "of one forward pass in PyTorch eager (the table's batch size and thread count are given "
                   "in the text), with its inter-quartile range.",
     "storage": "Sparse exports against the dense checkpoint: per tensor the smallest of dense, bitmask and "
@@ -95,8 +102,9 @@ COLUMNS = {c.key: c for c in (
     Column("sparsity_prunable", "Sparsity (%)", pct, tables=("storage",)),
     Column("sparsity_all", "Sparsity, all parameters (%)", pct),
     Column("accuracy", "Accuracy (%)", pct, tables=("results",)),
+    Column("accuracy_ci", "95 % interval (%)", interval, tables=("results",)),  # Wilson, over the test images
     Column("accuracy_flip_tta", "Accuracy, flip TTA (%)", pct, tables=("results",)),  # mean of image and mirror
-    Column("params", "Params (M)", mega, tables=("results",)),
+    Column("params", "Params (M)", mega, tables=("deployment",)),
     Column("nonzero_params", "Non-zero params (M)", mega),
     Column("prunable_params", "Prunable params (M)", mega),
     Column("prunable_nonzero", "Prunable non-zero (M)", mega),

@@ -96,4 +96,15 @@ def paper_inputs(rows, settings: dict) -> dict:
                for name, fig in FIGURES.items()}
     stages = [{"stage": "baseline training", "jobs": 1, "seconds": 61.0}]
     return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
-            "stages": stages, "figures": figures}
+            "stages": stages, "figures": figures, "correct": correct_strings(rows)}
+
+
+def correct_strings(rows) -> dict[str, str]:
+    """Per model, which test images it gets right: its accuracy's share, the images
+    spread by a stride that differs per model, so that two models disagree on some."""
+    out = {}
+    for i, r in enumerate(rows):
+        n, k = r["test_images"], round(r["accuracy"] * r["test_images"])
+        right = {(j * (2 * i + 1)) % n for j in range(k)}  # odd strides are permutations of range(n) when n is even
+        out[r["name"]] = "".join("1" if j in right else "0" for j in range(n))
+    return out

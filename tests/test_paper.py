@@ -10,8 +10,9 @@ import pytest
 
 from conftest import ROOT
 from fake_results import MATRIX, paper_inputs, results_rows
-from scripts.paper import (build_context, channel_speedups, render, render_source, schedule_comparisons,
+from scripts.paper import (build_context, channel_speedups, p_value, render, render_source, schedule_comparisons,
                            stage_seconds, strategy_comparisons)
+from scripts.stats import paired_test
 from scripts.registry import FIGURES, Figure
 from scripts.tables import COLUMNS, latex_tables, markdown_tables, points
 
@@ -176,10 +177,33 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     assert [r[1] for r in ablation[1:]] == [str(3 * epochs), str(epochs), str(epochs)]
     assert ablation[2][4] == points(acc["os_l1_90"] - acc["it_l1_90"])
     assert ablation[3][4] == points(acc["os_rnd_90"] - acc["os_l1_90"])
-    assert ablation[3][5] == points(acc["os_rnd_90"] - acc["it_l1_90"])
+    assert ablation[3][6] == points(acc["os_rnd_90"] - acc["it_l1_90"])
+    correct = inputs["correct"]
+    assert ablation[2][5] == p_value(paired_test(correct["it_l1_90"], correct["os_l1_90"])["p_value"])
+    assert ablation[1][5] == "reference"
     (recovery,) = [t for t in markdown_tables(md.read_text()) if "Distillation" in t[0]]
     (own,) = [r for r in recovery if r[0] == "One-shot L1 90%"]
     assert own[4:] == ["global", "features.0.0", "no", "weight 0.5, T 4"]
     assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context["schedule_cmp"])
     plain = build_context(rows, **paper_inputs(rows, {**settings, "experiments": experiments()[1:], "preset": "test"}))
     assert any(c["oneshot"]["name"] == "os_l1_90" for c in plain["schedule_cmp"])  # without the options, paired
+
+
+def test_a_difference_the_paired_test_does_not_support_is_not_called_a_win(tmp_path, rows, quick_config):
+    """Every comparison sentence carries its exact McNemar p-value; one that is not
+    significant at 5 % says so instead of "beat" or "trailed"."""
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    context = build_context(rows, **inputs)
+    (it,) = [c for c in context["schedule_cmp"] if c["iterative"]["name"] == "it_l1_90"]
+    assert it["test"]["significant"] and it["test"] == paired_test(inputs["correct"]["it_l1_90"],
+                                                                    inputs["correct"]["os_l1_90"])
+    md = render_source(TEMPLATE, context)
+    assert f"exact McNemar test on the same test images, {p_value(it['test']['p_value'])}, significant at 5 %" in md
+    # the same two models made to agree on almost every image: no longer a supported difference
+    near = dict(inputs["correct"])
+    near["os_l1_90"] = near["it_l1_90"][:-3] + "000"
+    context = build_context(rows, **{**inputs, "correct": near})
+    (it,) = [c for c in context["schedule_cmp"] if c["iterative"]["name"] == "it_l1_90"]
+    assert not it["test"]["significant"]
+    md = render_source(TEMPLATE, context)
+    assert "did not differ significantly from one-shot" in md

@@ -14,6 +14,7 @@ rule evaluate_model:
         export_fp32=f"{RESULTS}/exports/{{model}}.fp32.sparse.pt.gz",
         export_fp16=f"{RESULTS}/exports/{{model}}.fp16.sparse.pt.gz",
         onnx=f"{RESULTS}/exports/{{model}}.onnx",
+        correct=f"{RESULTS}/predictions/{{model}}.json",
     params:
         masked_arg=lambda wildcards, input: f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else "",
         prunable=prunable_json(),
@@ -38,7 +39,7 @@ rule evaluate_model:
         " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
         " --prunable {params.prunable:q} --latency {params.latency:q} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
-        " --onnx {output.onnx}"
+        " --onnx {output.onnx} --correct {output.correct}"
         " --out {output.metrics} > {log} 2>&1"
 
 

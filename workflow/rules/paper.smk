@@ -55,6 +55,8 @@ rule render_paper:
         # already waits for; as inputs they slowed planning (three files per experiment).
         benchmarks=TRAINING_BENCHMARKS,
         benchmark_root=os.path.commonpath(TRAINING_BENCHMARKS),
+        # per-image correctness, for the paired tests: written by the evaluate jobs, like the metrics
+        correct=expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS),
         figures=figure_args(),
         code=code_hash("scripts.paper"),
     conda:
@@ -67,7 +69,8 @@ rule render_paper:
         "python -m scripts.paper --results {input.results} --histories {input.histories}"
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root} {params.figures}"
+        " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root} --correct {params.correct}"
+        " {params.figures}"
         " --template {input.template} --latex-template {input.latex_template}"
         " --md {output.md} --tex {output.tex} > {log} 2>&1"
 

@@ -1,0 +1,46 @@
+"""Uncertainty of test accuracies and paired tests between models (no torch, no scipy).
+
+- Wilson score interval of a proportion (Wilson 1927): k correct of n test images.
+- Exact McNemar test (two-sided binomial test on the disagreeing images): two models
+  judged on the same test images, b = images only the first gets right, c = only the
+  second. Under "equally accurate", b ~ Binomial(b + c, 1/2).
+"""
+from __future__ import annotations
+
+import math
+
+Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
+ALPHA = 0.05             # significance level of the paper's statements
+
+
+def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of correct / n (both ends in [0, 1])."""
+    if n <= 0 or not 0 <= correct <= n:
+        raise ValueError(f"need 0 <= correct <= n and n > 0, got correct={correct}, n={n}")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value: P(a Binomial(b + c, 1/2) count is as far from
+    (b + c) / 2 as observed). Exact integer arithmetic, so it holds for 10,000 images."""
+    if only_first < 0 or only_second < 0:
+        raise ValueError("disagreement counts must be >= 0")
+    n, k = only_first + only_second, min(only_first, only_second)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1))
+    return min(1.0, 2 * tail / 2 ** n)
+
+
+def paired_test(correct_a: str, correct_b: str) -> dict:
+    """McNemar on two models' per-image correctness over the same test images, each a
+    string of '1' (right) and '0' (wrong) in test-set order."""
+    if len(correct_a) != len(correct_b):
+        raise ValueError("the two models were judged on different numbers of test images")
+    only_a = sum(1 for a, b in zip(correct_a, correct_b) if a == "1" and b == "0")
+    only_b = sum(1 for a, b in zip(correct_a, correct_b) if b == "1" and a == "0")
+    p = mcnemar_exact(only_a, only_b)
+    return {"only_first": only_a, "only_second": only_b, "p_value": p, "significant": p < ALPHA}

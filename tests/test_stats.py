@@ -1,0 +1,34 @@
+"""Intervals and paired tests against values computed by hand or published."""
+import pytest
+
+from scripts.stats import mcnemar_exact, paired_test, wilson_interval
+
+
+def test_wilson_interval_matches_known_values():
+    # 81 of 263 (Wilson 1927 style example; R prop.test without continuity: 0.2553, 0.3662)
+    low, high = wilson_interval(81, 263)
+    assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
+    assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12) and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    low, high = wilson_interval(9320, 10000)  # a 93.2 % model on the CIFAR-10 test set: about +-0.5 points
+    assert 0.926 < low < 0.932 < high < 0.938
+    with pytest.raises(ValueError):
+        wilson_interval(11, 10)
+
+
+def test_mcnemar_exact_matches_the_binomial_test():
+    # b=1, c=9: 2 * P(X <= 1), X ~ Bin(10, 1/2) = 2 * 11/1024
+    assert mcnemar_exact(1, 9) == pytest.approx(22 / 1024)
+    assert mcnemar_exact(9, 1) == mcnemar_exact(1, 9)
+    assert mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact(4000, 4300) < 0.01  # large counts stay exact and finite
+
+
+def test_paired_test_counts_the_disagreements():
+    a, b = "111100", "100010"  # right on 4 and on 2 of 6 images
+    t = paired_test(a, b)
+    assert (t["only_first"], t["only_second"]) == (3, 1)
+    assert t["p_value"] == pytest.approx(mcnemar_exact(3, 1)) and not t["significant"]
+    assert paired_test("1" * 30 + "0" * 10, "0" * 40)["significant"]
+    with pytest.raises(ValueError):
+        paired_test(a, b[:-1])
