@@ -179,3 +179,13 @@ def finetune_epochs(config: dict, exp: dict) -> int:
     one per pruning step otherwise."""
     epochs = exp.get("finetune", {}).get("epochs", config["prune"]["finetune"]["epochs"])
     return epochs if exp["schedule"] == "gradual" else epochs * exp.get("steps", 1)
+
+
+def training_bill(config: dict) -> dict:
+    """The study's cost in training epochs: the baseline's, every experiment's fine-tuning,
+    and how many of those distil the baseline (each also runs the teacher's forward pass)."""
+    experiments = experiments_by_name(config).values()
+    from_scratch = config["train"]["epochs"]
+    finetune = sum(finetune_epochs(config, e) for e in experiments)
+    distilled = sum(finetune_epochs(config, e) for e in experiments if e.get("distill"))
+    return {"baseline": from_scratch, "finetune": finetune, "distilled": distilled, "total": from_scratch + finetune}

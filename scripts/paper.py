@@ -21,7 +21,7 @@ import pypandoc
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
-from scripts.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings
+from scripts.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings, training_bill
 from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
 from scripts.stats import ALPHA, paired_test
 from scripts.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
@@ -391,7 +391,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "schedule_cmp": schedule_cmp,
         "strategy_cmp": attach_tests(strategy_comparisons(plain), "importance", "random", correct),
         "ablation_table": ablation_table(rows, settings, histories, correct), "recovery_table": recovery_table(settings),
-        "alpha": ALPHA,
+        "alpha": ALPHA, "bill": training_bill(settings),
         "findings": findings(rows, schedule_cmp, gap, speedups),
         "gap": gap, "paradox": file_size_paradox(rows), "masked": masked_rows(rows),
         "channels": speedups, "channel_tables": channel_tables(speedups),

@@ -94,3 +94,18 @@ def test_an_experiment_prunes_with_its_own_scope_and_dense_layers(base_config):
     own = prunable_settings(cfg, {"name": "b", "scope": "global", "exclude": ["features.0.0", "classifier.1"]})
     assert own["scope"] == "global" and own["exclude"] == ["classifier.1", "features.0.0"]
     assert cfg["prune"]["exclude"] == ["classifier.1"]  # the shared setting is untouched
+
+
+def test_the_training_bill_counts_every_epoch(base_config):
+    from scripts.config import training_bill
+
+    cfg = copy.deepcopy(base_config)
+    cfg["train"]["epochs"] = 7
+    cfg["prune"]["finetune"]["epochs"] = 2
+    cfg["sweeps"] = [{"strategies": ["l1_unstructured"], "sparsities": [0.3], "schedule": "oneshot"}]
+    cfg["experiments"] = [
+        {"name": "a", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5},
+        {"name": "b", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.9, "steps": 3},
+        {"name": "c", "strategy": "l1_unstructured", "schedule": "gradual", "sparsity": 0.9, "steps": 50,
+         "finetune": {"epochs": 5}, "distill": {"weight": 0.5, "temperature": 4}}]
+    assert training_bill(cfg) == {"baseline": 7, "finetune": 2 + 6 + 5 + 2, "distilled": 5, "total": 22}
