@@ -50,9 +50,10 @@ def mega(n: float) -> str:
 
 
 def interval(bounds) -> str:
-    """A [low, high] pair of fractions as percent: '[92.7, 93.7]'."""
+    """A [low, high] pair of fractions as percent: '92.7 to 93.7' (brackets would be escaped
+    differently by each writer)."""
     low, high = bounds
-    return f"[{pct(low)}, {pct(high)}]"
+    return f"{pct(low)} to {pct(high)}"
 
 
 def text(value) -> str:
