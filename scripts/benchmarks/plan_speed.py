@@ -60,7 +60,7 @@ def dry_run(snakefile: Path, workdir: Path, configfile: Path, *config: str) -> f
     run = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if run.returncode != 0:
-        raise SystemExit(f"error: the dry run failed:\n{' '.join(cmd)}\n{run.stderr[-3000:]}")
+        raise SystemExit(f"error: the dry run failed:\n{' '.join(cmd)}\n{(run.stdout + run.stderr)[-3000:]}")
     return seconds
 
 
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
         tmp = Path(tmp)
         matrix = yaml.safe_load(quick_preset.read_text())
         matrix.update(preset="plan-speed", results_dir=str(tmp / "results"), paper_dir=str(tmp / "paper"),
-                      experiments=generated_experiments(args.experiments))
+                      experiments=generated_experiments(args.experiments), ablation=[])  # names the preset's rows
         configfile = tmp / "matrix.yaml"
         configfile.write_text(yaml.safe_dump(matrix, sort_keys=False))
         runs = {
