@@ -98,7 +98,8 @@ def check_semantics(config: dict) -> None:
     names = set(experiment_names(config))
     for i, name in enumerate(config.get("ablation", [])):
         if name not in names:
-            raise ConfigError(f"config key ablation[{i}]: {name!r} is not an experiment (named rows and sweep rows)")
+            raise ConfigError(f"config key ablation[{i}]: {name!r} is not an experiment (named rows and sweep rows); "
+                              "a --configfile that replaces experiments must give its own ablation (or ablation: [])")
 
 
 def check_gradual(exp: dict, key: str) -> None:

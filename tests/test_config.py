@@ -44,6 +44,7 @@ def _bad(config, mutate):
     (lambda c: c["prune"].update(round_to=0), "prune.round_to", "less than the minimum"),
     (lambda c: c["experiments"][1].update(exclude=["stem"]), "experiments[1].exclude", "['stem'] are not modules"),
     (lambda c: c["experiments"][1].update(scope="network"), "experiments[1].scope", "is not one of"),
+    (lambda c: c.update(ablation=["iterative_l1_90", "nope"]), "ablation[1]", "'nope' is not an experiment"),
     (lambda c: c["experiments"][0].update(name="L1 50% & co"), "experiments[0].name", "does not match"),
     (lambda c: c["jobs"].update(exclusive=False), "jobs.exclusive", "'paper' preset publishes latencies"),
     (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, snakemake
+from scripts.config import experiment_names
 from scripts.registry import FIGURES
 
 
@@ -62,10 +63,13 @@ def test_evaluate_jobs_take_the_machine_except_where_a_preset_lets_them_share(tm
         assert "threads: 3" in block and "gpu=1" in block, block
     blocks = job_blocks(quick.stdout, "evaluate_model")
     assert blocks and all("threads:" not in b and "gpu=0" in b for b in blocks), blocks  # 1 thread: not shown
-    assert len(job_blocks(paper.stdout, "evaluate_model")) == 11
+    with open(ROOT / "config.yaml") as f:
+        experiments = experiment_names(yaml.safe_load(f))  # named rows and sweep rows
+    assert len(job_blocks(paper.stdout, "evaluate_model")) == len(experiments) + 1
     # training jobs print their message (where to follow them) instead of the rule's block
     pruning = [line for line in paper.stdout.splitlines() if ": Pruning " in line]
-    assert len(pruning) == 10 and all(" on 3 thread(s); follow it with: tail -f " in line for line in pruning)
+    assert len(pruning) == len(experiments) and all(" on 3 thread(s); follow it with: tail -f " in line
+                                                    for line in pruning)
     assert all(" on 1 thread(s);" in line for line in quick.stdout.splitlines() if ": Pruning " in line)
 
 
@@ -78,6 +82,7 @@ SMALL = {
         {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
         {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
     ],
+    "sweeps": [], "ablation": [],
 }
 PLOTS = {f"plot_{name}": 1 for name in FIGURES}  # one rule per registry figure
 PDF = {"compile_pdf": 1} if shutil.which("latexmk") else {}
@@ -192,7 +197,7 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
             {"name": "own", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5,
              "scope": "global", "exclude": ["features.0.0", "classifier.1"]}]
     configfile = tmp_path / "my.yaml"
-    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "results_dir": str(tmp_path / "r"),
+    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "results_dir": str(tmp_path / "r"),
                                           "paper_dir": str(tmp_path / "r")}))
     run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), str(configfile),
                     "--dry-run", "--printshellcmds")

@@ -41,8 +41,9 @@ TINY = {
         # batch-norm recalibration, distillation, a fine-tune budget of its own
         {"name": "gr_l1_60", "label": "Gradual L1 60%", "strategy": "l1_unstructured", "schedule": "gradual",
          "sparsity": 0.6, "steps": 3, "recalibrate_bn": 1, "distill": {"weight": 0.5, "temperature": 2.0},
-         "finetune": {"epochs": 2, "lr": 0.05}},
+         "finetune": {"epochs": 2, "lr": 0.05}, "scope": "global", "exclude": ["features.0.0"]},
     ],
+    "ablation": ["os_l1_50", "it_l1_50", "gr_l1_60"],
     # one new row (30 %); its 50 % row is os_l1_50, trained once
     "sweeps": [{"strategies": ["l1_unstructured"], "sparsities": [0.3, 0.5], "schedule": "oneshot"}],
     "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
@@ -304,3 +305,24 @@ def test_imagenet_preset_fine_tunes_from_a_weights_file_offline(tmp_path):
     state = model.state_dict()
     assert torch.allclose(state["features.0.0.weight"], imagenet["features.0.0.weight"], atol=1e-4)
     assert state["classifier.1.weight"].shape == (10, 1280)
+
+
+def test_ablation_recovery_and_paired_tests_reach_the_paper(tiny_run):
+    """The ablation table, the recovery table (global ranking, the stem kept dense) and a
+    McNemar p-value per comparison, from the run's own per-image results; the row that
+    kept its stem dense has it dense in its checkpoint."""
+    import json
+
+    _, config, _ = tiny_run
+    md = Path(config["paper_dir"], "paper.md").read_text()
+    tables = markdown_tables(md)
+    (ablation,) = [t for t in tables if "Over the first (points)" in t[0]]
+    assert [r[0] for r in ablation[1:]] == ["L1 50% & one_shot #1", "Iterative L1 50%", "Gradual L1 60%"]
+    (recovery,) = [t for t in tables if "Distillation" in t[0]]
+    (gradual,) = [r for r in recovery if r[0] == "Gradual L1 60%"]
+    assert gradual[4:6] == ["global", "features.0.0"]
+    assert "exact McNemar test on the same test images, p = " in md
+    correct = json.loads(Path(config["results_dir"], "predictions", "gr_l1_60.json").read_text())["correct"]
+    assert correct.count("1") == round(result_row(config, "gr_l1_60")["accuracy"] * len(correct))
+    state = torch.load(Path(config["results_dir"], "models", "gr_l1_60.pt"), weights_only=True)["state_dict"]
+    assert (state["features.0.0.weight"] != 0).all()
