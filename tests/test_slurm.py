@@ -78,14 +78,16 @@ def slurm_jobs(log_dir: Path) -> dict[str, int]:
             for d in log_dir.glob("rule_*")}
 
 
-def cancel_a_running_job(proc: subprocess.Popen, rule: str, timeout: float = 900) -> str | None:
-    """scancel the first job of `rule` seen running (as when its node fails); its SLURM id."""
+def cancel_a_running_job(proc: subprocess.Popen, rule: str, wildcard: str, timeout: float = 900) -> str | None:
+    """scancel the job of `rule` for `wildcard` once it is seen running (as when its node
+    fails); its SLURM id. A long job is named so that it cannot finish between squeue and
+    scancel (a one-shot quick job takes seconds; that race once let the run succeed)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         queue = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True)
         for line in queue.stdout.splitlines():
             job_id, _, comment = line.partition(" ")
-            if comment.startswith(f"rule_{rule}"):
+            if comment.startswith(f"rule_{rule}") and wildcard in comment:
                 subprocess.run(["scancel", job_id], check=True)
                 return job_id
         time.sleep(1)
@@ -102,7 +104,7 @@ def runs(cpus, tmp_path_factory):
                                      "--workflow-profile", str(site_profile(folder, cpus)))
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    cancelled = cancel_a_running_job(proc, "prune_model")
+    cancelled = cancel_a_running_job(proc, "prune_model", "gradual_l1_70")  # the quick preset's longest prune job
     cancelled_at = time.perf_counter()
     stdout, stderr = proc.communicate(timeout=1200)
     out["failed"] = {"returncode": proc.returncode, "log": stdout + stderr, "cancelled": cancelled,
