@@ -98,7 +98,12 @@ def by_points(delta: float) -> str:
     return f"{abs(delta) * 100:.1f}"
 
 
-FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": lambda p: p_value(p), "strategy": strategy_phrase, "schedule": schedule_phrase,
+def p_value(p: float) -> str:
+    """'p = 0.41', 'p = 0.0031', 'p = 3.2e-12' (no '<': markdown writers escape it)."""
+    return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+
+
+FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase, "schedule": schedule_phrase,
            "runtime": runtime_name, "vec": vec,
            "layers": layer_phrase}
 
@@ -182,11 +187,6 @@ def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[di
         a, b = c[first]["name"], c[second]["name"]
         c["test"] = paired_test(correct[a], correct[b]) if a in correct and b in correct else None
     return comparisons
-
-
-def p_value(p: float) -> str:
-    """'p = 0.41', 'p = 0.0031', 'p = 3.2e-12' (no '<': markdown writers escape it)."""
-    return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
 
 
 def ablation_table(rows, settings: dict, histories: dict, correct: dict | None = None) -> Table | None:
