@@ -11,6 +11,10 @@ import os
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+# snakemake --report report.html: every figure and table with its caption, by stage.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"

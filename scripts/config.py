@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from scripts.matrix import all_experiments, expand_sweep
+from scripts.matrix import all_experiments, expand_sweep, replicas
 from scripts.mobilenet import module_names
 from scripts.registry import BASELINE
 
@@ -88,14 +88,22 @@ def check_semantics(config: dict) -> None:
             raise ConfigError(f"config key sweeps: the row {row['name']!r} takes the name of another experiment "
                               "with other settings (a named row, or a sweep with other steps)")
         seen[row["name"].casefold()] = -1
-    if config["preset"] == PUBLISHED_PRESET and not config["jobs"]["exclusive"]:
-        raise ConfigError(f"config key jobs.exclusive: the {PUBLISHED_PRESET!r} preset publishes latencies, so its "
-                          "evaluate jobs must not share the machine (false is for smoke runs such as the quick preset)")
     source, path = config["data"]["source"], config["data"]["path"]
     if source != "synthetic" and not path:
         raise ConfigError(f"config key data.path: source {source!r} needs a path")
     check_prunable_set(config)
     names = set(experiment_names(config))
+    seeds = config.get("seeds", [config["seed"]])
+    if config["seed"] not in seeds:
+        raise ConfigError(f"config key seeds: {seeds} must include seed ({config['seed']}), the seed of the models "
+                          "the per-model tables and figures show")
+    for i, name in enumerate(config.get("seeds_experiments") or []):
+        if name not in names:
+            raise ConfigError(f"config key seeds_experiments[{i}]: {name!r} is not an experiment (named rows and "
+                              "sweep rows)")
+    for name in replicas_by_name(config):
+        if name.casefold() in seen:
+            raise ConfigError(f"config key seeds: the replica name {name!r} is taken by an experiment; rename it")
     for i, name in enumerate(config.get("ablation", [])):
         if name not in names:
             raise ConfigError(f"config key ablation[{i}]: {name!r} is not an experiment (named rows and sweep rows); "
@@ -163,6 +171,11 @@ def experiments_by_name(config: dict) -> dict[str, dict]:
     return {e["name"]: _with_defaults(e) for e in all_experiments(config)}
 
 
+def replicas_by_name(config: dict) -> dict[str, dict]:
+    """The seed replicas of the experiments (scripts/matrix.py replicas), with defaults, by name."""
+    return {e["name"]: _with_defaults(e) for e in replicas(config)}
+
+
 def experiment(config: dict, name: str) -> dict:
     for e in all_experiments(config):
         if e["name"] == name:
@@ -185,7 +198,7 @@ def finetune_epochs(config: dict, exp: dict) -> int:
 def training_bill(config: dict) -> dict:
     """The study's cost in training epochs: the baseline's, every experiment's fine-tuning,
     and how many of those distil the baseline (each also runs the teacher's forward pass)."""
-    experiments = experiments_by_name(config).values()
+    experiments = [*experiments_by_name(config).values(), *replicas_by_name(config).values()]
     from_scratch = config["train"]["epochs"]
     finetune = sum(finetune_epochs(config, e) for e in experiments)
     distilled = sum(finetune_epochs(config, e) for e in experiments if e.get("distill"))

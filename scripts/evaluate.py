@@ -10,13 +10,11 @@ import csv
 import gzip
 import hashlib
 import statistics
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils import benchmark
 
 from scripts.channels import channel_counts, count_macs
 from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
@@ -27,10 +25,12 @@ from scripts.engine import device_splits, evaluate
 from scripts.matrix import curve_id
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
+from scripts.quantize import calibration_batches, onnx_correct, quantize_int8
 from scripts.prune import prunable_modules, sparsity
 from scripts.stats import wilson_interval
 from scripts.storage import read_sparse_export, write_sparse_export
-from scripts.tables import COLUMNS, check_registered
+from scripts.tables import COLUMNS, check_registered, grid_entry
+from scripts.timing import onnx_session
 
 def gzip_size(path) -> int:
     """Bytes of the file after gzip (level 9), the seed's storage measure."""
@@ -44,36 +44,6 @@ def count_parameters(model) -> dict:
             "sparsity_all": sparsity(p.detach() for p in params)}
 
 
-def measure_latency(model, batch_size: int, image_size: int, device: torch.device, threads: int,
-                    warmup: int, min_run_time: float) -> dict:
-    """Median and inter-quartile range of one forward pass of a batch (eval, inference_mode).
-
-    torch.utils.benchmark synchronises CUDA and fixes the thread count itself.
-    """
-    model.eval()
-    x = torch.randn(batch_size, 3, image_size, image_size, device=device)
-    with torch.inference_mode():
-        for _ in range(warmup):
-            model(x)
-        timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
-        m = timer.blocked_autorange(min_run_time=min_run_time)
-    return {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3, "latency_samples": len(m.times),
-            "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": str(device)}
-
-
-def latency_settings(batch_sizes, threads: int) -> list[tuple[int, int]]:
-    """(batch size, threads) pairs to time: every batch size with 1 thread and with `threads`;
-    the largest batch with the most threads comes last (the results table's latency)."""
-    return [(b, t) for b in sorted(batch_sizes) for t in sorted({1, threads})]
-
-
-def latency_grid(model, batch_sizes, image_size: int, device: torch.device, threads: int, warmup: int,
-                 min_run_time: float) -> list[dict]:
-    """measure_latency at every latency setting."""
-    return [{"runtime": "pytorch", **measure_latency(model, b, image_size, device, t, warmup, min_run_time)}
-            for b, t in latency_settings(batch_sizes, threads)]
-
-
 def export_onnx(model, image_size: int, path) -> None:
     """ONNX file with a dynamic batch axis (TorchScript-based exporter: no onnxscript needed)."""
     model = model.cpu().eval()
@@ -84,45 +54,12 @@ def export_onnx(model, image_size: int, path) -> None:
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
 
 
-def onnx_session(path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
     """Largest |logit difference| between ONNX Runtime and PyTorch (CPU, fp32) on `images`."""
     session = onnx_session(onnx_path, 1)
     with torch.inference_mode():
         expected = model.cpu().eval()(images).numpy()
     return float(abs(session.run(None, {"images": images.numpy()})[0] - expected).max())
-
-
-def measure_onnx_latency(onnx_path, batch_size: int, image_size: int, threads: int, warmup: int,
-                         min_run_time: float) -> dict:
-    """ONNX Runtime (CPU) time of one batch: median and IQR of single calls over min_run_time seconds."""
-    x = torch.randn(batch_size, 3, image_size, image_size).numpy()
-    session = onnx_session(onnx_path, threads)
-    for _ in range(warmup):
-        session.run(None, {"images": x})
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < min_run_time or len(times) < 3:
-        t0 = time.perf_counter()
-        session.run(None, {"images": x})
-        times.append(time.perf_counter() - t0)
-    q1, median, q3 = statistics.quantiles(times, n=4)
-    return {"latency_ms": median * 1e3, "latency_iqr_ms": (q3 - q1) * 1e3, "latency_samples": len(times),
-            "latency_batch_size": batch_size, "latency_threads": threads, "latency_device": "cpu"}
-
-
-def onnx_latency_grid(onnx_path, batch_sizes, image_size: int, threads: int, warmup: int,
-                      min_run_time: float) -> list[dict]:
-    """measure_onnx_latency at every latency setting."""
-    return [{"runtime": "onnxruntime", **measure_onnx_latency(onnx_path, b, image_size, t, warmup, min_run_time)}
-            for b, t in latency_settings(batch_sizes, threads)]
 
 
 def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
@@ -144,13 +81,15 @@ def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=Non
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How a model is measured (the config's data, prune and evaluate keys)."""
+    """How a model is measured (the config's data, prune and evaluate keys). Latency is not
+    measured here: one timing job times every model (scripts/timing.py)."""
     mean: tuple           # normalisation, RGB
     std: tuple
     batch_size: int       # test batches
     prunable: dict        # layer_types and exclude: the prunable set sparsity is counted over
-    latency: dict         # batch_sizes, warmup, min_run_time
-    threads: int          # CPU threads of the timings
+    int8: dict            # calibration_images: training images that set the int8 activation ranges
+    threads: int          # CPU threads of ONNX Runtime's test pass
+    seed: int = 0         # which training images calibrate
 
 
 @dataclass(frozen=True)
@@ -160,6 +99,7 @@ class ModelFiles:
     export_fp32: str
     export_fp16: str
     onnx: str
+    onnx_int8: str
     masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
     correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
 
@@ -182,7 +122,8 @@ def tensor_sha256(t: torch.Tensor) -> str:
 
 
 def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> dict:
-    """Every metric of one model: accuracy, sparsity, size, MACs, exports and latency."""
+    """Every metric of one model but its latency: accuracy (PyTorch fp32, fp16 export, ONNX Runtime
+    int8), sparsity, sizes, MACs; writes the exports the timing job and a deployment use."""
     device = select_device()
     model, meta = load_checkpoint(files.ckpt)
     modules = [m for _, m in prunable_modules(model, settings.prunable["layer_types"],
@@ -207,22 +148,21 @@ def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> 
     if correct.count("1") != round(metrics["accuracy"] * len(test)):
         raise RuntimeError(f"per-image correctness ({correct.count('1')} right) disagrees with the accuracy "
                            f"({metrics['accuracy']} of {len(test)})")
-    if files.correct:
-        write_json({"name": meta["name"], "test_labels_sha256": tensor_sha256(test.labels), "correct": correct},
-                   files.correct)
     # the seed reported plain accuracy; the mirror-averaged one is what a deployment could add for 2x the compute
     metrics["accuracy_flip_tta"] = evaluate(model, test, settings.batch_size, flip_tta=True)["accuracy"]
     metrics["test_images"] = len(test)
-    lat = settings.latency
-    grid = latency_grid(model, lat["batch_sizes"], image_size, device, settings.threads, lat["warmup"],
-                        lat["min_run_time"])
-    # the table's latency: PyTorch eager, the largest batch on all the job's threads
-    metrics.update({k: v for k, v in grid[-1].items() if k != "runtime"})
-    # After the PyTorch timings: the ONNX steps move the model to the CPU.
     export_onnx(model, image_size, files.onnx)
     metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, files.onnx, test.normalise(test.images[:64]).cpu())
-    metrics["latency_grid"] = grid + onnx_latency_grid(files.onnx, lat["batch_sizes"], image_size, settings.threads,
-                                                       lat["warmup"], lat["min_run_time"])
+    calibration = calibration_batches(device_splits(dataset, settings.mean, settings.std, torch.device("cpu"))["train"],
+                                      settings.int8["calibration_images"], settings.batch_size, settings.seed)
+    quantize_int8(files.onnx, calibration, files.onnx_int8)
+    correct_int8 = onnx_correct(files.onnx_int8, test, settings.batch_size, settings.threads)
+    metrics.update({"accuracy_int8": correct_int8.count("1") / len(test),
+                    "onnx_bytes": Path(files.onnx).stat().st_size, "onnx_gzip_bytes": gzip_size(files.onnx),
+                    "int8_bytes": Path(files.onnx_int8).stat().st_size, "int8_gzip_bytes": gzip_size(files.onnx_int8)})
+    if files.correct:
+        write_json({"name": meta["name"], "test_labels_sha256": tensor_sha256(test.labels), "correct": correct,
+                    "correct_int8": correct_int8}, files.correct)
     metrics["cpu"] = cpu_model()
     metrics["torch"] = torch.__version__
     return metrics
@@ -244,21 +184,58 @@ def storage_ratios(row: dict) -> dict:
             "fp16_accuracy_change": row["accuracy_fp16_export"] - row["accuracy"]}
 
 
-def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
+def table_latency(grid: list[dict]) -> dict:
+    """The results table's latency: PyTorch eager, the largest batch on the most threads."""
+    b = max(g["latency_batch_size"] for g in grid)
+    t = max(g["latency_threads"] for g in grid)
+    entry = grid_entry(grid, "pytorch", b, t)
+    return {k: entry[k] for k in ("latency_ms", "latency_iqr_ms", "latency_samples", "latency_batch_size",
+                                  "latency_threads", "latency_device")}
+
+
+def fold_replicas(rows: list[dict], replicas: list[dict], seed: int) -> None:
+    """Each replicated experiment's row gains its seeds, its accuracy per seed (its own first)
+    and their mean and sample standard deviation."""
+    by_name = {r["name"]: r for r in rows}
+    for rep in replicas:
+        if rep["replica_of"] not in by_name:
+            raise ValueError(f"replica {rep['name']!r}: no experiment {rep['replica_of']!r} in the table")
+        row = by_name[rep["replica_of"]]
+        row.setdefault("seeds", [seed])
+        row.setdefault("accuracy_seeds", [row["accuracy"]])
+        row["seeds"].append(rep["seed"])
+        row["accuracy_seeds"].append(rep["accuracy"])
+    for row in rows:
+        if "seeds" in row:
+            row["seeds_run"] = len(row["seeds"])
+            row["accuracy_mean"] = statistics.fmean(row["accuracy_seeds"])
+            row["accuracy_std"] = statistics.stdev(row["accuracy_seeds"])
+
+
+def aggregate(metric_files, experiments: list[dict], latency: dict, seed: int = 0) -> list[dict]:
     """One row per model, in the order given (the baseline first), with the experiment's
-    settings beside its metrics. Every metric must be a registered column
-    (scripts/tables.py), so that none is silently left out of the CSV."""
-    rows = []
+    settings beside its metrics and its latency grid from the timing job; seed replicas
+    (experiments with `replica_of`) are folded into their experiment's row (fold_replicas),
+    `seed` being the seed of the table's own models. Every metric must be a registered
+    column (scripts/tables.py), so that none is silently left out of the CSV."""
+    rows, replicas = [], []
     for path, exp in zip(metric_files, experiments, strict=True):
         m = read_json(path)
         check_registered(m, str(path))
         if m["name"] != exp["name"]:
             raise ValueError(f"{path}: holds metrics of {m['name']!r}, expected {exp['name']!r}")
+        if exp.get("replica_of"):
+            replicas.append({**exp, "accuracy": m["accuracy"]})
+            continue
         row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
                "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
                "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0),
                "curve": curve_id(exp) if "strategy" in exp else None}
         row.update({k: v for k, v in m.items() if k not in row})
+        if exp["name"] not in latency["models"]:
+            raise ValueError(f"the latency file has no timings of {exp['name']!r}")
+        row["latency_grid"] = latency["models"][exp["name"]]
+        row.update(table_latency(row["latency_grid"]))
         rows.append(row)
     if rows[0]["name"] != BASELINE:
         raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
@@ -267,6 +244,7 @@ def aggregate(metric_files, experiments: list[dict]) -> list[dict]:
         row.update(storage_ratios(row))
         n = row["test_images"]
         row["accuracy_ci"] = list(wilson_interval(round(row["accuracy"] * n), n))
+    fold_replicas(rows, replicas, seed)
     return rows
 
 
@@ -291,31 +269,36 @@ def main(argv=None) -> None:
     ev.add_argument("--std", required=True, type=float, nargs=3)
     ev.add_argument("--eval-batch-size", required=True, type=int)
     ev.add_argument("--prunable", required=True, type=parse_json_arg)
-    ev.add_argument("--latency", required=True, type=parse_json_arg)
+    ev.add_argument("--int8", required=True, type=parse_json_arg, help="the config's evaluate.int8 (JSON)")
+    ev.add_argument("--seed", type=int, default=0, help="picks the calibration images")
     ev.add_argument("--threads", type=int, default=1)
     ev.add_argument("--masked-ckpt", help="the seed-style checkpoint with masks attached (pruned models)")
     ev.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
     ev.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
     ev.add_argument("--onnx", required=True, help="output: the model as ONNX (dynamic batch)")
+    ev.add_argument("--onnx-int8", required=True, help="output: the model as int8 ONNX (QDQ, static)")
     ev.add_argument("--correct", help="output: per-image correctness on the test set (JSON), for paired tests")
     ev.add_argument("--out", required=True)
     ag = sub.add_parser("aggregate", help="the results table of all models")
     ag.add_argument("--metrics", required=True, nargs="+")
     ag.add_argument("--experiments", required=True, type=parse_json_arg, help='{"rows": [...]} in table order')
+    ag.add_argument("--latency", required=True, help="latency.json from the timing job")
     ag.add_argument("--csv", required=True)
     ag.add_argument("--json", required=True)
     args = p.parse_args(argv)
     if args.command == "model":
         threads = configure_threads(args.threads)
-        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.masked_ckpt, args.correct)
+        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.onnx_int8,
+                           args.masked_ckpt, args.correct)
         settings = EvalSettings(tuple(args.mean), tuple(args.std), args.eval_batch_size, args.prunable,
-                                args.latency, threads)
+                                args.int8, threads, args.seed)
         metrics = evaluate_model(files, load_dataset(args.data), settings)
         write_json(metrics, args.out)
-        log.info("%s: accuracy %.4f sparsity %.4f gzip %d B latency %.2f ms", metrics["name"],
-                 metrics["accuracy"], metrics["sparsity_prunable"], metrics["gzip_bytes"], metrics["latency_ms"])
+        log.info("%s: accuracy %.4f (int8 %.4f) sparsity %.4f gzip %d B", metrics["name"], metrics["accuracy"],
+                 metrics["accuracy_int8"], metrics["sparsity_prunable"], metrics["gzip_bytes"])
     else:
-        write_table(aggregate(args.metrics, args.experiments["rows"]), args.csv, args.json)
+        write_table(aggregate(args.metrics, args.experiments["rows"], read_json(args.latency),
+                              args.experiments.get("seed", 0)), args.csv, args.json)
 
 
 if __name__ == "__main__":

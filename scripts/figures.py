@@ -83,7 +83,8 @@ def plot_pareto(rows, out) -> None:
     _save(fig, out)
 
 
-RUNTIMES = {"pytorch": ("PyTorch eager", "o"), "onnxruntime": ("ONNX Runtime", "s")}
+RUNTIMES = {"pytorch": ("PyTorch eager", "o"), "onnxruntime": ("ONNX Runtime", "s"),
+            "onnxruntime_int8": ("ONNX Runtime int8", "^")}
 
 
 def plot_latency_macs(rows, out) -> None:
@@ -115,8 +116,8 @@ def plot_latency_macs(rows, out) -> None:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))  # a decade or less: label it
         ax.set_xlabel("MACs per image (millions)")
         ax.set_ylabel("Latency per batch (ms)")
-        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} (o PyTorch, s ONNX Runtime)",
-                     fontsize=9)
+        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} "
+                     "(o PyTorch, s ONNX Runtime, ^ int8)", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
@@ -158,9 +159,17 @@ def plot_leaderboard(rows, out) -> None:
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1))
     bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue",
                    xerr=accuracy_error(ranked), capsize=2, error_kw={"lw": 0.8})
+    seeded = False
     for bar, r in zip(bars, ranked):
         ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{r['accuracy'] * 100:.1f}",
                 va="center", fontsize=8)
+        if r.get("accuracy_seeds"):  # the spread over seeds: every seed's accuracy as a dot
+            y = bar.get_y() + bar.get_height() / 2
+            ax.scatter([a * 100 for a in r["accuracy_seeds"]], [y] * len(r["accuracy_seeds"]), s=12,
+                       color="black", zorder=3, label=None if seeded else "one seed")
+            seeded = True
+    if seeded:
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xlim(0, 105)
     ax.set_xlabel("Top-1 test accuracy (%)")
     ax.set_title("Leaderboard")

@@ -58,6 +58,26 @@ def all_experiments(config: dict) -> list[dict]:
     return rows
 
 
+def replica_name(name: str, seed: int) -> str:
+    return f"{name}_seed{seed}"
+
+
+def replicas(config: dict) -> list[dict]:
+    """Every experiment again with each other seed of `seeds` (only those named in
+    `seeds_experiments`, when given): <name>_seed<k>, with the seed it runs with and the
+    experiment it replicates. The experiment itself runs with `seed`."""
+    chosen = config.get("seeds_experiments")
+    out = []
+    for e in all_experiments(config):
+        if chosen is not None and e["name"] not in chosen:
+            continue
+        for k in config.get("seeds", [config["seed"]]):
+            if k != config["seed"]:
+                out.append({**e, "name": replica_name(e["name"], k),
+                            "label": f"{e.get('label', e['name'])} (seed {k})", "seed": k, "replica_of": e["name"]})
+    return out
+
+
 def curve_id(experiment: dict) -> str:
     """A short name shared by the experiments that differ only in their target."""
     return hashlib.sha256(repr(settings_key(experiment)).encode()).hexdigest()[:12]

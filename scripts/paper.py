@@ -26,11 +26,16 @@ from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, ST
 from scripts.stats import ALPHA, paired_test
 from scripts.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
 
-RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime"}
+RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "onnxruntime_int8": "ONNX Runtime int8"}
+# Per runtime: the accuracy and the gzip size of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
+RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
+RUNTIME_GZIP = {"pytorch": "gzip_bytes", "onnxruntime": "onnx_gzip_bytes", "onnxruntime_int8": "int8_gzip_bytes"}
+# A deployment the paper recommends loses at most this much test accuracy against the dense baseline.
+DEPLOY_TOLERANCE = 0.015
 # Snakemake rules as the paper's provenance names the stages.
 STAGE_NAMES = {"prepare_data": "data", "finetune_baseline": "baseline training",
                "prune_model": "pruning by masking", "prune_channels": "channel removal",
-               "evaluate_model": "evaluation"}
+               "evaluate_model": "evaluation", "time_models": "timing"}
 # pandoc: markdown in; GitHub markdown and LaTeX out. The first-level heading is the title:
 # LaTeX takes it as \title (heading levels shifted by one), GitHub shows it as a heading.
 PANDOC_FROM = "markdown"
@@ -216,6 +221,19 @@ def ablation_table(rows, settings: dict, histories: dict, correct: dict | None =
                  "test compares each row with the row above on the same test images.")
 
 
+def seeds_table(rows) -> Table | None:
+    """Each experiment that ran with several seeds: its accuracy per seed, mean and standard deviation."""
+    body = [[r["label"], ", ".join(str(s) for s in r["seeds"]), ", ".join(pct(a) for a in r["accuracy_seeds"]),
+             f"{pct(r['accuracy_mean'])} ± {FORMATS['spread'](r['accuracy_std'])}"]
+            for r in rows if r.get("seeds_run", 1) > 1]
+    if not body:
+        return None
+    return Table(["Model", "Seeds", "Accuracy per seed (%)", "Mean ± std (%)"], body, [False, True, True, True],
+                 "Experiments run with several seeds (the fine-tuning order, augmentation and random pruning "
+                 "reseeded; the baseline shared): test accuracy per seed, the first being the seed of the other "
+                 "tables, and the mean ± sample standard deviation.")
+
+
 def seed_table(rows, seed: dict) -> Table | None:
     """Our accuracy beside the seed study's, for the experiments it reported."""
     body = [[r["label"], pct(seed["accuracy"][r["name"]]), pct(r["accuracy"]),
@@ -269,11 +287,16 @@ def latency_settings(base: dict) -> list[tuple[int, int]]:
     return sorted({(g["latency_batch_size"], g["latency_threads"]) for g in base["latency_grid"]})
 
 
+def timed_runtimes(base: dict) -> list[str]:
+    """The runtimes of the baseline's latency grid, in RUNTIME_NAMES order."""
+    return [rt for rt in RUNTIME_NAMES if any(g["runtime"] == rt for g in base["latency_grid"])]
+
+
 def latency_tables(rows) -> list[Table]:
     """One table per runtime: each model's median (IQR) at every batch size and thread count."""
     settings = latency_settings(rows[0])
     tables = []
-    for runtime in RUNTIME_NAMES:
+    for runtime in timed_runtimes(rows[0]):
         headers = ["Model"] + [f"Batch {b}, {t} thread{'s' if t > 1 else ''} (ms)" for b, t in settings]
         body = [[r["label"]] + [f"{ms(g['latency_ms'])} ({ms(g['latency_iqr_ms'])})"
                                 for g in (grid_entry(r["latency_grid"], runtime, b, t) for b, t in settings)]
@@ -293,7 +316,7 @@ def channel_speedups(rows) -> dict:
     """
     base = rows[0]
     threads = max(t for _, t in latency_settings(base))
-    settings = [(rt, b) for rt in RUNTIME_NAMES for b, t in latency_settings(base) if t == threads]
+    settings = [(rt, b) for rt in timed_runtimes(base) for b, t in latency_settings(base) if t == threads]
     body = []
     for r in channel_rows(rows):
         limit = 1 / r["macs_ratio"]
@@ -322,6 +345,62 @@ def channel_tables(speedups: dict) -> list[Table]:
                  f"Speed-up over the baseline on {t} thread{'s' if t > 1 else ''} (baseline latency / model "
                  "latency), and in brackets the share of the MACs reduction it reaches.")
     return [kept, fast]
+
+
+def deployment_options(rows) -> dict:
+    """The dense baseline and every channel-removed model in each runtime: accuracy, gzip size,
+    latency at each batch size on the most threads, and the speed-up over the seed's path (the
+    dense model in PyTorch eager). `picks`: per batch size, the fastest option within
+    DEPLOY_TOLERANCE of the baseline's accuracy."""
+    base = rows[0]
+    threads = max(t for _, t in latency_settings(base))
+    batches = sorted({b for b, _ in latency_settings(base)})
+    seed_path = {(b, t): grid_entry(base["latency_grid"], "pytorch", b, t)["latency_ms"]
+                 for b, t in latency_settings(base)}
+    options = []
+    for r in [base, *channel_rows(rows)]:
+        for runtime in timed_runtimes(base):
+            lat = {(b, t): grid_entry(r["latency_grid"], runtime, b, t)["latency_ms"] for b, t in latency_settings(base)}
+            accuracy = r[RUNTIME_ACCURACY[runtime]]
+            options.append({"row": r, "runtime": runtime, "accuracy": accuracy, "gzip_bytes": r[RUNTIME_GZIP[runtime]],
+                            "latency": {b: lat[(b, threads)] for b in batches},
+                            "speedup": {b: seed_path[(b, threads)] / lat[(b, threads)] for b in batches},
+                            "speedup_1thread": {b: seed_path[(b, 1)] / lat[(b, 1)] for b in batches},
+                            "eligible": accuracy >= base["accuracy"] - DEPLOY_TOLERANCE})
+    eligible = [o for o in options if o["eligible"]]  # the baseline in PyTorch always is
+    picks = {b: min(eligible, key=lambda o: o["latency"][b]) for b in batches}
+    int8_channels = [o for o in options if o["runtime"] == "onnxruntime_int8" and o["row"] is not base]
+    fastest_int8 = {b: min(int8_channels, key=lambda o: o["latency"][b]) for b in batches} if int8_channels else None
+    return {"threads": threads, "batches": batches, "options": options, "picks": picks,
+            "tolerance": DEPLOY_TOLERANCE, "fastest_int8_channels": fastest_int8}
+
+
+def deployment_table(deploy: dict) -> Table:
+    t = deploy["threads"]
+    headers = ["Model", "Runtime", "Accuracy (%)", "Size gzip (MB)"] + [
+        f"Batch {b} (ms)" for b in deploy["batches"]] + [f"Batch {b} speed-up" for b in deploy["batches"]]
+    body = [[o["row"]["label"], runtime_name(o["runtime"]), pct(o["accuracy"]), FORMATS["mb"](o["gzip_bytes"])]
+            + [ms(o["latency"][b]) for b in deploy["batches"]]
+            + [f"{ratio(o['speedup'][b])}x" for b in deploy["batches"]] for o in deploy["options"]]
+    return Table(headers, body, [False, False] + [True] * (2 + 2 * len(deploy["batches"])),
+                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: the dense baseline and each channel-removed "
+                 "model in each runtime (int8: ONNX Runtime static quantization). Speed-up: over the seed's path, the "
+                 "dense baseline in PyTorch eager at the same batch size.")
+
+
+def sparse_probe_table(probe: list[dict]) -> Table | None:
+    """Dense against CSR products of the sparsest masked model's pointwise convolutions."""
+    if not probe:
+        return None
+    body = [[str(p["batch_size"]), str(p["threads"]), ms(p["dense_ms"]), ms(p["csr_ms"]),
+             f"{ratio(p['dense_ms'] / p['csr_ms'])}x",
+             pct(p["break_even_sparsity"]) if p["break_even_sparsity"] is not None else "none up to 99"]
+            for p in probe]
+    return Table(["Batch", "Threads", "Dense (ms)", "CSR (ms)", "CSR speed-up", "CSR faster from (% zeros)"], body,
+                 [True] * 6, "The pointwise (1x1) convolutions of the sparsest masked model as matrix products, "
+                 "summed over its layers: dense (torch.mm) against compressed sparse rows (torch.sparse.mm). Last "
+                 "column: on its largest layer, re-pruned by magnitude to each level of the sweep, the lowest "
+                 "sparsity at which CSR was faster.")
 
 
 def findings(rows, schedule_cmp, gap, speedups) -> list[dict]:
@@ -373,8 +452,10 @@ def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
 
 
 def build_context(rows, histories: dict, data: dict, provenance: dict, settings: dict, seed: dict,
-                  stages: list[dict], figures: dict, correct: dict | None = None) -> dict:
-    """`correct`: per model name, its per-image correctness string (for the paired tests)."""
+                  stages: list[dict], figures: dict, correct: dict | None = None, timing: dict | None = None) -> dict:
+    """`correct`: per model name, its per-image correctness string (for the paired tests);
+    `timing`: the timing job's file (its settings, the passes' agreement, the sparse-kernel probe)."""
+    timing = timing or {"agreement": {"passes_compared": 0}}
     correct = correct or {}
     plain = plain_rows(rows, settings)
     schedule_cmp = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", correct)
@@ -387,7 +468,7 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "histories": histories, "data": data, "provenance": provenance, "settings": settings,
         "data_phrase": data_phrase(data, settings), "weights_phrase": weights_phrase(settings["model"]["weights"]),
         "train_phrase": momentum_phrase(settings["train"]), "finetune_phrase": momentum_phrase(settings["prune"]["finetune"]),
-        "seed": seed, "seed_table": seed_table(rows, seed),
+        "seed": seed, "seed_table": seed_table(rows, seed), "seeds_table": seeds_table(rows),
         "schedule_cmp": schedule_cmp,
         "strategy_cmp": attach_tests(strategy_comparisons(plain), "importance", "random", correct),
         "ablation_table": ablation_table(rows, settings, histories, correct), "recovery_table": recovery_table(settings),
@@ -396,6 +477,8 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "gap": gap, "paradox": file_size_paradox(rows), "masked": masked_rows(rows),
         "channels": speedups, "channel_tables": channel_tables(speedups),
         "latency_tables": latency_tables(rows),
+        "timing": timing, "deploy": (deploy := deployment_options(rows)), "deploy_table": deployment_table(deploy),
+        "probe": timing.get("sparse_probe", []), "probe_table": sparse_probe_table(timing.get("sparse_probe", [])),
         "tables": {name: model_table(name, rows) for name in ("results", "deployment", "storage")},
         "stages": stages, "strategies": STRATEGIES, "masking": MASKING,
         "onnx_max_diff": max(r["onnx_max_abs_diff"] for r in rows),
@@ -443,6 +526,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed-reference", required=True)
     p.add_argument("--benchmarks", nargs="*", default=[], help="Snakemake benchmark files")
     p.add_argument("--benchmark-root", required=True, help="the folder the benchmark files lie under")
+    p.add_argument("--latency", required=True, help="latency.json from the timing job")
     p.add_argument("--correct", nargs="*", default=[], help="per-image correctness files, one per model, table order")
     p.add_argument("--figure", nargs="+", action="append", default=[], metavar=("NAME", "FILE"),
                    help="a registry figure and its file(s), inside the paper folder (per-model: table order)")
@@ -478,7 +562,7 @@ def main(argv=None) -> None:
         correct = {f["name"]: f["correct"] for f in files}
     context = build_context(rows, histories, read_json(args.data_summary), read_json(args.provenance),
                             args.settings, seed, stage_seconds(args.benchmarks, args.benchmark_root), figures,
-                            correct)
+                            correct, read_json(args.latency))
     render(args.template, args.latex_template, context, args.md, args.tex)
 
 

@@ -92,13 +92,14 @@ FIGURES = {f.name: f for f in (
     Figure("curves", "Accuracy against the target, one curve per strategy and schedule (experiments that differ "
            "only in their target): sparsity for masking (left), MACs for channel removal (right). The dashed "
            "line is the baseline; error bars are Wilson 95 % intervals.", "results", "results"),
-    Figure("leaderboard", "All models ranked by top-1 test accuracy, with Wilson 95 % intervals.", "results",
+    Figure("leaderboard", "All models ranked by top-1 test accuracy, with Wilson 95 % intervals; where an "
+           "experiment ran with several seeds, a dot per seed.", "results",
            "results"),
     Figure("evolution", "Iterative experiments: validation accuracy right after each pruning step (x) and "
            "after its fine-tuning (o), left; share of the prunable weights zeroed or removed after each "
            "step, right.", "histories", "results"),
     Figure("latency_macs", "Latency of one batch against the MACs of one image, per model, in PyTorch eager "
-           "(circles) and ONNX Runtime (squares). The dotted lines run through the baseline with latency "
+           "(circles), ONNX Runtime (squares) and ONNX Runtime int8 (triangles), all timed in one job. The dotted lines run through the baseline with latency "
            "proportional to MACs, the speed-up that removing arithmetic allows; masked models sit at the "
            "baseline's MACs.", "results", "channels"),
     Figure("kernels", "First-layer filters", "checkpoints", "kernels", width=0.7),

@@ -23,6 +23,11 @@ def pct(fraction: float) -> str:
     return f"{fraction * 100:.1f}"
 
 
+def spread(std_fraction: float) -> str:
+    """A standard deviation of accuracies in percentage points, two decimals, unsigned."""
+    return f"{std_fraction * 100:.2f}"
+
+
 def points(delta_fraction: float) -> str:
     """Accuracy difference in percentage points, one decimal, signed: '+1.2', '-0.4' ('+0.0',
     never '-0.0', for a difference that rounds to zero)."""
@@ -60,7 +65,7 @@ def text(value) -> str:
     return str(value)
 
 
-FORMATS = {"pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval}
+FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval}
 
 # --- the registry --------------------------------------------------------------------------------
 
@@ -80,7 +85,8 @@ TABLES = {
                "weights that are zero (masked models) or cut out with their channel (channel-removed models). "
                "Target: a sparsity for masked models, a channel ratio for channel-removed ones. Interval: the "
                "Wilson 95 % interval of the test accuracy over the test images.",
-    "deployment": "What a model costs to store and run: parameters, checkpoint file raw and under gzip, and the latency "
+    "deployment": "What a model costs to store and run: parameters, checkpoint file raw and under gzip, its int8 ONNX "
+                  "model's accuracy and gzip size, and the latency "
                   "of one forward pass in PyTorch eager (the table's batch size and thread count are given "
                   "in the text), with its inter-quartile range.",
     "storage": "Sparse exports against the dense checkpoint: per tensor the smallest of dense, bitmask and "
@@ -105,6 +111,9 @@ COLUMNS = {c.key: c for c in (
     Column("accuracy", "Accuracy (%)", pct, tables=("results",)),
     Column("accuracy_ci", "95 % interval (%)", interval, tables=("results",)),  # Wilson, over the test images
     Column("accuracy_flip_tta", "Accuracy, flip TTA (%)", pct, tables=("results",)),  # mean of image and mirror
+    Column("seeds_run", "Seeds", text),  # replicated experiments (config key seeds): how many runs
+    Column("accuracy_mean", "Accuracy, mean over seeds (%)", pct),
+    Column("accuracy_std", "Accuracy, std over seeds (points)", spread),
     Column("params", "Params (M)", mega, tables=("deployment",)),
     Column("nonzero_params", "Non-zero params (M)", mega),
     Column("prunable_params", "Prunable params (M)", mega),
@@ -123,6 +132,11 @@ COLUMNS = {c.key: c for c in (
     Column("latency_device", "Latency device", text, numeric=False),
     Column("latency_samples", "Latency samples", text),
     Column("onnx_max_abs_diff", "ONNX max logit difference", text),
+    Column("onnx_bytes", "ONNX (MB)", mb),
+    Column("onnx_gzip_bytes", "ONNX gzip (MB)", mb),
+    Column("accuracy_int8", "Accuracy int8 (%)", pct, tables=("deployment",)),  # ONNX Runtime, static QDQ
+    Column("int8_bytes", "int8 ONNX (MB)", mb),
+    Column("int8_gzip_bytes", "int8 gzip (MB)", mb, tables=("deployment",)),
     Column("sparse_fp32_bytes", "Sparse fp32 (MB)", mb, tables=("storage",)),
     Column("sparse_fp32_ratio", "fp32 of dense file (%)", pct, tables=("storage",)),
     Column("sparse_fp16_bytes", "Sparse fp16 (MB)", mb, tables=("storage",)),

@@ -24,14 +24,15 @@ PARAMS, PRUNABLE, MACS, CHANNELS, FILE = 2_236_682, 2_202_560, 6_110_000, 17_000
 
 
 def latency_grid(scale: float) -> list[dict]:
+    """The timing job's grid of one model (two passes)."""
     grid = []
-    for runtime, base in (("pytorch", 2.1), ("onnxruntime", 0.9)):
+    for runtime, base in (("pytorch", 2.1), ("onnxruntime", 0.9), ("onnxruntime_int8", 0.5)):
         for b in (1, 64):
             for t in (1, 2):
                 ms = base * scale * (30 if b == 64 else 1) / (1.6 if t == 2 else 1)
                 grid.append({"runtime": runtime, "latency_ms": ms, "latency_iqr_ms": ms * 0.03,
                              "latency_samples": 50, "latency_batch_size": b, "latency_threads": t,
-                             "latency_device": "cpu"})
+                             "latency_device": "cpu", "latency_pass_ms": [ms * 0.99, ms * 1.01]})
     return grid
 
 
@@ -40,7 +41,6 @@ def metrics(name, strategy, accuracy, kept, scale) -> dict:
     share = kept ** 2 if channels else 1.0  # channel removal shrinks both sides of a layer
     prunable = round(PRUNABLE * share)
     nonzero = prunable if channels else round(PRUNABLE * kept)
-    grid = latency_grid(scale)
     masked = strategy in ("l1_unstructured", "random_unstructured", "l2_structured")
     return {"name": name, "sparsity_prunable": 1 - nonzero / prunable, "prunable_params": prunable,
             "prunable_nonzero": nonzero, "macs": round(MACS * share), "channels": round(CHANNELS * kept),
@@ -53,9 +53,24 @@ def metrics(name, strategy, accuracy, kept, scale) -> dict:
             "masked_gzip_bytes": round(FILE * 1.3) if masked else None,
             "accuracy_fp16_export": accuracy - 0.0003, "accuracy": accuracy, "test_images": 10000,
             "accuracy_flip_tta": min(1.0, accuracy + 0.011),
-            **{k: grid[-1][k] for k in ("latency_ms", "latency_iqr_ms", "latency_samples", "latency_batch_size",
-                                        "latency_threads", "latency_device")},
-            "onnx_max_abs_diff": 3.1e-6, "ckpt_sha256": "0" * 64, "latency_grid": grid, "cpu": "Test CPU", "torch": "2.14.1"}
+            "onnx_max_abs_diff": 3.1e-6, "ckpt_sha256": "0" * 64, "cpu": "Test CPU", "torch": "2.14.1",
+            "onnx_bytes": round(FILE * share * 0.97), "onnx_gzip_bytes": round(FILE * share * 0.9),
+            "accuracy_int8": accuracy - 0.004, "int8_bytes": round(FILE * share * 0.27),
+            "int8_gzip_bytes": round(FILE * share * 0.22)}
+
+
+def latency_file(matrix=MATRIX) -> dict:
+    """What the timing job writes for these models (scripts/timing.py)."""
+    from scripts.timing import pass_agreement
+
+    models = {n: latency_grid(scale) for n, *_, scale in matrix}
+    probe = [{"batch_size": b, "threads": t, "layers": 35, "sparsity": 0.9, "dense_ms": 9.0 * b / 64 + 0.1,
+              "csr_ms": 14.0 * b / 64 + 0.2, "sweep_layer": "features.17.conv.2", "sweep_shape": [320, 960, 64],
+              "sweep": [{"sparsity": 0.99, "dense_ms": 1.0, "csr_ms": 0.8}], "break_even_sparsity": 0.99}
+             for b in (1, 64) for t in (1, 2)]
+    return {"settings": {"batch_sizes": [1, 64], "warmup": 1, "rounds": 2, "block_time": 0.05, "passes": 2,
+                         "threads": 2, "device": "cpu", "torch": "2.14.1"},
+            "models": models, "agreement": pass_agreement(models), "sparse_probe": probe}
 
 
 def experiments(matrix=MATRIX) -> list[dict]:
@@ -72,7 +87,7 @@ def results_rows(folder: Path, matrix=MATRIX) -> list[dict]:
         path = folder / f"{n}.json"
         path.write_text(json.dumps(metrics(n, strategy, acc, kept, scale)))
         files.append(path)
-    return aggregate(files, experiments(matrix))
+    return aggregate(files, experiments(matrix), latency_file(matrix))
 
 
 SETTINGS_OVERRIDES = {"preset": "test"}
@@ -96,7 +111,7 @@ def paper_inputs(rows, settings: dict) -> dict:
                for name, fig in FIGURES.items()}
     stages = [{"stage": "baseline training", "jobs": 1, "seconds": 61.0}]
     return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
-            "stages": stages, "figures": figures, "correct": correct_strings(rows)}
+            "stages": stages, "figures": figures, "correct": correct_strings(rows), "timing": latency_file()}
 
 
 def correct_strings(rows) -> dict[str, str]:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from fake_results import MATRIX, experiments, results_rows
+from fake_results import MATRIX, experiments, latency_file, results_rows
 from scripts.evaluate import aggregate, write_table
 from scripts.tables import COLUMNS
 
@@ -38,6 +38,19 @@ def test_wrong_order_or_wrong_file_is_named(tmp_path):
     files = [tmp_path / f"{m[0]}.json" for m in MATRIX]
     exps = experiments()
     with pytest.raises(ValueError, match="holds metrics of 'baseline', expected 'os_l1_50'"):
-        aggregate(files[:2], [exps[1], exps[0]])
+        aggregate(files[:2], [exps[1], exps[0]], latency_file())
     with pytest.raises(ValueError, match="the first model must be the 'baseline'"):
-        aggregate(files[1:3], exps[1:3])
+        aggregate(files[1:3], exps[1:3], latency_file())
+    untimed = latency_file()
+    del untimed["models"]["os_l1_50"]
+    with pytest.raises(ValueError, match="no timings of 'os_l1_50'"):
+        aggregate(files[:2], exps[:2], untimed)
+
+
+def test_the_table_latency_is_pytorch_at_the_largest_batch_on_the_most_threads(tmp_path):
+    rows = results_rows(tmp_path)
+    for r in rows:
+        (g,) = [g for g in r["latency_grid"] if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+                == ("pytorch", 64, 2)]
+        assert (r["latency_ms"], r["latency_iqr_ms"], r["latency_batch_size"], r["latency_threads"]) == (
+            g["latency_ms"], g["latency_iqr_ms"], 64, 2)

@@ -46,7 +46,11 @@ def _bad(config, mutate):
     (lambda c: c["experiments"][1].update(scope="network"), "experiments[1].scope", "is not one of"),
     (lambda c: c.update(ablation=["iterative_l1_90", "nope"]), "ablation[1]", "'nope' is not an experiment"),
     (lambda c: c["experiments"][0].update(name="L1 50% & co"), "experiments[0].name", "does not match"),
-    (lambda c: c["jobs"].update(exclusive=False), "jobs.exclusive", "'paper' preset publishes latencies"),
+    (lambda c: c.update(seeds=[1, 2]), "seeds", "must include seed (0)"),
+    (lambda c: c.update(seeds=[0, 0]), "seeds", "has non-unique elements"),
+    (lambda c: c.update(seeds=[0, 1], seeds_experiments=["nope"]), "seeds_experiments[0]", "'nope' is not an experiment"),
+    (lambda c: c.update(seeds=[0, 1], experiments=c["experiments"] + [dict(c["experiments"][0], name="oneshot_l1_50_seed1")]),
+     "seeds", "replica name 'oneshot_l1_50_seed1' is taken"),
     (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),
 ])
 def test_rejections_name_the_key(base_config, mutate, key, detail):
@@ -63,7 +67,7 @@ def test_an_empty_mapping_over_a_list_is_an_error_naming_the_key(base_config):
         check_override(base_config, {"experiments": {}}, "my.yaml")
     with pytest.raises(ConfigError, match=re.escape("config key prune.exclude: an empty mapping")):
         check_override(base_config, {"prune": {"exclude": {}}}, "my.yaml")
-    check_override(base_config, {"prune": {}, "experiments": [], "evaluate": {"latency": {}}}, "my.yaml")  # no-ops
+    check_override(base_config, {"prune": {}, "experiments": [], "evaluate": {"timing": {}}}, "my.yaml")  # no-ops
 
 
 def test_config_hash_ignores_key_order(base_config):

@@ -50,27 +50,28 @@ def job_blocks(output: str, rule: str) -> list[str]:
     return [b for b in output.split("\nrule ")[1:] if b.startswith(f"{rule}:")]
 
 
-def test_evaluate_jobs_take_the_machine_except_where_a_preset_lets_them_share(tmp_path):
-    """The paper's latency timings run alone: every core Snakemake was given and the GPU
-    slot. The quick preset (jobs.exclusive: false) runs prune and evaluate jobs on one
-    core each, side by side."""
+def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp_path):
+    """The one timing job runs alone: every core Snakemake was given and the GPU slot. Prune
+    and evaluate jobs take one core each and run side by side (jobs.exclusive: false, the
+    shipped setting), or every core one at a time (jobs.exclusive: true)."""
     paper = snakemake(tmp_path, "--dry-run", "--config", f"results_dir={tmp_path}/p", f"paper_dir={tmp_path}/p",
                       cores=3)
-    quick = snakemake(tmp_path, "--dry-run", "--configfile", str(ROOT / "workflow/presets/quick.yaml"), "--config",
-                      f"results_dir={tmp_path}/q", f"paper_dir={tmp_path}/q")
-    assert paper.returncode == 0 and quick.returncode == 0, paper.stderr[-2000:] + quick.stderr[-2000:]
-    for block in job_blocks(paper.stdout, "evaluate_model"):
-        assert "threads: 3" in block and "gpu=1" in block, block
-    blocks = job_blocks(quick.stdout, "evaluate_model")
+    exclusive = snakemake(tmp_path, "--dry-run", "--config", f"results_dir={tmp_path}/e", f"paper_dir={tmp_path}/e",
+                          "jobs={'exclusive': True}", cores=3)
+    assert paper.returncode == 0 and exclusive.returncode == 0, paper.stderr[-2000:] + exclusive.stderr[-2000:]
+    (timing,) = job_blocks(paper.stdout, "time_models")
+    assert "threads: 3" in timing and "gpu=1" in timing, timing
+    blocks = job_blocks(paper.stdout, "evaluate_model")
     assert blocks and all("threads:" not in b and "gpu=0" in b for b in blocks), blocks  # 1 thread: not shown
+    assert all("threads: 3" in b and "gpu=1" in b for b in job_blocks(exclusive.stdout, "evaluate_model"))
     with open(ROOT / "config.yaml") as f:
         experiments = experiment_names(yaml.safe_load(f))  # named rows and sweep rows
-    assert len(job_blocks(paper.stdout, "evaluate_model")) == len(experiments) + 1
+    assert len(blocks) == len(experiments) + 1
     # training jobs print their message (where to follow them) instead of the rule's block
-    pruning = [line for line in paper.stdout.splitlines() if ": Pruning " in line]
-    assert len(pruning) == len(experiments) and all(" on 3 thread(s); follow it with: tail -f " in line
-                                                    for line in pruning)
-    assert all(" on 1 thread(s);" in line for line in quick.stdout.splitlines() if ": Pruning " in line)
+    for run, threads in ((paper, 1), (exclusive, 3)):
+        pruning = [line for line in run.stdout.splitlines() if ": Pruning " in line]
+        assert len(pruning) == len(experiments) and all(f" on {threads} thread(s); follow it with: tail -f " in line
+                                                        for line in pruning)
 
 
 # --- code is an input: editing a module reruns exactly the jobs that run it ---------------
@@ -93,7 +94,7 @@ RENDERING = {"render_paper": 1, **PDF, "crosscheck_paper": 1}
 EDITS = {
     "scripts/figures.py": {**PLOTS, "record_provenance": 1, **RENDERING},
     "scripts/engine.py": {"finetune_baseline": 1, "prune_model": 1, "prune_channels": 1, "evaluate_model": 3,
-                          "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
+                          "time_models": 1, "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
     "scripts/crosscheck.py": {"crosscheck_paper": 1},
     "paper/templates/paper.md.j2": RENDERING,
     "scripts/benchmarks/plan_speed.py": {},  # no job runs it

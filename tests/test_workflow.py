@@ -46,7 +46,11 @@ TINY = {
     "ablation": ["os_l1_50", "it_l1_50", "gr_l1_60"],
     # one new row (30 %); its 50 % row is os_l1_50, trained once
     "sweeps": [{"strategies": ["l1_unstructured"], "sparsities": [0.3, 0.5], "schedule": "oneshot"}],
-    "evaluate": {"batch_size": 50, "latency": {"batch_sizes": [1, 8], "warmup": 1, "min_run_time": 0.05}},
+    # one experiment replicated with a second seed
+    "seeds": [0, 1], "seeds_experiments": ["os_l1_50"],
+    "evaluate": {"batch_size": 50, "timing": {"batch_sizes": [1, 8], "warmup": 1, "rounds": 2, "block_time": 0.02,
+                                              "passes": 2},
+                 "int8": {"calibration_images": 64}},
 }
 
 
@@ -136,14 +140,30 @@ def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
     assert metrics(config, "baseline")["masked_gzip_bytes"] is None
 
 
-def test_latency_covers_both_runtimes_and_onnx_matches(tiny_run):
+def test_one_timing_job_times_every_model_in_three_runtimes(tiny_run):
     _, config, _ = tiny_run
-    for name, _, _ in model_rows(config):
+    latency = json.loads(Path(config["results_dir"], "latency.json").read_text())
+    threads = {1, min(2, available_cores())}  # the run used --cores 2
+    names = [name for name, _, _ in model_rows(config)]
+    assert list(latency["models"]) == names
+    for name in names:
         m = metrics(config, name)
-        settings = {(g["runtime"], g["latency_batch_size"], g["latency_threads"]) for g in m["latency_grid"]}
-        threads = {1, min(2, available_cores())}  # the run used --cores 2
-        assert settings == {(rt, b, t) for rt in ("pytorch", "onnxruntime") for b in (1, 8) for t in threads}
+        assert not TIMING_KEYS & set(m), "evaluate jobs time nothing"
+        grid = latency["models"][name]
+        assert {(g["runtime"], g["latency_batch_size"], g["latency_threads"]) for g in grid} == {
+            (rt, b, t) for rt in ("pytorch", "onnxruntime", "onnxruntime_int8") for b in (1, 8) for t in threads}
+        assert all(g["latency_samples"] == 4 and len(g["latency_pass_ms"]) == 2 for g in grid)  # 2 rounds x 2 passes
+        assert result_row(config, name)["latency_grid"] == grid  # the table reads the timing job's file
         assert m["onnx_max_abs_diff"] < 1e-3
+        assert 0 <= m["accuracy_int8"] <= 1 and m["int8_bytes"] < m["onnx_bytes"]
+    assert latency["agreement"]["passes_compared"] == 2
+    from scripts.matrix import all_experiments
+    l1 = [e for e in all_experiments(config) if e["strategy"] == "l1_unstructured"]
+    sparsest = max(l1, key=lambda e: e["sparsity"])
+    # the CSR probe read the sparsest L1 model: its pointwise weights are about that sparse
+    assert all(abs(p["sparsity"] - sparsest["sparsity"]) < 0.1 for p in latency["sparse_probe"])
+    assert [(p["batch_size"], p["threads"]) for p in latency["sparse_probe"]] == sorted(
+        (b, t) for b in (1, 8) for t in threads)
 
 
 def test_reported_sparsity_matches_the_checkpoints(tiny_run):
@@ -326,3 +346,27 @@ def test_ablation_recovery_and_paired_tests_reach_the_paper(tiny_run):
     assert correct.count("1") == round(result_row(config, "gr_l1_60")["accuracy"] * len(correct))
     state = torch.load(Path(config["results_dir"], "models", "gr_l1_60.pt"), weights_only=True)["state_dict"]
     assert (state["features.0.0.weight"] != 0).all()
+
+
+def test_a_second_seed_trains_another_model_and_folds_into_its_row(tiny_run):
+    """seeds: [0, 1] for os_l1_50: a replica trained with seed 1, evaluated, then folded into
+    os_l1_50's row (per-seed accuracies, mean, sample std) and the paper's seed table;
+    it is not timed and has no row of its own."""
+    import statistics
+    _, config, _ = tiny_run
+    results = Path(config["results_dir"])
+    a, b = (torch.load(results / "models" / f"{n}.pt", weights_only=True)["state_dict"]
+            for n in ("os_l1_50", "os_l1_50_seed1"))
+    assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)  # another model
+    accuracies = [metrics(config, n)["accuracy"] for n in ("os_l1_50", "os_l1_50_seed1")]
+    row = result_row(config, "os_l1_50")
+    assert row["seeds"] == [0, 1] and row["accuracy_seeds"] == accuracies and row["seeds_run"] == 2
+    assert row["accuracy_mean"] == statistics.fmean(accuracies)
+    assert row["accuracy_std"] == statistics.stdev(accuracies)
+    rows = json.loads((results / "results.json").read_text())
+    assert "os_l1_50_seed1" not in {r["name"] for r in rows} and all("seeds" not in r for r in rows
+                                                                       if r["name"] != "os_l1_50")
+    assert "os_l1_50_seed1" not in json.loads((results / "latency.json").read_text())["models"]
+    md = Path(config["paper_dir"], "paper.md").read_text()
+    assert "### Seed to seed" in md or "Seed to seed" in md
+    assert f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.2f}" in md

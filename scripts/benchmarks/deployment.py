@@ -1,6 +1,6 @@
 """Deployment benchmark: what physical channel removal and sparse storage buy, measured
-side by side in one process (per-job timings on a shared machine drift by up to 1.5x;
-models timed in one run, in interleaved rounds, do not).
+side by side in one process, with the pipeline's timing code (scripts/timing.py: models
+timed in one run, in interleaved rounds).
 
   1. A 50 % channel-pruned model (Torch-Pruning, group L2, the config's round_to)
      against the dense model: MACs ratio, speed-up at batch 1 and 64 in PyTorch eager
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -31,10 +30,11 @@ import yaml
 from scripts.channels import channel_pruner, count_macs
 from scripts.common import available_cores, configure_threads
 from scripts.config import validate_config
-from scripts.evaluate import export_onnx, measure_latency, measure_onnx_latency
+from scripts.evaluate import export_onnx
 from scripts.model import build_model, load_checkpoint, save_checkpoint
 from scripts.prune import make_permanent, prunable_modules, prune_step
 from scripts.storage import write_sparse_export
+from scripts.timing import Runner, TimingSettings, summarise, time_models
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 IMAGE_SIZE = 32
@@ -44,17 +44,15 @@ GOALS = {"speedup_fraction_ort_b64": 0.80, "sparse_fp32": 0.12, "sparse_fp16": 0
 
 def time_side_by_side(models: dict, onnx_paths: dict, threads: int, rounds: int, warmup: int,
                       min_run_time: float) -> dict:
-    """Median over `rounds` of each (runtime, batch, model) median; models alternate inside a round."""
-    samples = {}
-    for _ in range(rounds):
-        for b in BATCH_SIZES:
-            for name, model in models.items():
-                m = measure_latency(model, b, IMAGE_SIZE, torch.device("cpu"), threads, warmup, min_run_time)
-                samples.setdefault(("pytorch", b, name), []).append(m["latency_ms"])
-            for name, path in onnx_paths.items():
-                m = measure_onnx_latency(path, b, IMAGE_SIZE, threads, warmup, min_run_time)
-                samples.setdefault(("onnxruntime", b, name), []).append(m["latency_ms"])
-    return {k: statistics.median(v) for k, v in samples.items()}
+    """The pipeline's timing job (scripts/timing.py) on these models: median over `rounds`
+    interleaved rounds, per (runtime, batch, model), on `threads` threads."""
+    runners = {name: {"pytorch": Runner("pytorch", model, IMAGE_SIZE, torch.device("cpu")),
+                      "onnxruntime": Runner("onnxruntime", onnx_paths[name], IMAGE_SIZE, torch.device("cpu"))}
+               for name, model in models.items()}
+    settings = TimingSettings(BATCH_SIZES, threads, warmup, rounds, min_run_time, passes=1)
+    grids = summarise(time_models(runners, settings), "cpu")
+    return {(g["runtime"], g["latency_batch_size"], name): g["latency_ms"]
+            for name, grid in grids.items() for g in grid if g["latency_threads"] == threads}
 
 
 def storage_ratios(dense, sparsity: float, layer_types, tmp: Path) -> dict:
@@ -128,7 +126,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=available_cores(), help="default: all cores")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed passes per measurement")
+    p.add_argument("--min-run-time", type=float, default=1.0, help="seconds of timed passes per model, setting and round")
     args = p.parse_args(argv)
     args.threads = configure_threads(args.threads)
     m = measure(args.baseline, args.channel_ratio, args.sparsity, args.threads, args.rounds, args.warmup,

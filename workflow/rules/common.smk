@@ -26,7 +26,7 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.config import (ConfigError, check_override, config_hash, experiment, experiments_by_name,
-                            prunable_settings, validate_config)
+                            prunable_settings, replicas_by_name, validate_config)
 from scripts.deps import closure_hash
 from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.registry import BASELINE, CHANNELS, FIGURES, strategies_of
@@ -51,11 +51,16 @@ IMAGENET_WEIGHTS = f"resources/weights/{IMAGENET_WEIGHTS_FILE}"
 # Each experiment with its defaults, by name (looked up once per job: no scan of the list).
 SETTINGS = experiments_by_name(config)
 EXPERIMENTS = list(SETTINGS)
-MODELS = [BASELINE] + EXPERIMENTS
+MODELS = [BASELINE] + EXPERIMENTS  # the models of the paper's tables and figures
+# Seed replicas (config key seeds): pruned and evaluated like the experiments, then folded
+# into their experiment's row as a mean and spread; never timed, drawn or tabled alone.
+REPLICAS = replicas_by_name(config)
+RUN_SETTINGS = {**SETTINGS, **REPLICAS}  # every prune job's settings
+ALL_MODELS = MODELS + list(REPLICAS)
 ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
-CHANNEL_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
-MASKING_EXPERIMENTS = [n for n, e in SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
+CHANNEL_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
+MASKING_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
 # The unpruned model as the tables name it: trained from scratch, or fine-tuned from given weights.
 BASELINE_LABEL = "Baseline (trained from scratch)" if config["model"]["weights"] == "none" else "Baseline (fine-tuned)"
 LATEX = shutil.which("latexmk")
@@ -64,7 +69,8 @@ TRAINING_BENCHMARKS = (
     [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
     + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in MASKING_EXPERIMENTS]
     + [f"{BENCHMARKS}/prune_channels/{n}.tsv" for n in CHANNEL_EXPERIMENTS]
-    + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in MODELS]
+    + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in ALL_MODELS]
+    + [f"{BENCHMARKS}/time_models.tsv"]
 )
 
 
@@ -82,8 +88,8 @@ def code_hash(module):
 
 # The stages whose outputs the paper shows: provenance records their code hashes (and
 # re-records the git commit when one changes). The cross-check only verifies the paper.
-PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.figures",
-                "scripts.paper", "scripts.provenance"]
+PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.timing",
+                "scripts.figures", "scripts.paper", "scripts.provenance"]
 
 
 def names_regex(names):
@@ -91,8 +97,8 @@ def names_regex(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
-# Threads of a timing job. Locally: every core Snakemake was given, so that no
-# other job runs beside a latency measurement. Cluster executors have no total
+# Threads of the timing job (and of exclusive jobs). Locally: every core Snakemake was
+# given, so that no other job runs beside a latency measurement. Cluster executors have no total
 # core count; there a job gets a node share (the slurm profile's set-threads).
 try:
     TIMING_THREADS = workflow.cores
@@ -105,8 +111,8 @@ EXCLUSIVE = config["jobs"]["exclusive"]
 
 
 wildcard_constraints:
-    experiment=names_regex(EXPERIMENTS),
-    model=names_regex(MODELS),
+    experiment=names_regex(list(RUN_SETTINGS)),
+    model=names_regex(ALL_MODELS),
 
 
 def data_input():
@@ -149,33 +155,49 @@ def prunable_json():
 def experiment_prunable_json(wildcards):
     """What this experiment's pruner touches: the prunable set with its own scope, and its
     own dense layers added to prune.exclude."""
-    e = SETTINGS[wildcards.experiment]
+    e = RUN_SETTINGS[wildcards.experiment]
     return json.dumps(prunable_settings(config, e))
 
 
 def experiment_json(wildcards):
     """How the experiment prunes and recovers (its fine-tuning and prunable-set settings go separately)."""
-    e = SETTINGS[wildcards.experiment]
-    return json.dumps({k: v for k, v in e.items() if k not in ("name", "label", "finetune", "sweep", "scope", "exclude")})
+    e = RUN_SETTINGS[wildcards.experiment]
+    return json.dumps({k: v for k, v in e.items()
+                       if k not in ("name", "label", "finetune", "sweep", "scope", "exclude", "seed", "replica_of")})
+
+
+def experiment_seed(wildcards):
+    """The seed a prune job runs with: its replica's, else the config's."""
+    return RUN_SETTINGS[wildcards.experiment].get("seed", config["seed"])
 
 
 def finetune_json(wildcards):
     """prune.finetune with the experiment's own overrides (e.g. epochs, a rewound learning rate)."""
-    return json.dumps({**config["prune"]["finetune"], **SETTINGS[wildcards.experiment].get("finetune", {})})
+    return json.dumps({**config["prune"]["finetune"], **RUN_SETTINGS[wildcards.experiment].get("finetune", {})})
 
 
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
-    if wildcards.model == BASELINE or SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
+    if wildcards.model == BASELINE or RUN_SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
+
+
+def sparse_probe_checkpoint():
+    """The masked model the timing job's CSR probe reads: the sparsest L1-unstructured
+    experiment (its target sparsity, the largest); none if there is no such row."""
+    l1 = [n for n in MASKING_EXPERIMENTS if n in SETTINGS and SETTINGS[n]["strategy"] == "l1_unstructured"]
+    if not l1:
+        return []
+    return f"{RESULTS}/models/{max(l1, key=lambda n: SETTINGS[n]['sparsity'])}.pt"
 
 
 def table_rows_json():
     """Experiment settings in table order, the baseline first."""
     rows = [{"name": BASELINE, "label": BASELINE_LABEL}]
     rows += list(SETTINGS.values())
-    return json.dumps({"rows": rows})
+    rows += list(REPLICAS.values())  # folded into their experiments' rows
+    return json.dumps({"rows": rows, "seed": config["seed"]})
 
 
 def final_targets():
@@ -226,6 +248,15 @@ def figure_arguments(wildcards, input):
         return " ".join(["--histories", *map(shlex.quote, named["histories"]), "--labels", *labels])
     labels = [BASELINE_LABEL] + [SETTINGS[n]["label"] for n in EXPERIMENTS]  # the figures' titles
     return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--labels", *map(shlex.quote, labels)])
+
+
+def report_figure(figure):
+    """A figure's output, marked for Snakemake's report under the paper section it goes in."""
+    category = f"5 Figures: {figure.section}"
+    if figure.inputs == "checkpoints":
+        return report(figure_outputs(figure), patterns=["{model}.png"], caption="../report/figure.rst",
+                      category=category, subcategory=figure.name)
+    return report(figure_pngs(figure), caption="../report/figure.rst", category=category)
 
 
 def figure_files():

@@ -1,4 +1,4 @@
-# Stage 4: metrics per model, then the results table.
+# Stage 4: metrics per model, one timing job over all of them, then the results table.
 
 localrules:
     aggregate_results,
@@ -14,15 +14,17 @@ rule evaluate_model:
         export_fp32=f"{RESULTS}/exports/{{model}}.fp32.sparse.pt.gz",
         export_fp16=f"{RESULTS}/exports/{{model}}.fp16.sparse.pt.gz",
         onnx=f"{RESULTS}/exports/{{model}}.onnx",
+        onnx_int8=f"{RESULTS}/exports/{{model}}.int8.onnx",
         correct=f"{RESULTS}/predictions/{{model}}.json",
     params:
         masked_arg=lambda wildcards, input: f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else "",
         prunable=prunable_json(),
-        latency=json.dumps(config["evaluate"]["latency"]),
+        int8=json.dumps(config["evaluate"]["int8"]),
+        seed=config["seed"],
         normalisation=normalisation_args(),
         eval_batch_size=config["evaluate"]["batch_size"],
         code=code_hash("scripts.evaluate"),
-    # A latency measurement must not share the machine with another job (jobs.exclusive).
+    # Nothing here is timed (time_models is); jobs.exclusive only decides how jobs share the cores.
     threads: TIMING_THREADS if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
@@ -37,17 +39,51 @@ rule evaluate_model:
     shell:
         "python -m scripts.evaluate model --ckpt {input.ckpt} --data {input.data}"
         " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
-        " --prunable {params.prunable:q} --latency {params.latency:q} --threads {threads}"
+        " --prunable {params.prunable:q} --int8 {params.int8:q} --seed {params.seed} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
-        " --onnx {output.onnx} --correct {output.correct}"
+        " --onnx {output.onnx} --onnx-int8 {output.onnx_int8} --correct {output.correct}"
         " --out {output.metrics} > {log} 2>&1"
+
+
+# Every model timed in one process, round-robin, alone on the machine (all cores, the GPU slot):
+# the latency tables, speed-ups and the latency figure read only this file.
+rule time_models:
+    input:
+        ckpts=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
+        onnx=expand(f"{RESULTS}/exports/{{model}}.onnx", model=MODELS),
+        onnx_int8=expand(f"{RESULTS}/exports/{{model}}.int8.onnx", model=MODELS),
+        sparse_probe=sparse_probe_checkpoint(),
+    output:
+        latency=report(f"{RESULTS}/latency.json", caption="../report/latency.rst", category="4 Evaluation"),
+    params:
+        models=lambda wildcards, input: " ".join(
+            f"--model {m} {c} {o} {q}" for m, c, o, q in zip(MODELS, input.ckpts, input.onnx, input.onnx_int8)),
+        probe=lambda wildcards, input: f"--sparse-probe {input.sparse_probe}" if input.sparse_probe else "",
+        settings=json.dumps(config["evaluate"]["timing"]),
+        image_size=config["data"]["image_size"],
+        code=code_hash("scripts.timing"),
+    threads: TIMING_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    conda:
+        ENVIRONMENT
+    log:
+        f"{LOGS}/time_models.log",
+    benchmark:
+        f"{BENCHMARKS}/time_models.tsv"
+    shell:
+        "python -m scripts.timing {params.models} {params.probe} --settings {params.settings:q}"
+        " --image-size {params.image_size} --threads {threads} --out {output.latency} > {log} 2>&1"
 
 
 rule aggregate_results:
     input:
-        metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=MODELS),
+        metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
+        latency=rules.time_models.output.latency,
     output:
-        csv=f"{RESULTS}/results.csv",
+        csv=report(f"{RESULTS}/results.csv", caption="../report/results.rst", category="4 Evaluation"),
         json=f"{RESULTS}/results.json",
     params:
         rows=table_rows_json(),
@@ -60,4 +96,4 @@ rule aggregate_results:
         f"{BENCHMARKS}/aggregate_results.tsv"
     shell:
         "python -m scripts.evaluate aggregate --metrics {input.metrics}"
-        " --experiments {params.rows:q} --csv {output.csv} --json {output.json} > {log} 2>&1"
+        " --experiments {params.rows:q} --latency {input.latency} --csv {output.csv} --json {output.json} > {log} 2>&1"

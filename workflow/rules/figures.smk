@@ -12,9 +12,10 @@ for figure in FIGURES.values():
         input:
             **figure_inputs(figure),
         output:
-            pngs=figure_outputs(figure),
+            pngs=report_figure(figure),
         params:
             figure=figure.name,
+            caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),
             code=code_hash("scripts.figures"),

@@ -15,7 +15,7 @@ rule record_provenance:
     input:
         weights=weights_input(),
     output:
-        json=f"{RESULTS}/provenance.json",
+        json=report(f"{RESULTS}/provenance.json", caption="../report/provenance.rst", category="7 Provenance"),
     params:
         # A new config, or new code of a stage the paper shows, re-records provenance (the job
         # reads the git commit itself) and so re-renders the paper; a commit that changes
@@ -45,10 +45,11 @@ rule render_paper:
         seed_reference=SEED_REFERENCE,
         template=f"{TEMPLATES}/paper.md.j2",
         latex_template=f"{TEMPLATES}/paper.latex",
+        latency=rules.time_models.output.latency,
         **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
     output:
-        md=f"{PAPER}/paper.md",
-        tex=f"{PAPER}/paper.tex",
+        md=report(f"{PAPER}/paper.md", caption="../report/paper.rst", category="6 Paper"),
+        tex=report(f"{PAPER}/paper.tex", caption="../report/paper.rst", category="6 Paper"),
     params:
         settings=json.dumps(config),
         # Read, not inputs: each is written with its job's outputs, which the results table
@@ -70,6 +71,7 @@ rule render_paper:
         " --data-summary {input.data_summary} --provenance {input.provenance}"
         " --settings {params.settings:q} --seed-reference {input.seed_reference}"
         " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root} --correct {params.correct}"
+        " --latency {input.latency}"
         " {params.figures}"
         " --template {input.template} --latex-template {input.latex_template}"
         " --md {output.md} --tex {output.tex} > {log} 2>&1"
@@ -83,7 +85,7 @@ rule crosscheck_paper:
         tex=rules.render_paper.output.tex,
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
     output:
-        report=f"{RESULTS}/crosscheck.txt",
+        report=report(f"{RESULTS}/crosscheck.txt", caption="../report/crosscheck.rst", category="6 Paper"),
     params:
         models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
         image_size=config["data"]["image_size"],
@@ -107,7 +109,7 @@ rule compile_pdf:
         tex=rules.render_paper.output.tex,
         figures=[f for files in PAPER_FIGURES.values() for f in files],
     output:
-        pdf=f"{PAPER}/paper.pdf",
+        pdf=report(f"{PAPER}/paper.pdf", caption="../report/paper.rst", category="6 Paper"),
     # TeX itself comes from the system (README: Debian's texlive packages); conda-forge has
     # no working TeX Live, so the environment documents only the Python side.
     conda:

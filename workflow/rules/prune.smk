@@ -17,7 +17,7 @@ rule prune_model:
         prunable=experiment_prunable_json,
         hyp=finetune_json,
         normalisation=normalisation_args(),
-        seed=config["seed"],
+        seed=experiment_seed,
         eval_batch_size=config["evaluate"]["batch_size"],
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
