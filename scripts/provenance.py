@@ -48,6 +48,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# Instruction-set extensions that decide fp32 and int8 kernel speed (e.g. VNNI/AMX for int8).
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
+
+
+def simd_flags() -> list[str]:
+    """The SIMD_FLAGS this CPU reports in /proc/cpuinfo (empty where there is none to read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SIMD_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for pkg in PACKAGES:
@@ -62,7 +79,7 @@ def hardware() -> dict:
     import torch  # here, not at the top: the workflow imports git_state while it plans
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu_model(), "cores": available_cores(), "os": platform.platform(), "gpu": gpu}
+    return {"cpu": cpu_model(), "cores": available_cores(), "simd": simd_flags(), "os": platform.platform(), "gpu": gpu}
 
 
 def collect(config_hash: str, code: dict, weights: str = "none", weights_file=None, repo=REPO) -> dict:

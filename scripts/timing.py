@@ -229,11 +229,21 @@ def sparse_probe(model, image_size: int, batch_size: int, threads: int, settings
         pruned[pruned.abs().argsort()[:k]] = 0
         d, s = timed(pruned.view_as(w), shape)
         curve.append({"sparsity": level, "dense_ms": d, "csr_ms": s})
-    faster = [c["sparsity"] for c in curve if c["csr_ms"] < c["dense_ms"]]
     return {"batch_size": batch_size, "threads": threads, "layers": len(layers), "sparsity": zeros / total,
             "dense_ms": model_dense, "csr_ms": model_sparse,
             "sweep_layer": name, "sweep_shape": [w.shape[0], w.shape[1], shape[1]], "sweep": curve,
-            "break_even_sparsity": min(faster) if faster else None}
+            "break_even_sparsity": break_even(curve)}
+
+
+def break_even(curve: list[dict]) -> float | None:
+    """The lowest swept sparsity from which CSR beats dense at every higher level too (a
+    single noisy win below that is not a break-even); None if CSR never does."""
+    level = None
+    for point in sorted(curve, key=lambda c: c["sparsity"], reverse=True):
+        if point["csr_ms"] >= point["dense_ms"]:
+            break
+        level = point["sparsity"]
+    return level
 
 
 # --- the job ---------------------------------------------------------------------------------------

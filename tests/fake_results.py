@@ -102,7 +102,7 @@ def paper_inputs(rows, settings: dict) -> dict:
                   "versions": {"python": "3.11.7", "torch": "2.14.1", "torchvision": "0.29.1", "torch-pruning": "1.6.1",
                                "snakemake": "9.27.1", "onnxruntime": "1.32.0", "jinja2": "3.1.6",
                                "matplotlib": "3.11.2"},
-                  "hardware": {"cpu": "Test CPU", "cores": 2, "gpu": None}}
+                  "hardware": {"cpu": "Test CPU", "cores": 2, "simd": ["avx2", "fma"], "gpu": None}}
     seed = {"source": "the seed study", "size_mb": {"baseline": 8.53, "smallest_pruned": 8.31}, "latency_ms": 7,
             "accuracy": {"baseline": 0.944, "it_l1_90": 0.828}}
     histories = {r["name"]: {"best_epoch": 3} for r in rows}

@@ -63,3 +63,23 @@ def test_batch_throughput_benchmark_times_every_batch_size(capsys):
     batch_throughput.main(["--batch-sizes", "16", "32", "--images", "64", "--rounds", "1", "--threads", "1"])
     out = capsys.readouterr().out
     assert "batch   16:" in out and "batch   32:" in out and "1.00x batch 16" in out
+
+
+def test_timing_agreement_puts_two_runs_side_by_side(tmp_path, capsys):
+    import json
+
+    from fake_results import latency_file
+    from scripts.benchmarks import timing_agreement
+
+    first = latency_file()
+    second = json.loads(json.dumps(first))
+    for g in second["models"]["os_ch_50"]:
+        g["latency_ms"] *= 1.1  # this model 10 % slower in the second run: its speed-ups 9.1 % lower
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    (tmp_path / "b.json").write_text(json.dumps(second))
+    rows = timing_agreement.agreement(first, second)
+    assert all(r["spread"] == (pytest.approx(1 - 1 / 1.1) if r["key"][0] == "os_ch_50" else 0) for r in rows)
+    timing_agreement.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    out = capsys.readouterr().out
+    n = len(rows)
+    assert f"max 9.1%; {n - 12} of {n} within 5%" in out  # 12 settings of os_ch_50 (3 runtimes x 2 x 2)

@@ -207,3 +207,18 @@ def test_a_difference_the_paired_test_does_not_support_is_not_called_a_win(tmp_p
     assert not it["test"]["significant"]
     md = render_source(TEMPLATE, context)
     assert "did not differ significantly from one-shot" in md
+
+
+def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
+    """Without seeds no seed table; with two seeds of one experiment, its per-seed accuracies
+    and mean +- std in both manuscripts."""
+    md, _ = render_both(tmp_path, rows, quick_config)
+    assert "Seed to seed" not in md
+    from scripts.evaluate import fold_replicas
+    seeded = [dict(r) for r in rows]
+    fold_replicas(seeded, [{"name": "os_l1_50_seed1", "replica_of": "os_l1_50", "seed": 1, "accuracy": 0.8912}], 0)
+    row = next(r for r in seeded if r["name"] == "os_l1_50")
+    assert row["accuracy_seeds"] == [0.9012, 0.8912] and row["accuracy_std"] == pytest.approx(0.00707, abs=1e-5)
+    md, tex = render_both(tmp_path, seeded, quick_config)
+    for text in (md, tex):
+        assert "Seed to seed" in text and "90.1, 89.1" in text and "89.6 ± 0.71" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 
-from scripts.provenance import collect, git_state
+from scripts.provenance import SIMD_FLAGS, collect, git_state
 
 
 def git(repo, *args):
@@ -32,5 +32,6 @@ def test_collect_hashes_the_weights_and_lists_the_versions(tmp_path):
                             "sha256": hashlib.sha256(b"weights").hexdigest()}
     assert p["versions"]["torch"].startswith("2.14.1") and p["versions"]["torch-pruning"] == "1.6.1"
     assert p["hardware"]["cores"] >= 1
+    assert set(p["hardware"]["simd"]) <= set(SIMD_FLAGS)  # what decides kernel speed, int8 above all
     assert p["code"] == {"scripts.prune": "h1"} and p["commit"] == "unknown"  # tmp_path is no checkout
     assert collect("c" * 64, {})["weights"]["sha256"] is None

@@ -137,3 +137,11 @@ def test_int8_export_round_trip_stays_close_to_fp32(tmp_path):
     assert len(correct) == 96 and set(correct) <= {"0", "1"}
     with pytest.raises(ValueError, match="calibration needs"):
         calibration_batches(data, 97, 16, seed=0)
+
+
+def test_break_even_needs_csr_to_win_from_there_on():
+    from scripts.timing import break_even
+    curve = [{"sparsity": s, "dense_ms": 1.0, "csr_ms": c} for s, c in
+             ((0.5, 0.9), (0.7, 1.2), (0.9, 0.95), (0.99, 0.5))]  # a noisy win at 50 % is not a break-even
+    assert break_even(curve) == 0.9
+    assert break_even([{"sparsity": 0.9, "dense_ms": 1.0, "csr_ms": 2.0}]) is None

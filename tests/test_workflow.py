@@ -122,8 +122,10 @@ def test_every_table_shows_the_metrics_in_the_registry_format(tiny_run, manuscri
 def test_exports_are_written_for_every_model(tiny_run):
     _, config, _ = tiny_run
     exports = Path(config["results_dir"], "exports")
+    from scripts.matrix import replicas
+    names = [n for n, _, _ in model_rows(config)] + [r["name"] for r in replicas(config)]
     assert sorted(p.name for p in exports.iterdir()) == sorted(
-        f"{n}.{v}" for n, _, _ in model_rows(config) for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx"))
+        f"{n}.{v}" for n in names for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx", "int8.onnx"))
 
 
 def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
@@ -370,3 +372,21 @@ def test_a_second_seed_trains_another_model_and_folds_into_its_row(tiny_run):
     md = Path(config["paper_dir"], "paper.md").read_text()
     assert "### Seed to seed" in md or "Seed to seed" in md
     assert f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.2f}" in md
+
+
+def test_snakemake_report_has_every_figure_table_and_the_configuration(tiny_run):
+    """`snakemake --report`: every registry figure with its caption, the results table, the
+    timing file, the paper, the provenance and the effective configuration, grouped by stage."""
+    work, config, configfile = tiny_run
+    report = work / "report.html"
+    run = snakemake(work, "--configfile", str(configfile), "--report", str(report))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "WARNING" not in run.stderr, run.stderr[-3000:]  # e.g. a caption's reStructuredText
+    html = report.read_text()
+    for category in ("4 Evaluation", "5 Figures - results", "5 Figures - kernels", "6 Paper", "7 Provenance"):
+        assert category in html, category
+    for figure in FIGURES.values():
+        assert " ".join(figure.caption.split()[:4]) in html, figure.name
+    for name in ("results.csv", "latency.json", "paper.pdf", "paper.md", "provenance.json", "crosscheck.txt"):
+        assert name in html, name
+    assert "effective configuration" in html and "seeds_experiments" in html

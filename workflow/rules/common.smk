@@ -252,7 +252,7 @@ def figure_arguments(wildcards, input):
 
 def report_figure(figure):
     """A figure's output, marked for Snakemake's report under the paper section it goes in."""
-    category = f"5 Figures: {figure.section}"
+    category = f"5 Figures - {figure.section}"
     if figure.inputs == "checkpoints":
         return report(figure_outputs(figure), patterns=["{model}.png"], caption="../report/figure.rst",
                       category=category, subcategory=figure.name)
