@@ -56,8 +56,9 @@ def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp
     shipped setting), or every core one at a time (jobs.exclusive: true)."""
     paper = snakemake(tmp_path, "--dry-run", "--config", f"results_dir={tmp_path}/p", f"paper_dir={tmp_path}/p",
                       cores=3)
-    exclusive = snakemake(tmp_path, "--dry-run", "--config", f"results_dir={tmp_path}/e", f"paper_dir={tmp_path}/e",
-                          "jobs={'exclusive': True}", cores=3)
+    (tmp_path / "exclusive.yaml").write_text("jobs: {exclusive: true}\n")
+    exclusive = snakemake(tmp_path, "--dry-run", "--configfile", str(ROOT / "config.yaml"), str(tmp_path / "exclusive.yaml"),
+                          "--config", f"results_dir={tmp_path}/e", f"paper_dir={tmp_path}/e", cores=3)
     assert paper.returncode == 0 and exclusive.returncode == 0, paper.stderr[-2000:] + exclusive.stderr[-2000:]
     (timing,) = job_blocks(paper.stdout, "time_models")
     assert "threads: 3" in timing and "gpu=1" in timing, timing
