@@ -212,3 +212,18 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
     assert "global" not in prune_jobs["own"].split("--prunable")[0]  # not in the experiment's own JSON
     evaluations = [c for c in commands if "scripts.evaluate model" in c]
     assert len(evaluations) == 3 and all('"exclude": [], "scope": "layer"' in c for c in evaluations)
+
+
+def test_the_slurm_profile_sizes_every_rule_that_asks_for_a_gpu():
+    """A rule missing from the profile's set-resources keeps the `gpu` written in the rule:
+    on a CPU-only partition its sbatch fails (the timing job did, before it was listed)."""
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    blocks = re.split(r"^(?=rule |use rule )", text, flags=re.MULTILINE)
+    gpu_rules = set()
+    for block in blocks:
+        name = re.match(r"(?:rule|use rule \w+ as) (\w+)", block)
+        if name and ("gpu=" in block or block.startswith("use rule")):  # a `use rule` inherits the gpu
+            gpu_rules.add(name.group(1))
+    profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
+    assert {"finetune_baseline", "prune_model", "prune_channels", "evaluate_model", "time_models"} <= gpu_rules
+    assert gpu_rules <= set(profile["set-resources"]) and gpu_rules <= set(profile["set-threads"])
