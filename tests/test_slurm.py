@@ -146,7 +146,7 @@ def test_every_compute_job_ran_as_a_slurm_job(runs):
     channels = sum(e["strategy"].endswith("_channels") for e in config["experiments"])
     jobs = slurm_jobs(folder / "slurm-logs")
     assert jobs == {"prepare_data": 1, "finetune_baseline": 1, "prune_model": len(config["experiments"]) - channels,
-                    "prune_channels": channels, "evaluate_model": len(config["experiments"]) + 1}
+                    "prune_channels": channels, "evaluate_model": len(config["experiments"]) + 1, "time_models": 1}
     assert "SLURM jobid" in runs["slurm"]["log"]  # snakemake's own record of each submission
 
 
