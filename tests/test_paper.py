@@ -222,3 +222,14 @@ def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
     md, tex = render_both(tmp_path, seeded, quick_config)
     for text in (md, tex):
         assert "Seed to seed" in text and "90.1, 89.1" in text and "89.6 ± 0.71" in text
+
+
+def test_the_sparse_probe_sentence_follows_the_measurement(tmp_path, rows, quick_config):
+    """Whether CSR beat dense over the whole model decides the sentence, not the template."""
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    md = render_source(TEMPLATE, build_context(rows, **inputs))
+    assert "Over the whole model the CSR products are slower" in md
+    for p in inputs["timing"]["sparse_probe"]:
+        p["csr_ms"] = p["dense_ms"] / 2
+    md = render_source(TEMPLATE, build_context(rows, **inputs))
+    assert "Here the CSR products beat the dense ones over the whole model (2.00x)" in md
