@@ -100,7 +100,7 @@ def check_semantics(config: dict) -> None:
     for i, name in enumerate(config.get("seeds_experiments") or []):
         if name not in names:
             raise ConfigError(f"config key seeds_experiments[{i}]: {name!r} is not an experiment (named rows and "
-                              "sweep rows)")
+                              "sweep rows); a --configfile that replaces experiments must give its own seeds_experiments")
     for name in replicas_by_name(config):
         if name.casefold() in seen:
             raise ConfigError(f"config key seeds: the replica name {name!r} is taken by an experiment; rename it")

@@ -49,7 +49,7 @@ def _bad(config, mutate):
     (lambda c: c.update(seeds=[1, 2]), "seeds", "must include seed (0)"),
     (lambda c: c.update(seeds=[0, 0]), "seeds", "has non-unique elements"),
     (lambda c: c.update(seeds=[0, 1], seeds_experiments=["nope"]), "seeds_experiments[0]", "'nope' is not an experiment"),
-    (lambda c: c.update(seeds=[0, 1], experiments=c["experiments"] + [dict(c["experiments"][0], name="oneshot_l1_50_seed1")]),
+    (lambda c: c.update(seeds=[0, 1], seeds_experiments=["oneshot_l1_50"], experiments=c["experiments"] + [dict(c["experiments"][0], name="oneshot_l1_50_seed1")]),
      "seeds", "replica name 'oneshot_l1_50_seed1' is taken"),
     (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),
 ])
