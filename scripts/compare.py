@@ -9,9 +9,9 @@ Every registered scalar of every model is printed side by side and judged:
   depend only on the architecture and the targets, so they must be equal on any machine;
 - accuracy columns (plain, flip TTA, fp16 export, int8): within the row's tolerance, the larger
   of the half-width of its published Wilson 95 % interval and three seed-to-seed standard
-  deviations where the published row measured them (a run on another CPU trains other weights:
-  its accuracy moves by about the seed-to-seed spread; the interval bounds what the test set can
-  tell apart);
+  deviations: the row's own where the published run replicated it, else the largest measured
+  on any replicated row of that run (a run on another CPU trains other weights: its accuracy
+  moves by about the seed-to-seed spread; the interval bounds what the test set can tell apart);
 - timings and compressed sizes: shown, not judged (they depend on the machine, and gzip sizes on
   the exact weights), except with --exact.
 
@@ -33,12 +33,19 @@ ACCURACY = ("accuracy", "accuracy_flip_tta", "accuracy_fp16_export", "accuracy_i
 SEED_STDS = 3  # an accuracy may move by this many seed-to-seed standard deviations
 
 
-def accuracy_tolerance(row: dict) -> float:
+def study_seed_std(rows: list[dict]) -> float:
+    """The largest seed-to-seed standard deviation measured on any replicated row (0 if none)."""
+    return max((r.get("accuracy_std") or 0.0 for r in rows), default=0.0)
+
+
+def accuracy_tolerance(row: dict, study_std: float = 0.0) -> float:
+    """`study_std`: the run's spread, for rows it did not replicate (study_seed_std)."""
     lo, hi = row["accuracy_ci"]
-    return max((hi - lo) / 2, SEED_STDS * (row.get("accuracy_std") or 0.0))
+    std = row.get("accuracy_std") if row.get("seeds_run", 1) > 1 else study_std
+    return max((hi - lo) / 2, SEED_STDS * (std or 0.0))
 
 
-def judge(key: str, published, mine, row: dict, exact: bool) -> tuple[str, str]:
+def judge(key: str, published, mine, row: dict, exact: bool, study_std: float = 0.0) -> tuple[str, str]:
     """(verdict, tolerance): verdict is 'ok', 'OUTSIDE' or 'shown'."""
     if published is None or mine is None:
         return ("ok" if published == mine else "OUTSIDE"), "both absent"
@@ -48,7 +55,7 @@ def judge(key: str, published, mine, row: dict, exact: bool) -> tuple[str, str]:
     if exact or key in EXACT:
         return ("ok" if math.isclose(published, mine, rel_tol=1e-9, abs_tol=1e-12) else "OUTSIDE"), "equal"
     if key in ACCURACY:
-        tol = accuracy_tolerance(row)
+        tol = accuracy_tolerance(row, study_std)
         return ("ok" if abs(mine - published) <= tol else "OUTSIDE"), f"+-{tol * 100:.2f} pts"
     return "shown", "not judged"
 
@@ -56,6 +63,7 @@ def judge(key: str, published, mine, row: dict, exact: bool) -> tuple[str, str]:
 def compare(published: list[dict], mine: list[dict], exact: bool) -> tuple[list[list[str]], int]:
     """Rows of the side-by-side report, and how many judged numbers fall outside."""
     theirs = {r["name"]: r for r in mine}
+    study_std = study_seed_std(published)
     lines, outside = [], 0
     for row in published:
         other = theirs.get(row["name"])
@@ -66,7 +74,7 @@ def compare(published: list[dict], mine: list[dict], exact: bool) -> tuple[list[
         for key in COLUMNS:
             if key in ("name", "label", "ckpt_sha256") or key not in row:
                 continue  # the checkpoint hash differs with any weight; its sizes are compared instead
-            verdict, tol = judge(key, row[key], other.get(key), row, exact)
+            verdict, tol = judge(key, row[key], other.get(key), row, exact, study_std)
             outside += verdict == "OUTSIDE"
             lines.append([row["name"], key, fmt(row[key]), fmt(other.get(key)), tol, verdict])
     extra = sorted(set(theirs) - {r["name"] for r in published})

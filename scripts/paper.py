@@ -104,7 +104,10 @@ def by_points(delta: float) -> str:
 
 
 def p_value(p: float) -> str:
-    """'p = 0.41', 'p = 0.0031', 'p = 3.2e-12' (no '<': markdown writers escape it)."""
+    """'p = 0.41', 'p = 0.0031', 'p = 3.2e-12', 'p below 1e-300' where the exact value underflows
+    a float (no '<': markdown writers escape it)."""
+    if p < 1e-300:
+        return "p below 1e-300"
     return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
 
 
@@ -194,31 +197,91 @@ def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[di
     return comparisons
 
 
-def ablation_table(rows, settings: dict, histories: dict, correct: dict | None = None) -> Table | None:
-    """The config's ablation: each row's accuracy change over the row before and over the first,
-    at its fine-tune budget and measured fine-tune time."""
-    names = settings.get("ablation", [])
+def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[dict]:
+    """The config's ablation rows in order, each with its change over the row before (and that
+    change's exact McNemar test) and over the first; empty with fewer than two rows."""
     by_name = {r["name"]: r for r in rows}
-    chain = [by_name[n] for n in names if n in by_name]
+    chain = [by_name[n] for n in settings.get("ablation", []) if n in by_name]
     if len(chain) < 2:
-        return None
-    experiments = experiments_by_name(settings)
-    correct = correct or {}
-    body = []
+        return []
+    experiments, correct = experiments_by_name(settings), correct or {}
+    out = []
     for i, r in enumerate(chain):
-        seconds = histories.get(r["name"], {}).get("seconds")
-        prev = chain[i - 1]["name"] if i else None
-        test = paired_test(correct[prev], correct[r["name"]]) if i and prev in correct and r["name"] in correct \
-            else None
-        body.append([r["label"], str(finetune_epochs(settings, experiments[r["name"]])),
-                     f"{seconds / 60:.1f}" if seconds is not None else "n/a", pct(r["accuracy"]),
-                     points(r["accuracy"] - chain[i - 1]["accuracy"]) if i else "reference",
-                     p_value(test["p_value"]) if test else "n/a" if i else "reference",
-                     points(r["accuracy"] - chain[0]["accuracy"]) if i else "reference"])
+        prev = chain[i - 1] if i else None
+        test = paired_test(correct[prev["name"]], correct[r["name"]]) \
+            if prev and prev["name"] in correct and r["name"] in correct else None
+        out.append({"row": r, "epochs": finetune_epochs(settings, experiments[r["name"]]),
+                    "delta": r["accuracy"] - prev["accuracy"] if prev else None,
+                    "over_first": r["accuracy"] - chain[0]["accuracy"], "test": test})
+    return out
+
+
+def ablation_table(chain: list[dict], histories: dict) -> Table | None:
+    """The ablation chain: each row's accuracy change over the row before and over the first,
+    at its fine-tune budget and measured fine-tune time."""
+    if not chain:
+        return None
+    body = []
+    for i, c in enumerate(chain):
+        seconds = histories.get(c["row"]["name"], {}).get("seconds")
+        body.append([c["row"]["label"], str(c["epochs"]), f"{seconds / 60:.1f}" if seconds is not None else "n/a",
+                     pct(c["row"]["accuracy"]), points(c["delta"]) if i else "reference",
+                     p_value(c["test"]["p_value"]) if c["test"] else "n/a" if i else "reference",
+                     points(c["over_first"]) if i else "reference"])
     return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
                   "McNemar, change", "Over the first (points)"], body, [False, True, True, True, True, True, True],
                  "Ablation at one budget: each row adds one ingredient to the row above it; the exact McNemar "
                  "test compares each row with the row above on the same test images.")
+
+
+CLASSIFIER = "classifier.1"  # the replaced last layer (scripts/model.py)
+
+
+def seed_questions(rows, settings: dict, histories: dict, schedule_cmp, chain, correct: dict, gap, speedups,
+                   deploy, paradox, probe) -> dict:
+    """The numbers that answer the seed's four questions; a question whose rows the matrix
+    lacks is None. 1: why iterative beat one-shot; 2: why structured masking collapsed and
+    channel removal did not; 3: why masking brought no speed, and what does; 4: the file-size
+    paradox."""
+    experiments, base = experiments_by_name(settings), rows[0]
+    out = dict.fromkeys(("iterative", "structured", "speed", "paradox"))
+    masked_cmp = [c for c in schedule_cmp if not c["channels"]]
+    if masked_cmp:
+        c = max(masked_cmp, key=lambda c: c["sparsity"])
+        it, one = histories[c["iterative"]["name"]]["steps"], histories[c["oneshot"]["name"]]["steps"]
+        out["iterative"] = {
+            **c, "baseline_val": histories[BASELINE]["best_val_accuracy"],
+            "oneshot_pruned_val": one[0]["val_accuracy_pruned"],
+            "iterative_pruned_val": [s["val_accuracy_pruned"] for s in it],
+            "step_fraction": 1 - (1 - c["sparsity"]) ** (1 / len(it)),
+            "epochs": {k: finetune_epochs(settings, experiments.get(c[k]["name"], c[k])) for k in ("iterative", "oneshot")},
+            "chain": chain, "best": max((x["row"] for x in chain), key=lambda r: r["accuracy"]) if chain else None}
+    structured = [r for r in rows if r["strategy"] == "l2_structured"]
+    if structured:
+        r = max(structured, key=lambda x: x["target_sparsity"])
+        prunable = prunable_settings(settings, experiments.get(r["name"], {}))
+        classes = settings["data"]["num_classes"]
+        in_set = "Linear" in prunable["layer_types"] and CLASSIFIER not in prunable["exclude"]
+        lo, hi = r["accuracy_ci"]
+        channels = sorted(channel_rows(rows), key=lambda x: x["target_sparsity"])
+        widest = max(channels, key=lambda x: (x["target_sparsity"], x["accuracy"])) if channels else None
+        out["structured"] = {
+            "row": r, "classes": classes, "classifier_pruned": in_set,
+            "class_rows_masked": round(r["target_sparsity"] * classes) if in_set else 0,
+            "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
+            "channels": channels, "widest": widest,
+            "test": paired_test(correct[widest["name"]], correct[r["name"]])
+            if widest and widest["name"] in correct and r["name"] in correct else None}
+    if gap:
+        base_ort = next(o for o in deploy["options"] if o["row"] is base and o["runtime"] == "onnxruntime")
+        best = max(speedups["rows"], key=lambda c: c["cells"][-1]["speedup"]) if speedups["rows"] else None
+        out["speed"] = {**gap, "probe": probe[-1] if probe else None, "ort": base_ort, "threads": deploy["threads"],
+                        "channels": best, "channels_cell": best["cells"][-1] if best else None}
+    if paradox:
+        channels = channel_rows(rows)
+        out["paradox"] = {**paradox, "smallest_channels": min(channels, key=lambda x: x["gzip_bytes"]) if channels
+                          else None}
+    return out
 
 
 def seeds_table(rows) -> Table | None:
@@ -461,6 +524,10 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
     schedule_cmp = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", correct)
     gap = hardware_gap(rows)
     speedups = channel_speedups(rows)
+    chain = ablation_chain(rows, settings, correct)
+    deploy = deployment_options(rows)
+    paradox = file_size_paradox(rows)
+    probe = timing.get("sparse_probe", [])
     return {
         "preset": settings["preset"], "published": settings["preset"] == PUBLISHED_PRESET,
         "synthetic": data["source"] == "synthetic",
@@ -471,14 +538,16 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "seed": seed, "seed_table": seed_table(rows, seed), "seeds_table": seeds_table(rows),
         "schedule_cmp": schedule_cmp,
         "strategy_cmp": attach_tests(strategy_comparisons(plain), "importance", "random", correct),
-        "ablation_table": ablation_table(rows, settings, histories, correct), "recovery_table": recovery_table(settings),
+        "ablation_table": ablation_table(chain, histories), "recovery_table": recovery_table(settings),
         "alpha": ALPHA, "bill": training_bill(settings),
         "findings": findings(rows, schedule_cmp, gap, speedups),
-        "gap": gap, "paradox": file_size_paradox(rows), "masked": masked_rows(rows),
+        "gap": gap, "paradox": paradox, "masked": masked_rows(rows),
         "channels": speedups, "channel_tables": channel_tables(speedups),
         "latency_tables": latency_tables(rows),
-        "timing": timing, "deploy": (deploy := deployment_options(rows)), "deploy_table": deployment_table(deploy),
-        "probe": timing.get("sparse_probe", []), "probe_table": sparse_probe_table(timing.get("sparse_probe", [])),
+        "timing": timing, "deploy": deploy, "deploy_table": deployment_table(deploy),
+        "probe": probe, "probe_table": sparse_probe_table(probe),
+        "questions": seed_questions(rows, settings, histories, schedule_cmp, chain, correct, gap, speedups, deploy,
+                                    paradox, probe),
         "tables": {name: model_table(name, rows) for name in ("results", "deployment", "storage")},
         "stages": stages, "strategies": STRATEGIES, "masking": MASKING,
         "onnx_max_diff": max(r["onnx_max_abs_diff"] for r in rows),
@@ -534,6 +603,8 @@ def main(argv=None) -> None:
     p.add_argument("--latex-template", required=True, help="pandoc's LaTeX template (the preamble)")
     p.add_argument("--md", required=True)
     p.add_argument("--tex", required=True)
+    p.add_argument("--link-dir", help="the folder figure links are relative to (default: the folder of --md; "
+                                      "scripts.publish renders elsewhere to compare)")
     args = p.parse_args(argv)
     rows = read_json(args.results)
     if rows[0]["name"] != BASELINE:
@@ -541,7 +612,7 @@ def main(argv=None) -> None:
     histories = {r["name"]: read_json(h) for r, h in zip(rows, args.histories, strict=True)}
     with open(args.seed_reference) as f:
         seed = yaml.safe_load(f)
-    paper_dir = Path(args.md).parent  # figures are linked relative to the paper
+    paper_dir = Path(args.link_dir or Path(args.md).parent)  # figures are linked relative to the paper
     figures = {}
     for name, *files in args.figure:
         if name not in FIGURES:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fake_results import results_rows
-from scripts.compare import accuracy_tolerance, main
+from scripts.compare import accuracy_tolerance, main, study_seed_std
 
 
 @pytest.fixture
@@ -48,8 +48,23 @@ def test_accuracy_within_its_interval_passes_and_beyond_it_fails(tmp_path, publi
 
 def test_seed_spread_widens_the_tolerance(published):
     rows, _ = published
-    row = {**rows[2], "accuracy_std": 0.02}
+    row = {**rows[2], "accuracy_std": 0.02, "seeds_run": 3}
     assert accuracy_tolerance(row) == pytest.approx(0.06)
+    assert accuracy_tolerance(row, study_std=0.001) == pytest.approx(0.06)  # its own spread first
+
+
+def test_rows_without_seeds_take_the_largest_spread_the_run_measured(tmp_path):
+    rows = results_rows(tmp_path / "metrics")
+    rows[2].update(accuracy_std=0.02, seeds_run=3, seeds=[0, 1, 2])
+    rows[3].update(accuracy_std=0.005, seeds_run=3, seeds=[0, 1, 2])
+    assert study_seed_std(rows) == 0.02
+    (tmp_path / "published.json").write_text(json.dumps(rows))
+    assert accuracy_tolerance(rows[1], study_seed_std(rows)) == pytest.approx(0.06)
+    near, far = copy.deepcopy(rows), copy.deepcopy(rows)
+    near[1]["accuracy"] += 0.055  # beyond its interval, within 3 x the run's largest spread
+    far[1]["accuracy"] += 0.065
+    assert run(tmp_path, near) == 0
+    assert run(tmp_path, far) == 1
 
 
 def test_a_tampered_count_or_a_missing_model_fails_but_timings_are_only_shown(tmp_path, published):

@@ -233,3 +233,53 @@ def test_the_sparse_probe_sentence_follows_the_measurement(tmp_path, rows, quick
         p["csr_ms"] = p["dense_ms"] / 2
     md = render_source(TEMPLATE, build_context(rows, **inputs))
     assert "Here the CSR products beat the dense ones over the whole model (2.00x)" in md
+
+
+STRUCTURED_90 = ("it_l2_90", "Iterative structured L2 90%", "l2_structured", "iterative", 0.9, 3, 0.1001, 0.1, 1.0)
+
+
+def questions_section(md: str) -> str:
+    return md.split("## The seed's four questions")[1].split("## Provenance")[0]
+
+
+def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config):
+    from scripts.tables import interval, pct, ratio
+
+    rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
+    context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
+    q = context["questions"]
+    it = q["iterative"]
+    assert (it["iterative"]["name"], it["oneshot"]["name"]) == ("it_l1_90", "os_l1_90")
+    assert it["step_fraction"] == pytest.approx(1 - 0.1 ** (1 / 3))
+    assert it["oneshot_pruned_val"] == pytest.approx(0.4123) and it["epochs"] == {"iterative": 6, "oneshot": 2}
+    s = q["structured"]
+    assert s["class_rows_masked"] == 9 and s["chance_in_interval"]  # 10.01 % over 10,000 images
+    assert s["widest"]["name"] == "os_ch_50"  # the better of the two 50 % channel rows
+    assert s["test"]["p_value"] < 0.05  # 85.6 % against 10.0 % on the same 10,000 images
+    text = questions_section(render_source(TEMPLATE, context))
+    for expected in ("**1. Does iterative", "**2. Why did structured", "**3. Why did masking", "**4. Why did",
+                     "so 9 of its 10 rows are zero", f"95 % interval {interval(rows[-1]['accuracy_ci'])}, which contains chance",
+                     f"to {pct(it['oneshot_pruned_val'])} % before any fine-tuning",
+                     f"{ratio(q['speed']['latency_ratio'])}x the baseline's time",
+                     f"{ratio(q['paradox']['masked_ratio'])}x the baseline's file"):
+        assert expected in text, expected
+
+
+def test_a_dense_classifier_removes_the_class_rows_sentence(tmp_path, quick_config):
+    rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
+    settings = {**quick_config, "preset": "test", "prune": {**quick_config["prune"], "exclude": ["classifier.1"]}}
+    context = build_context(rows, **paper_inputs(rows, settings))
+    assert context["questions"]["structured"]["class_rows_masked"] == 0
+    assert "rows are zero" not in questions_section(render_source(TEMPLATE, context))
+
+
+def test_without_the_rows_a_question_is_left_out(tmp_path, quick_config):
+    rows = results_rows(tmp_path / "metrics")  # no structured masking row
+    context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
+    assert context["questions"]["structured"] is None
+    text = questions_section(render_source(TEMPLATE, context))
+    assert "**2." not in text and "**1." in text
+
+
+def test_p_values_never_print_as_zero():
+    assert p_value(0.0) == "p below 1e-300" and p_value(3.2e-12) == "p = 3.2e-12" and p_value(0.41) == "p = 0.41"

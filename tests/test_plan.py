@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, snakemake
-from scripts.config import experiment_names
+from scripts.config import experiment_names, replicas_by_name
 from scripts.registry import FIGURES
 
 
@@ -66,7 +66,8 @@ def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp
     assert blocks and all("threads:" not in b and "gpu=0" in b for b in blocks), blocks  # 1 thread: not shown
     assert all("threads: 3" in b and "gpu=1" in b for b in job_blocks(exclusive.stdout, "evaluate_model"))
     with open(ROOT / "config.yaml") as f:
-        experiments = experiment_names(yaml.safe_load(f))  # named rows and sweep rows
+        shipped = yaml.safe_load(f)
+    experiments = experiment_names(shipped) + list(replicas_by_name(shipped))  # named, sweep and seed rows
     assert len(blocks) == len(experiments) + 1
     # training jobs print their message (where to follow them) instead of the rule's block
     for run, threads in ((paper, 1), (exclusive, 3)):
@@ -84,11 +85,11 @@ SMALL = {
         {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
         {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
     ],
-    "sweeps": [], "ablation": [],
+    "sweeps": [], "ablation": [], "seeds_experiments": [],
 }
 PLOTS = {f"plot_{name}": 1 for name in FIGURES}  # one rule per registry figure
 PDF = {"compile_pdf": 1} if shutil.which("latexmk") else {}
-RENDERING = {"render_paper": 1, **PDF, "crosscheck_paper": 1}
+RENDERING = {"render_paper": 1, **PDF, "crosscheck_paper": 1, "publish_numbers": 1}
 # Jobs per rule that `snakemake -n` must plan after an edit of one file (the config above:
 # one masking and one channel experiment, so three models). Provenance records the code
 # hash of every stage the paper shows, hence reruns with any of them.
@@ -96,7 +97,7 @@ EDITS = {
     "scripts/figures.py": {**PLOTS, "record_provenance": 1, **RENDERING},
     "scripts/engine.py": {"finetune_baseline": 1, "prune_model": 1, "prune_channels": 1, "evaluate_model": 3,
                           "time_models": 1, "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
-    "scripts/crosscheck.py": {"crosscheck_paper": 1},
+    "scripts/crosscheck.py": {"crosscheck_paper": 1, "publish_numbers": 1},  # its report is published
     "paper/templates/paper.md.j2": RENDERING,
     "scripts/benchmarks/plan_speed.py": {},  # no job runs it
 }
@@ -139,7 +140,7 @@ def settled(tmp_path_factory):
     assert summary.returncode == 0, summary.stderr[-3000:]
     for line in summary.stdout.splitlines()[1:]:
         path = work / line.split("\t")[0]
-        if path == work / "results/paper/figures/kernels":  # the one directory output
+        if path in (work / "results/paper/figures/kernels", work / "results/paper/numbers"):  # directory outputs
             path.mkdir(parents=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +200,7 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
             {"name": "own", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5,
              "scope": "global", "exclude": ["features.0.0", "classifier.1"]}]
     configfile = tmp_path / "my.yaml"
-    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "results_dir": str(tmp_path / "r"),
+    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "seeds_experiments": [], "results_dir": str(tmp_path / "r"),
                                           "paper_dir": str(tmp_path / "r")}))
     run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), str(configfile),
                     "--dry-run", "--printshellcmds")

@@ -201,7 +201,8 @@ def table_rows_json():
 
 
 def final_targets():
-    targets = [f"{RESULTS}/results.csv", f"{PAPER}/paper.md", f"{PAPER}/paper.tex", f"{RESULTS}/crosscheck.txt"]
+    targets = [f"{RESULTS}/results.csv", f"{PAPER}/paper.md", f"{PAPER}/paper.tex", f"{RESULTS}/crosscheck.txt",
+               f"{PAPER}/numbers"]
     if LATEX:
         targets.append(f"{PAPER}/paper.pdf")
     else:
@@ -269,3 +270,22 @@ def figure_args():
     """--figure NAME FILE... for every registry figure (per-model figures: every model's file)."""
     return " ".join(f"--figure {name} " + " ".join(shlex.quote(f) for f in figure_pngs(figure))
                     for name, figure in FIGURES.items())
+
+
+def render_inputs():
+    """render_paper's inputs by scripts.paper argument: what publish_numbers copies and records."""
+    return {
+        "results": rules.aggregate_results.output.json,
+        "histories": expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS),
+        "data_summary": DATA_SUMMARY,
+        "provenance": rules.record_provenance.output.json,
+        "settings": config,
+        "seed_reference": SEED_REFERENCE,
+        "benchmarks": TRAINING_BENCHMARKS,
+        "benchmark_root": os.path.commonpath(TRAINING_BENCHMARKS),
+        "latency": rules.time_models.output.latency,
+        "correct": expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS),
+        "figures": {name: figure_pngs(figure) for name, figure in FIGURES.items()},
+        "template": rules.render_paper.input.template,
+        "latex_template": rules.render_paper.input.latex_template,
+    }

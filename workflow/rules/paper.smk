@@ -6,6 +6,7 @@ localrules:
     render_paper,
     crosscheck_paper,
     compile_pdf,
+    publish_numbers,
 
 
 PAPER_FIGURES = figure_files()
@@ -122,3 +123,28 @@ rule compile_pdf:
         # latexmk's build files go to a scratch folder; only the PDF lands in the paper folder.
         "tmp=$(mktemp -d) && latexmk -pdf -interaction=nonstopmode -halt-on-error -output-directory=$tmp"
         " -cd {input.tex} > {log} 2>&1 && mv $tmp/paper.pdf {output.pdf} && rm -rf $tmp"
+
+
+# The numbers the paper was rendered from, beside it (<paper>/numbers, a few MB): committed with the
+# paper, they rebuild it byte for byte (scripts/publish.py, "check") without the checkpoints.
+rule publish_numbers:
+    input:
+        md=rules.render_paper.output.md,
+        tex=rules.render_paper.output.tex,
+        crosscheck=rules.crosscheck_paper.output.report,
+        csv=rules.aggregate_results.output.csv,
+        metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
+    output:
+        numbers=directory(f"{PAPER}/numbers"),
+    params:
+        render=json.dumps(render_inputs()),
+        results_dir=lambda wildcards, input: os.path.dirname(input.csv),
+        paper_dir=lambda wildcards, input: os.path.dirname(input.md),
+        code=code_hash("scripts.publish"),
+    conda:
+        ENVIRONMENT
+    log:
+        f"{LOGS}/publish_numbers.log",
+    shell:
+        "python -m scripts.publish collect --results-dir {params.results_dir:q} --paper-dir {params.paper_dir:q} --render {params.render:q}"
+        " --extra {input.crosscheck} {input.csv} {input.metrics} > {log} 2>&1"

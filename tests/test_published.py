@@ -1,0 +1,36 @@
+"""The committed paper (paper/) follows its committed numbers (paper/numbers): a rebuild changes
+no byte of paper.md or paper.tex, the README's published-results block is the one those
+numbers give, and the folder stays small and free of checkpoints."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from scripts import publish
+
+PAPER = ROOT / "paper"
+pytestmark = pytest.mark.skipif(not (PAPER / publish.NUMBERS / publish.MANIFEST).is_file(),
+                                reason="no published run committed yet (paper/numbers/render.json)")
+
+
+def test_the_committed_paper_rebuilds_byte_for_byte(capsys):
+    assert publish.main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
+
+
+def test_the_readme_shows_the_committed_numbers():
+    assert publish.main(["readme", str(PAPER), str(ROOT / "README.md"), "--check"]) == 0
+
+
+def test_the_published_run_passed_its_crosscheck_and_was_the_published_config():
+    from scripts.common import read_json
+
+    assert (PAPER / publish.NUMBERS / "crosscheck.txt").read_text().endswith("all numbers match\n")
+    manifest = read_json(PAPER / publish.NUMBERS / publish.MANIFEST)
+    assert read_json(PAPER / publish.NUMBERS / manifest["settings"])["preset"] == "paper"
+    assert not read_json(PAPER / publish.NUMBERS / manifest["provenance"])["dirty"]
+
+
+def test_the_committed_folder_is_small_and_holds_no_model():
+    files = [f for f in PAPER.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 10_000_000
+    assert not [f for f in files if f.suffix in (".pt", ".onnx", ".gz", ".tar")]
