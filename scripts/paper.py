@@ -223,7 +223,7 @@ def ablation_table(chain: list[dict], histories: dict) -> Table | None:
         return None
     body = []
     for i, c in enumerate(chain):
-        seconds = histories.get(c["row"]["name"], {}).get("seconds")
+        seconds = epoch_seconds(histories[c["row"]["name"]]) if c["row"]["name"] in histories else None
         body.append([c["row"]["label"], str(c["epochs"]), f"{seconds / 60:.1f}" if seconds is not None else "n/a",
                      pct(c["row"]["accuracy"]), points(c["delta"]) if i else "reference",
                      p_value(c["test"]["p_value"]) if c["test"] else "n/a" if i else "reference",
@@ -481,6 +481,13 @@ def findings(rows, schedule_cmp, gap, speedups) -> list[dict]:
     return out
 
 
+def epoch_seconds(history: dict) -> float:
+    """A training job's time by its own per-epoch records: whole, where the job was killed and
+    resumed (Snakemake's benchmark and the history's `seconds` time the last process only)."""
+    epochs = history.get("epochs") or [e for step in history.get("steps", []) for e in step.get("epochs", [])]
+    return sum(e["seconds"] for e in epochs)
+
+
 def stage_seconds(benchmark_files, root) -> list[dict]:
     """Wall time per stage (rule), summed over its jobs, from Snakemake's benchmark files.
 
@@ -549,7 +556,8 @@ def build_context(rows, histories: dict, data: dict, provenance: dict, settings:
         "questions": seed_questions(rows, settings, histories, schedule_cmp, chain, correct, gap, speedups, deploy,
                                     paradox, probe),
         "tables": {name: model_table(name, rows) for name in ("results", "deployment", "storage")},
-        "stages": stages, "strategies": STRATEGIES, "masking": MASKING,
+        "stages": stages, "epoch_minutes": sum(epoch_seconds(h) for h in histories.values()) / 60,
+        "strategies": STRATEGIES, "masking": MASKING,
         "onnx_max_diff": max(r["onnx_max_abs_diff"] for r in rows),
         "figures": figure_list(figures, rows),
     }

@@ -118,9 +118,10 @@ def fake_history(row: dict) -> dict:
     """A history file's fields the paper reads: the best epoch, the baseline's best validation
     accuracy, each pruning step's validation accuracy right after pruning."""
     if row["name"] == BASELINE:
-        return {"best_epoch": 3, "best_val_accuracy": round(row["accuracy"] + 0.01, 4)}
-    return {"best_epoch": 3, "steps": [{"step": k + 1, "val_accuracy_pruned": round(max(0.1, row["accuracy"] - 0.1 * (k + 1)), 4)}
-                                       for k in range(row["steps"])]}
+        return {"best_epoch": 3, "best_val_accuracy": round(row["accuracy"] + 0.01, 4),
+                "epochs": [{"epoch": e, "seconds": 60.0} for e in (1, 2, 3)]}
+    return {"best_epoch": 3, "steps": [{"step": k + 1, "val_accuracy_pruned": round(max(0.1, row["accuracy"] - 0.1 * (k + 1)), 4),
+                                        "epochs": [{"epoch": 1, "seconds": 30.0}]} for k in range(row["steps"])]}
 
 
 def correct_strings(rows) -> dict[str, str]:
