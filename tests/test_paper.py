@@ -283,3 +283,16 @@ def test_without_the_rows_a_question_is_left_out(tmp_path, quick_config):
 
 def test_p_values_never_print_as_zero():
     assert p_value(0.0) == "p below 1e-300" and p_value(3.2e-12) == "p = 3.2e-12" and p_value(0.41) == "p = 0.41"
+
+
+def test_the_crosscheck_reads_labels_that_pandoc_escapes():
+    """pandoc's GitHub markdown escapes a cell's leading '+' ('\\+ distillation'); the
+    cross-check compares the label as written in results.json."""
+    from scripts.crosscheck import markdown_cells
+    from scripts.paper import to_markdown
+    from scripts.tables import Table
+
+    md = to_markdown(Table(["Model", "Top-1"], [["+ distillation", "78.2"], ["a | b #1", "1.0"]],
+                           [False, True]).markdown())
+    assert "\\+ distillation" in md
+    assert markdown_cells(md)[0][1:] == [["+ distillation", "78.2"], ["a | b #1", "1.0"]]
