@@ -267,7 +267,10 @@ def seed_questions(rows, settings: dict, histories: dict, schedule_cmp, chain, c
         widest = max(channels, key=lambda x: (x["target_sparsity"], x["accuracy"])) if channels else None
         out["structured"] = {
             "row": r, "classes": classes, "classifier_pruned": in_set,
-            "class_rows_masked": round(r["target_sparsity"] * classes) if in_set else 0,
+            "class_rows_masked": (masked := round(r["target_sparsity"] * classes) if in_set else 0),
+            # the masked rows' logits are their biases, a constant: only the live rows' classes and
+            # the class with the largest such bias can ever be predicted
+            "most_classes": classes - masked + 1 if masked else classes,
             "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
             "channels": channels, "widest": widest,
             "test": paired_test(correct[widest["name"]], correct[r["name"]])

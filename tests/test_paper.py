@@ -258,7 +258,7 @@ def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config
     assert s["test"]["p_value"] < 0.05  # 85.6 % against 10.0 % on the same 10,000 images
     text = questions_section(render_source(TEMPLATE, context))
     for expected in ("**1. Does iterative", "**2. Why did structured", "**3. Why did masking", "**4. Why did",
-                     "so 9 of its 10 rows are zero", f"95 % interval {interval(rows[-1]['accuracy_ci'])}, which contains chance",
+                     "so 9 of its 10 rows are zero", "at most 2 of the 10 classes", "at most 20.0 % accuracy", f"95 % interval {interval(rows[-1]['accuracy_ci'])}, which contains chance",
                      f"to {pct(it['oneshot_pruned_val'])} % before any fine-tuning",
                      f"{ratio(q['speed']['latency_ratio'])}x the baseline's time",
                      f"{ratio(q['paradox']['masked_ratio'])}x the baseline's file"):
