@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import hashlib
 import statistics
 import warnings
@@ -21,20 +20,20 @@ from scripts.common import (atomic_output, configure_threads, log, parse_json_ar
                             select_device, setup_logging, sha256_file, write_json)
 from scripts.config import BASELINE
 from scripts.data import load_dataset
-from scripts.engine import device_splits, evaluate
+from scripts.engine import MEMORY_FORMATS, device_splits, evaluate, memory_format
 from scripts.matrix import curve_id
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.quantize import calibration_batches, onnx_correct, quantize_int8
 from scripts.prune import prunable_modules, sparsity
 from scripts.stats import wilson_interval
-from scripts.storage import read_sparse_export, write_sparse_export
+from scripts.storage import gzip_bytes, read_sparse_export, write_sparse_export
 from scripts.tables import COLUMNS, check_registered, grid_entry
 from scripts.timing import onnx_session
 
 def gzip_size(path) -> int:
-    """Bytes of the file after gzip (level 9), the seed's storage measure."""
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+    """Bytes of the file after gzip (scripts.storage.GZIP_LEVEL), the seed's storage measure."""
+    return len(gzip_bytes(Path(path).read_bytes()))
 
 
 def count_parameters(model) -> dict:
@@ -46,7 +45,7 @@ def count_parameters(model) -> dict:
 
 def export_onnx(model, image_size: int, path) -> None:
     """ONNX file with a dynamic batch axis (TorchScript-based exporter: no onnxscript needed)."""
-    model = model.cpu().eval()
+    model = model.cpu().eval().to(memory_format=torch.contiguous_format)  # initializers in plain NCHW order
     x = torch.zeros(1, 3, image_size, image_size)
     with atomic_output(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter's notice
@@ -59,7 +58,7 @@ def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
     session = onnx_session(onnx_path, 1)
     with torch.inference_mode():
         expected = model.cpu().eval()(images).numpy()
-    return float(abs(session.run(None, {"images": images.numpy()})[0] - expected).max())
+    return float(abs(session.run(None, {"images": images.contiguous().numpy()})[0] - expected).max())
 
 
 def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
@@ -90,6 +89,7 @@ class EvalSettings:
     int8: dict            # calibration_images: training images that set the int8 activation ranges
     threads: int          # CPU threads of ONNX Runtime's test pass
     seed: int = 0         # which training images calibrate
+    memory_format: str = "contiguous"  # the layout PyTorch's test passes compute in (engine.memory_format)
 
 
 @dataclass(frozen=True)
@@ -104,16 +104,16 @@ class ModelFiles:
     correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
 
 
-@torch.inference_mode()
 def correct_images(model, data, batch_size: int) -> str:
     """Per test image, in test-set order, '1' if the model's top-1 class is right, else '0'
     (the same forward pass as scripts.engine.evaluate, bfloat16 autocast on CUDA)."""
-    model.eval()
+    model.to(memory_format=data.memory_format).eval()  # outside inference mode, as in evaluate
     out = []
-    for x, y in data.batches(batch_size):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=data.device.type == "cuda"):
-            right = model(x).argmax(1) == y
-        out.extend("1" if r else "0" for r in right.tolist())
+    with torch.inference_mode():
+        for x, y in data.batches(batch_size):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=data.device.type == "cuda"):
+                right = model(x).argmax(1) == y
+            out.extend("1" if r else "0" for r in right.tolist())
     return "".join(out)
 
 
@@ -139,7 +139,7 @@ def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> 
                "ckpt_sha256": sha256_file(files.ckpt)}  # which file these sizes are of (the cross-check)
     sizes, fp16_state = storage_metrics(model, meta, files.export_fp32, files.export_fp16, files.masked_ckpt)
     metrics.update(sizes)
-    test = device_splits(dataset, settings.mean, settings.std, device)["test"]
+    test = device_splits(dataset, settings.mean, settings.std, device, memory_format(settings.memory_format))["test"]
     fp16_model = model_from_state(meta, fp16_state)
     metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, settings.batch_size)["accuracy"]
     model.to(device)
@@ -268,6 +268,8 @@ def main(argv=None) -> None:
     ev.add_argument("--mean", required=True, type=float, nargs=3)
     ev.add_argument("--std", required=True, type=float, nargs=3)
     ev.add_argument("--eval-batch-size", required=True, type=int)
+    ev.add_argument("--memory-format", required=True, choices=sorted(MEMORY_FORMATS),
+                    help="the layout PyTorch's test passes compute in (config key engine.memory_format)")
     ev.add_argument("--prunable", required=True, type=parse_json_arg)
     ev.add_argument("--int8", required=True, type=parse_json_arg, help="the config's evaluate.int8 (JSON)")
     ev.add_argument("--seed", type=int, default=0, help="picks the calibration images")
@@ -291,7 +293,7 @@ def main(argv=None) -> None:
         files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.onnx_int8,
                            args.masked_ckpt, args.correct)
         settings = EvalSettings(tuple(args.mean), tuple(args.std), args.eval_batch_size, args.prunable,
-                                args.int8, threads, args.seed)
+                                args.int8, threads, args.seed, args.memory_format)
         metrics = evaluate_model(files, load_dataset(args.data), settings)
         write_json(metrics, args.out)
         log.info("%s: accuracy %.4f (int8 %.4f) sparsity %.4f gzip %d B", metrics["name"], metrics["accuracy"],

@@ -9,22 +9,23 @@ import time
 
 from scripts.common import configure_threads, log, seed_everything, select_device, setup_logging, write_json
 from scripts.data import load_dataset
-from scripts.engine import TrainHyp, add_training_arguments, device_splits, fit
+from scripts.engine import TrainHyp, add_training_arguments, device_splits, fit, memory_format
 from scripts.model import WeightsError, build_model, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
 
 def finetune(dataset: dict, weights: str | None, hyp: TrainHyp, mean, std, seed: int,
-             eval_batch_size: int, resume: ResumePoint | None = None):
-    """Return (model at its best validation epoch, history dict)."""
+             eval_batch_size: int, fmt: str, resume: ResumePoint | None = None):
+    """Return (model at its best validation epoch, history dict); `fmt` is the memory format
+    the model and its batches compute in (engine.memory_format)."""
     device = select_device()
     seed_everything(seed)
     model = build_model(len(dataset["classes"]), weights).to(device)
-    splits = device_splits(dataset, mean, std, device)
+    splits = device_splits(dataset, mean, std, device, memory_format(fmt))
     t0 = time.perf_counter()
     epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag="baseline ", resume=resume)
     best = max(epochs, key=lambda e: e["val_accuracy"])
-    history = {"weights": weights or "none", "device": str(device), "seconds": time.perf_counter() - t0,
+    history = {"weights": weights or "none", "device": str(device), "memory_format": fmt, "seconds": time.perf_counter() - t0,
                "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"], "epochs": epochs}
     return model.cpu(), history
 
@@ -42,7 +43,7 @@ def main(argv=None) -> None:
     resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.data] + ([weights] if weights else [])))
     try:
         model, history = finetune(dataset, weights, TrainHyp.from_dict(args.hyp), args.mean, args.std,
-                                  args.seed, args.eval_batch_size, resume)
+                                  args.seed, args.eval_batch_size, args.memory_format, resume)
     except WeightsError as e:
         raise SystemExit(f"error: {e}") from None
     save_checkpoint(model, args.ckpt, {"num_classes": len(dataset["classes"]), "name": "baseline",

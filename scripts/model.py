@@ -127,7 +127,8 @@ def save_checkpoint(model: nn.Module, path, meta: dict, architecture: bool = Fal
 
     architecture=True records the layer widths (for physically pruned models).
     """
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    # contiguous: the file is the same whatever memory format the model was trained in
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     if architecture:
         meta = {**meta, "architecture": architecture_spec(model)}
     save_torch({"state_dict": state, "meta": meta}, path)

@@ -82,10 +82,13 @@ def hardware() -> dict:
     return {"cpu": cpu_model(), "cores": available_cores(), "simd": simd_flags(), "os": platform.platform(), "gpu": gpu}
 
 
-def collect(config_hash: str, code: dict, weights: str = "none", weights_file=None, repo=REPO) -> dict:
+def collect(config_hash: str, code: dict, weights: str = "none", weights_file=None, repo=REPO,
+            engine: dict | None = None) -> dict:
     """`code`: module -> code hash of each stage; `weights`: the config's model.weights;
-    `weights_file`: the file it resolved to, if any."""
-    return {**git_state(repo), "code": code, "config_sha256": config_hash,
+    `weights_file`: the file it resolved to, if any; `engine`: the config's engine settings
+    (the memory format the models were trained and evaluated in: its numbers differ from the
+    other format's in the last bits, so a reproduction must use the same one)."""
+    return {**git_state(repo), "code": code, "config_sha256": config_hash, "engine": engine or {},
             "weights": {"setting": weights, "file": str(weights_file) if weights_file else None,
                         "sha256": sha256_file(weights_file) if weights_file else None},
             "versions": versions(), "hardware": hardware(),
@@ -99,9 +102,10 @@ def main(argv=None) -> None:
     p.add_argument("--code", required=True, type=parse_json_arg, help="JSON: module -> code hash, per stage")
     p.add_argument("--weights", default="none", help="the config's model.weights")
     p.add_argument("--weights-file", help="the initial-weights file it resolved to")
+    p.add_argument("--engine", type=parse_json_arg, default={}, help="JSON: the config's engine settings")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    write_json(collect(args.config_hash, args.code, args.weights, args.weights_file), args.out)
+    write_json(collect(args.config_hash, args.code, args.weights, args.weights_file, engine=args.engine), args.out)
 
 
 if __name__ == "__main__":

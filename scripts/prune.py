@@ -23,7 +23,7 @@ from scripts.channels import IMPORTANCES, ChannelPruner, channel_counts
 from scripts.common import configure_threads, log, parse_json_arg, select_device, setup_logging, write_json
 from scripts.data import load_dataset
 from scripts.engine import (Distillation, TrainHyp, add_training_arguments, device_splits, duration, evaluate,
-                            fit, recalibrate_batch_norm)
+                            fit, memory_format, recalibrate_batch_norm)
 from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
@@ -186,10 +186,27 @@ CHANNEL_METHODS = tuple(IMPORTANCES)  # physically removed channels (scripts.cha
 STRATEGIES = (*MASKING_METHODS, *CHANNEL_METHODS)
 
 
+def _memory_format(module: nn.Module) -> torch.memory_format:
+    """The layout `module`'s weight is stored in (its weight_orig once it is masked)."""
+    weight = getattr(module, "weight_orig", module.weight)
+    if weight.dim() == 4 and not weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def prune_step(modules, strategy: str, fraction: float, scope: str = "layer") -> None:
-    """Mask the prunable `modules` up to the cumulative `fraction` with a masking strategy."""
+    """Mask the prunable `modules` up to the cumulative `fraction` with a masking strategy.
+
+    torch.nn.utils.prune ranks weights through .view(-1), which a channels_last weight
+    refuses: the masks are computed in NCHW order, then every module gets its layout back
+    (the same Parameter objects, so an optimiser holding them goes on as before)."""
+    formats = [_memory_format(m) for m in modules]
+    for m in modules:
+        m.to(memory_format=torch.contiguous_format)
     refresh_masked_weights(modules)
     MASKING_METHODS[strategy](modules, fraction, scope)
+    for m, fmt in zip(modules, formats):
+        m.to(memory_format=fmt)
 
 
 def sparsity(tensors) -> float:
@@ -388,7 +405,7 @@ def main(argv=None) -> None:
     if (exp.strategy in CHANNEL_METHODS) == bool(args.masked_ckpt):
         raise SystemExit(f"error: experiment {args.name}: --masked-ckpt is for masking strategies only "
                          f"(strategy {exp.strategy})")
-    splits = device_splits(load_dataset(args.data), args.mean, args.std, device)
+    splits = device_splits(load_dataset(args.data), args.mean, args.std, device, memory_format(args.memory_format))
     settings = {k: v for k, v in vars(args).items() if k not in ("threads", "ckpt", "masked_ckpt", "history")}
     settings["resume_format"] = RESUME_FORMAT
     resume = ResumePoint(f"{args.ckpt}.resume", resume_key(settings, [args.baseline, args.data]))
@@ -407,6 +424,7 @@ def main(argv=None) -> None:
                                                        args.prunable["exclude"])])
         save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": args.name, "experiment": args.experiment, "device": str(device),
+                "memory_format": args.memory_format,
                 "seconds": time.perf_counter() - t0, "steps": steps}, args.history)
     resume.done()
 

@@ -36,7 +36,7 @@ def calibration_batches(train: DeviceData, images: int, batch_size: int, seed: i
         raise ValueError(f"calibration needs 1 to {len(train)} training images, got {images}")
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train), generator=gen)[:images].to(train.device)
-    x = train.normalise(train.images[idx]).cpu()
+    x = train.normalise(train.images[idx]).cpu().contiguous()  # ORT reads NCHW order
     return list(x.split(batch_size))
 
 
@@ -61,6 +61,6 @@ def onnx_correct(onnx_path, test: DeviceData, batch_size: int, threads: int) -> 
     session = onnx_session(onnx_path, threads)
     out = []
     for x, y in test.batches(batch_size):
-        logits = session.run(None, {"images": x.cpu().numpy()})[0]
+        logits = session.run(None, {"images": x.cpu().contiguous().numpy()})[0]  # ORT reads NCHW order
         out.extend("1" if r else "0" for r in (torch.from_numpy(logits).argmax(1) == y.cpu()).tolist())
     return "".join(out)

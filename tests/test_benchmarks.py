@@ -1,5 +1,6 @@
 """The deployment benchmark measures what it reports (its timings are never asserted)."""
 import pytest
+import torch
 
 from scripts.benchmarks import deployment
 
@@ -83,3 +84,19 @@ def test_timing_agreement_puts_two_runs_side_by_side(tmp_path, capsys):
     out = capsys.readouterr().out
     n = len(rows)
     assert f"max 9.1%; {n - 12} of {n} within 5%" in out  # 12 settings of os_ch_50 (3 runtimes x 2 x 2)
+
+
+def test_engine_speed_times_every_layout_and_precision_against_the_old_engine(capsys):
+    """Every variant runs the engine's own training step; the printed ratios are to contiguous
+    fp32 eager, whose own ratio is 1.00x."""
+    from scripts.benchmarks import engine_speed
+
+    device = torch.device("cpu")
+    rates = engine_speed.measure(images=32, rounds=1, threads=1, compile_too=False)
+    assert set(rates) == {v.key for v in engine_speed.variants(device, False)}
+    assert {k[0] for k in rates} == {"contiguous", "channels_last"} and engine_speed.REFERENCE in rates
+    assert ("contiguous", "bf16", False) in rates or not engine_speed.has_bf16(device)
+    assert all(len(r) == 1 and r[0] > 0 for r in rates.values())
+    engine_speed.main(["--images", "32", "--rounds", "1", "--threads", "1", "--no-compile"])
+    out = capsys.readouterr().out
+    assert "contiguous    fp32 eager" in out and "1.00x" in out and "channels_last fp32 eager" in out

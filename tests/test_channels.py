@@ -154,3 +154,20 @@ def test_run_experiment_with_channels_records_each_step():
     assert 0.6 < history[-1]["sparsity"] < 0.8  # half the channels in and out: ~3/4 of the weights
     assert history[0]["sparsity"] < history[1]["sparsity"]
     assert model.features[18][0].out_channels == 640  # the last conv, 1280 -> 640
+
+
+def test_a_model_rebuilt_by_channel_removal_trains_in_channels_last_again():
+    """Torch-Pruning rebuilds the pruned layers with contiguous weights; the next fine-tune
+    puts them back into the data's memory format."""
+    torch.manual_seed(0)
+    model = build_model(10).to(memory_format=torch.channels_last)
+    images = torch.randint(0, 256, (32, 3, 32, 32), dtype=torch.uint8)
+    data = DeviceData(images, torch.arange(32) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"),
+                      torch.channels_last)
+    hyp = TrainHyp(epochs=1, batch_size=16, lr=0.01, momentum=0.9, weight_decay=0.0, nesterov=True,
+                   label_smoothing=0.0, warmup_epochs=0)
+    prunable = {"layer_types": LAYERS, "exclude": [], "scope": "layer", "round_to": None}
+    run_experiment(model, Experiment("l2_channels", "oneshot", 0.5, 1), prunable, {"train": data, "val": data},
+                   hyp, seed=0, eval_batch_size=16)
+    stem = model.features[0][0].weight
+    assert stem.shape[0] < 32 and stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous()

@@ -194,3 +194,57 @@ def test_gpu_path_selects_cuda_keeps_data_resident_and_trains_with_autocast():
     assert len(history) == 1 and 0 <= history[0]["val_accuracy"] <= 1
     from scripts.timing import Runner, time_block
     assert time_block(Runner("pytorch", model.eval(), 32, device).call(8, 1), 1, warmup=1, block_time=0.05) > 0
+
+
+def channels_last(t: torch.Tensor) -> bool:
+    """Stored NHWC (and not also NCHW, as tensors with 1x1 or single-channel shapes are)."""
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
+def test_batches_come_in_the_data_memory_format_with_the_same_values():
+    images = torch.randint(0, 256, (12, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    plain = DeviceData(images, torch.arange(12), MEAN, STD, torch.device("cpu"))
+    nhwc = DeviceData(images, torch.arange(12), MEAN, STD, torch.device("cpu"), torch.channels_last)
+    for (a, _), (b, _) in zip(plain.batches(5, torch.Generator().manual_seed(1), augment=True),
+                              nhwc.batches(5, torch.Generator().manual_seed(1), augment=True)):
+        assert a.is_contiguous() and channels_last(b)
+        assert torch.equal(a, b)  # the same crops and flips, only stored differently
+
+
+def test_fit_and_evaluate_run_in_channels_last_and_are_deterministic():
+    """The same fit twice in channels_last gives identical histories and weights, the model
+    computes in NHWC, and it learns as the contiguous run does."""
+    def run(fmt):
+        torch.manual_seed(0)
+        model = build_model(2)
+        data = tiny_problem()
+        data.memory_format = fmt
+        hyp = TrainHyp(epochs=2, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0, nesterov=True,
+                       label_smoothing=0.0, warmup_epochs=0)
+        history = fit(model, data, data, hyp, seed=0, eval_batch_size=32)
+        return model, [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+    first, h1 = run(torch.channels_last)
+    second, h2 = run(torch.channels_last)
+    assert h1 == h2
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert channels_last(first.features[0][0].weight)  # the 32x3x3x3 stem, stored NHWC
+    _, contiguous = run(torch.contiguous_format)
+    # the layouts sum in other orders: the same training up to rounding, not bit for bit
+    assert [h["val_accuracy"] for h in h1] == pytest.approx([h["val_accuracy"] for h in contiguous], abs=0.1)
+
+
+def test_a_checkpoint_is_stored_contiguous_whatever_the_training_layout(tmp_path):
+    model = build_model(10).to(memory_format=torch.channels_last)
+    save_checkpoint(model, tmp_path / "m.pt", {"num_classes": 10, "name": "m"})
+    state = torch.load(tmp_path / "m.pt", weights_only=True)["state_dict"]
+    assert all(t.is_contiguous() for t in state.values())
+    assert torch.equal(state["features.0.0.weight"], model.features[0][0].weight.detach())
+
+
+def test_unknown_memory_format_is_named():
+    from scripts.engine import memory_format
+
+    assert memory_format("channels_last") is torch.channels_last
+    with pytest.raises(ValueError, match="memory format must be one of .*'nchw'"):
+        memory_format("nchw")

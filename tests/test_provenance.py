@@ -35,3 +35,5 @@ def test_collect_hashes_the_weights_and_lists_the_versions(tmp_path):
     assert set(p["hardware"]["simd"]) <= set(SIMD_FLAGS)  # what decides kernel speed, int8 above all
     assert p["code"] == {"scripts.prune": "h1"} and p["commit"] == "unknown"  # tmp_path is no checkout
     assert collect("c" * 64, {})["weights"]["sha256"] is None
+    # the memory format the numbers were computed in: the other one differs in the last bits
+    assert collect("c" * 64, {}, engine={"memory_format": "channels_last"})["engine"] == {"memory_format": "channels_last"}

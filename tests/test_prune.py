@@ -160,3 +160,23 @@ def test_sparsity_counts_exact_zeros():
     b = torch.tensor([1e-12, 0.0, 3.0, -0.0])
     assert sparsity([a, b]) == pytest.approx(5 / 8)
     assert math.isclose(sparsity([torch.zeros(3)]), 1.0)
+
+
+@pytest.mark.parametrize("scope", ["layer", "global"])
+@pytest.mark.parametrize("strategy", ["l1_unstructured", "random_unstructured", "l2_structured"])
+def test_masks_of_a_channels_last_model_equal_those_of_a_contiguous_one(strategy, scope):
+    """torch.nn.utils.prune ranks through .view(-1), which NHWC weights refuse: prune_step ranks
+    in NCHW order and hands every layer its layout back, with the same masks either way."""
+    torch.manual_seed(0)
+    nchw = build_model(10)
+    nhwc = build_model(10)
+    nhwc.load_state_dict(nchw.state_dict())
+    nhwc.to(memory_format=torch.channels_last)
+    layers = [[m for _, m in prunable_modules(model, ["Conv2d", "Linear"])] for model in (nchw, nhwc)]
+    for fraction in (0.5, 0.8):  # the second step ranks what the first left
+        for modules in layers:
+            torch.manual_seed(1)
+            prune_step(modules, strategy, fraction, scope)
+    assert all(torch.equal(a.weight_mask, b.weight_mask) for a, b in zip(*layers))
+    stem = nhwc.features[0][0].weight_orig
+    assert stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous()

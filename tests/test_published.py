@@ -9,8 +9,9 @@ from conftest import ROOT
 from scripts import publish
 
 PAPER = ROOT / "paper"
-pytestmark = pytest.mark.skipif(not (PAPER / publish.NUMBERS / publish.MANIFEST).is_file(),
-                                reason="no published run committed yet (paper/numbers/render.json)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (PAPER / publish.NUMBERS / publish.MANIFEST).is_file(),
+                                 reason="no published run committed yet (paper/numbers/render.json)")]
 
 
 def test_the_committed_paper_rebuilds_byte_for_byte(capsys):

@@ -19,6 +19,8 @@ from scripts.registry import FIGURES
 from scripts.prune import prunable_modules, sparsity
 from scripts.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
+pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
+
 TINY = {
     "preset": "tiny-test",
     "data": {"source": "synthetic", "path": None, "synthetic": {"train_size": 200, "test_size": 100, "noise": 30}},

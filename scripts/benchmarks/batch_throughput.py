@@ -1,7 +1,8 @@
 """Training throughput against batch size: does a larger batch use the cores better?
 
-The engine's own training step (resident uint8 data, batched crop/flip, SGD with
-Nesterov momentum) on MobileNetV2 at 32x32, timed at each batch size in
+The engine's own training step (scripts.engine.train_one_epoch: resident uint8 data,
+batched crop/flip, Nesterov SGD, in the shipped memory format) on MobileNetV2 at
+32x32, timed at each batch size in
 interleaved rounds so that drift of the machine hits every size alike. Run it with
 nothing else on the machine.
 
@@ -17,13 +18,17 @@ import argparse
 import statistics
 import time
 
+import dataclasses
+
 import torch
 
-from scripts.benchmarks.engine_speed import MEAN, STD, limited, train_steps
+from scripts.benchmarks.engine_speed import HYP, MEAN, STD
 from scripts.common import configure_threads, select_device
 from scripts.data import make_synthetic
-from scripts.engine import DeviceData
+from scripts.engine import MEMORY_FORMATS, DeviceData, make_optimizer, train_one_epoch
 from scripts.model import build_model
+
+SHIPPED_FORMAT = MEMORY_FORMATS["channels_last"]  # config.yaml's engine.memory_format
 
 
 def measure(batch_sizes, images: int, rounds: int, threads: int) -> dict[int, list[float]]:
@@ -31,18 +36,25 @@ def measure(batch_sizes, images: int, rounds: int, threads: int) -> dict[int, li
     configure_threads(threads)
     device = select_device()
     splits, _ = make_synthetic(images, 10, 10, 32, 30.0, seed=0)
-    data = DeviceData(*splits["train"], MEAN, STD, device)
+    data = DeviceData(*splits["train"], MEAN, STD, device, SHIPPED_FORMAT)
     gen = torch.Generator().manual_seed(0)
-    model = build_model(10, None).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    model = build_model(10, None).to(device).to(memory_format=SHIPPED_FORMAT)
+    hyps = {b: dataclasses.replace(HYP, batch_size=b) for b in batch_sizes}
+    optimisers = {b: make_optimizer(model, hyps[b], 1000 * images) for b in batch_sizes}
+
+    def rate(b: int) -> float:
+        t0 = time.perf_counter()
+        train_one_epoch(model, data, *optimisers[b], hyps[b], gen)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return len(data) / (time.perf_counter() - t0)
+
     out = {b: [] for b in batch_sizes}
     for b in batch_sizes:  # warm-up: allocator and kernels at this shape
-        train_steps(model, opt, limited(data.batches(b, gen, augment=True), 2), device)
+        rate(b)
     for _ in range(rounds):
         for b in batch_sizes:
-            t0 = time.perf_counter()
-            seen = train_steps(model, opt, limited(data.batches(b, gen, augment=True), images // b), device)
-            out[b].append(seen / (time.perf_counter() - t0))
+            out[b].append(rate(b))
     return out
 
 

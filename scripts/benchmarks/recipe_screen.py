@@ -46,15 +46,17 @@ def run_one(name: str, train: dict, data_path: str, out: Path, threads: int, see
 
     from scripts.common import configure_threads, seed_everything, select_device, setup_logging
     from scripts.data import load_dataset
-    from scripts.engine import TrainHyp, device_splits, evaluate, fit
+    from scripts.engine import TrainHyp, device_splits, evaluate, fit, memory_format
     from scripts.model import build_model
 
     setup_logging()
     configure_threads(threads)
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())["data"]
+    shipped = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config = shipped["data"]
     device = select_device()
     seed_everything(seed)
-    splits = device_splits(load_dataset(data_path), config["mean"], config["std"], device)
+    splits = device_splits(load_dataset(data_path), config["mean"], config["std"], device,
+                           memory_format(shipped["engine"]["memory_format"]))
     model = build_model(len(splits["test"].labels.unique()), None).to(device)
     t0 = time.perf_counter()
     history = fit(model, splits["train"], splits["val"], TrainHyp.from_dict(train), seed, 500, tag=f"{name} ")

@@ -23,6 +23,7 @@ rule evaluate_model:
         seed=config["seed"],
         normalisation=normalisation_args(),
         eval_batch_size=config["evaluate"]["batch_size"],
+        memory_format=config["engine"]["memory_format"],
         code=code_hash("scripts.evaluate"),
     # Nothing here is timed (time_models is); jobs.exclusive only decides how jobs share the cores.
     threads: TIMING_THREADS if EXCLUSIVE else 1
@@ -39,6 +40,7 @@ rule evaluate_model:
     shell:
         "python -m scripts.evaluate model --ckpt {input.ckpt} --data {input.data}"
         " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
+        " --memory-format {params.memory_format}"
         " --prunable {params.prunable:q} --int8 {params.int8:q} --seed {params.seed} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
         " --onnx {output.onnx} --onnx-int8 {output.onnx_int8} --correct {output.correct}"

@@ -33,6 +33,7 @@ rule finetune_baseline:
         normalisation=normalisation_args(),
         seed=config["seed"],
         eval_batch_size=config["evaluate"]["batch_size"],
+        memory_format=config["engine"]["memory_format"],
         code=code_hash("scripts.finetune"),
     threads: 4
     # Portable requests only; partitions, accounts and GPU models: workflow/profiles/slurm.
@@ -51,5 +52,6 @@ rule finetune_baseline:
     shell:
         "python -m scripts.finetune --data {input.data} --weights {params.weights:q}"
         " --hyp {params.hyp:q} {params.normalisation} --seed {params.seed}"
-        " --eval-batch-size {params.eval_batch_size} --threads {threads}"
+        " --eval-batch-size {params.eval_batch_size}"
+        " --memory-format {params.memory_format} --threads {threads}"
         " --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"

@@ -25,6 +25,7 @@ rule record_provenance:
         stages=json.dumps({m: code_hash(m) for m in PAPER_STAGES}),
         code=code_hash("scripts.provenance"),
         weights=config["model"]["weights"],
+        engine=json.dumps(config["engine"]),
         weights_file=lambda wildcards, input: f"--weights-file {input.weights}" if input.weights else "",
     conda:
         ENVIRONMENT
@@ -34,7 +35,8 @@ rule record_provenance:
         f"{BENCHMARKS}/record_provenance.tsv"
     shell:
         "python -m scripts.provenance --config-hash {params.config_hash} --code {params.stages:q}"
-        " --weights {params.weights:q} {params.weights_file} --out {output.json} > {log} 2>&1"
+        " --weights {params.weights:q} {params.weights_file} --engine {params.engine:q}"
+        " --out {output.json} > {log} 2>&1"
 
 
 rule render_paper:

@@ -19,6 +19,7 @@ rule prune_model:
         normalisation=normalisation_args(),
         seed=experiment_seed,
         eval_batch_size=config["evaluate"]["batch_size"],
+        memory_format=config["engine"]["memory_format"],
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
         code=code_hash("scripts.prune"),
@@ -39,7 +40,8 @@ rule prune_model:
         "python -m scripts.prune --baseline {input.baseline} --data {input.data}"
         " --name {wildcards.experiment} --experiment {params.experiment:q}"
         " --prunable {params.prunable:q} --hyp {params.hyp:q} {params.normalisation}"
-        " --seed {params.seed} --eval-batch-size {params.eval_batch_size} --threads {threads}"
+        " --seed {params.seed} --eval-batch-size {params.eval_batch_size}"
+        " --memory-format {params.memory_format} --threads {threads}"
         " --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
 
 
