@@ -7,6 +7,7 @@ schedule/steps agreement). Errors name the offending key.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -33,6 +34,7 @@ def _key_path(path) -> str:
     return "".join(parts) or "<top level>"
 
 
+@functools.lru_cache(maxsize=None)
 def load_schema() -> dict:
     """The schema, with the strategy and schedule names taken from the registry (their one
     definition), so that a new strategy or schedule needs no edit here."""
@@ -43,6 +45,11 @@ def load_schema() -> dict:
     schema["$defs"]["strategy"]["enum"] = list(STRATEGIES)
     schema["$defs"]["schedule"]["enum"] = list(SCHEDULES)
     return schema
+
+
+def experiment_name_pattern() -> str:
+    """The regular expression every experiment name matches (the schema's, its one definition)."""
+    return load_schema()["properties"]["experiments"]["items"]["properties"]["name"]["pattern"]
 
 
 def validate_config(config: dict) -> dict:

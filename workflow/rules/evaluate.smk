@@ -56,7 +56,7 @@ rule time_models:
         onnx_int8=expand(f"{RESULTS}/exports/{{model}}.int8.onnx", model=MODELS),
         sparse_probe=sparse_probe_checkpoint(),
     output:
-        latency=report(f"{RESULTS}/latency.json", caption="../report/latency.rst", category="4 Evaluation"),
+        latency=report(LATENCY_JSON, caption="../report/latency.rst", category="4 Evaluation"),
     params:
         models=lambda wildcards, input: " ".join(
             f"--model {m} {c} {o} {q}" for m, c, o, q in zip(MODELS, input.ckpts, input.onnx, input.onnx_int8)),
@@ -83,10 +83,10 @@ rule time_models:
 rule aggregate_results:
     input:
         metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
-        latency=rules.time_models.output.latency,
+        latency=LATENCY_JSON,
     output:
-        csv=report(f"{RESULTS}/results.csv", caption="../report/results.rst", category="4 Evaluation"),
-        json=f"{RESULTS}/results.json",
+        csv=report(RESULTS_CSV, caption="../report/results.rst", category="4 Evaluation"),
+        json=RESULTS_JSON,
     params:
         rows=table_rows_json(),
         code=code_hash("scripts.evaluate"),

@@ -16,7 +16,7 @@ rule record_provenance:
     input:
         weights=weights_input(),
     output:
-        json=report(f"{RESULTS}/provenance.json", caption="../report/provenance.rst", category="7 Provenance"),
+        json=report(PROVENANCE_JSON, caption="../report/provenance.rst", category="7 Provenance"),
     params:
         # A new config, or new code of a stage the paper shows, re-records provenance (the job
         # reads the git commit itself) and so re-renders the paper; a commit that changes
@@ -41,18 +41,18 @@ rule record_provenance:
 
 rule render_paper:
     input:
-        results=rules.aggregate_results.output.json,
+        results=RESULTS_JSON,
         histories=expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS),
         data_summary=DATA_SUMMARY,
-        provenance=rules.record_provenance.output.json,
+        provenance=PROVENANCE_JSON,
         seed_reference=SEED_REFERENCE,
         template=f"{TEMPLATES}/paper.md.j2",
         latex_template=f"{TEMPLATES}/paper.latex",
-        latency=rules.time_models.output.latency,
+        latency=LATENCY_JSON,
         **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
     output:
-        md=report(f"{PAPER}/paper.md", caption="../report/paper.rst", category="6 Paper"),
-        tex=report(f"{PAPER}/paper.tex", caption="../report/paper.rst", category="6 Paper"),
+        md=report(PAPER_MD, caption="../report/paper.rst", category="6 Paper"),
+        tex=report(PAPER_TEX, caption="../report/paper.rst", category="6 Paper"),
     params:
         settings=json.dumps(config),
         # Read, not inputs: each is written with its job's outputs, which the results table
@@ -83,12 +83,12 @@ rule render_paper:
 # Every run verifies its paper: the table's numbers recomputed from the checkpoints.
 rule crosscheck_paper:
     input:
-        results=rules.aggregate_results.output.json,
-        md=rules.render_paper.output.md,
-        tex=rules.render_paper.output.tex,
+        results=RESULTS_JSON,
+        md=PAPER_MD,
+        tex=PAPER_TEX,
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
     output:
-        report=report(f"{RESULTS}/crosscheck.txt", caption="../report/crosscheck.rst", category="6 Paper"),
+        report=report(CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"),
     params:
         models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
         image_size=config["data"]["image_size"],
@@ -109,7 +109,7 @@ rule crosscheck_paper:
 
 rule compile_pdf:
     input:
-        tex=rules.render_paper.output.tex,
+        tex=PAPER_TEX,
         figures=[f for files in PAPER_FIGURES.values() for f in files],
     output:
         pdf=report(f"{PAPER}/paper.pdf", caption="../report/paper.rst", category="6 Paper"),
@@ -131,10 +131,10 @@ rule compile_pdf:
 # paper, they rebuild it byte for byte (scripts/publish.py, "check") without the checkpoints.
 rule publish_numbers:
     input:
-        md=rules.render_paper.output.md,
-        tex=rules.render_paper.output.tex,
-        crosscheck=rules.crosscheck_paper.output.report,
-        csv=rules.aggregate_results.output.csv,
+        md=PAPER_MD,
+        tex=PAPER_TEX,
+        crosscheck=CROSSCHECK_TXT,
+        csv=RESULTS_CSV,
         metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
     output:
         numbers=directory(f"{PAPER}/numbers"),

@@ -10,8 +10,6 @@ rule prune_model:
         # The seed's way of saving (masks attached), kept for the file-size paradox.
         masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
-    wildcard_constraints:
-        experiment=names_regex(MASKING_EXPERIMENTS),
     params:
         experiment=experiment_json,
         prunable=experiment_prunable_json,
@@ -45,7 +43,11 @@ rule prune_model:
         " --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
 
 
-# Channels physically removed (Torch-Pruning): the same job without masks to keep.
+# Channels physically removed (Torch-Pruning): the same job without masks to keep. Its
+# experiments are listed; prune_model, which takes any name, yields to it for them.
+ruleorder: prune_channels > prune_model
+
+
 use rule prune_model as prune_channels with:
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",
