@@ -1,14 +1,13 @@
 """Stage 4 - evaluate: one metrics JSON per model, then one results table.
 
     python -m scripts.evaluate model --ckpt m.pt --data dataset.pt --out metrics.json ...
-    python -m scripts.evaluate aggregate --metrics a.json b.json --csv results.csv --json results.json
+
+The results table of all models is scripts/results.py (torch-free).
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import statistics
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +15,15 @@ from pathlib import Path
 import torch
 
 from scripts.channels import channel_counts, count_macs
-from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, read_json,
-                            select_device, setup_logging, sha256_file, write_json)
-from scripts.config import BASELINE
+from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, select_device, setup_logging,
+                            sha256_file, write_json)
 from scripts.data import load_dataset
 from scripts.engine import MEMORY_FORMATS, device_splits, evaluate, memory_format
-from scripts.matrix import curve_id
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.quantize import calibration_batches, onnx_correct, quantize_int8
 from scripts.prune import prunable_modules, sparsity
-from scripts.stats import wilson_interval
 from scripts.storage import gzip_bytes, read_sparse_export, write_sparse_export
-from scripts.tables import COLUMNS, check_registered, grid_entry
 from scripts.timing import onnx_session
 
 def gzip_size(path) -> int:
@@ -168,96 +163,6 @@ def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> 
     return metrics
 
 
-def relative_to_baseline(row: dict, baseline: dict) -> dict:
-    """What is left of the baseline: parameters, MACs, conv channels; and the share of the
-    baseline's prunable weights that are gone (zeroed by a mask, or removed with their channel)."""
-    return {"params_ratio": row["params"] / baseline["params"],
-            "macs_ratio": row["macs"] / baseline["macs"],
-            "channels_ratio": row["channels"] / baseline["channels"],
-            "removed_fraction": 1 - row["prunable_nonzero"] / baseline["prunable_params"]}
-
-
-def storage_ratios(row: dict) -> dict:
-    """Each sparse export against the model's own dense checkpoint file, and what fp16 costs."""
-    return {"sparse_fp32_ratio": row["sparse_fp32_bytes"] / row["file_bytes"],
-            "sparse_fp16_ratio": row["sparse_fp16_bytes"] / row["file_bytes"],
-            "fp16_accuracy_change": row["accuracy_fp16_export"] - row["accuracy"]}
-
-
-def table_latency(grid: list[dict]) -> dict:
-    """The results table's latency: PyTorch eager, the largest batch on the most threads."""
-    b = max(g["latency_batch_size"] for g in grid)
-    t = max(g["latency_threads"] for g in grid)
-    entry = grid_entry(grid, "pytorch", b, t)
-    return {k: entry[k] for k in ("latency_ms", "latency_iqr_ms", "latency_samples", "latency_batch_size",
-                                  "latency_threads", "latency_device")}
-
-
-def fold_replicas(rows: list[dict], replicas: list[dict], seed: int) -> None:
-    """Each replicated experiment's row gains its seeds, its accuracy per seed (its own first)
-    and their mean and sample standard deviation."""
-    by_name = {r["name"]: r for r in rows}
-    for rep in replicas:
-        if rep["replica_of"] not in by_name:
-            raise ValueError(f"replica {rep['name']!r}: no experiment {rep['replica_of']!r} in the table")
-        row = by_name[rep["replica_of"]]
-        row.setdefault("seeds", [seed])
-        row.setdefault("accuracy_seeds", [row["accuracy"]])
-        row["seeds"].append(rep["seed"])
-        row["accuracy_seeds"].append(rep["accuracy"])
-    for row in rows:
-        if "seeds" in row:
-            row["seeds_run"] = len(row["seeds"])
-            row["accuracy_mean"] = statistics.fmean(row["accuracy_seeds"])
-            row["accuracy_std"] = statistics.stdev(row["accuracy_seeds"])
-
-
-def aggregate(metric_files, experiments: list[dict], latency: dict, seed: int = 0) -> list[dict]:
-    """One row per model, in the order given (the baseline first), with the experiment's
-    settings beside its metrics and its latency grid from the timing job; seed replicas
-    (experiments with `replica_of`) are folded into their experiment's row (fold_replicas),
-    `seed` being the seed of the table's own models. Every metric must be a registered
-    column (scripts/tables.py), so that none is silently left out of the CSV."""
-    rows, replicas = [], []
-    for path, exp in zip(metric_files, experiments, strict=True):
-        m = read_json(path)
-        check_registered(m, str(path))
-        if m["name"] != exp["name"]:
-            raise ValueError(f"{path}: holds metrics of {m['name']!r}, expected {exp['name']!r}")
-        if exp.get("replica_of"):
-            replicas.append({**exp, "accuracy": m["accuracy"]})
-            continue
-        row = {"name": exp["name"], "label": exp.get("label", exp["name"]),
-               "strategy": exp.get("strategy", "none"), "schedule": exp.get("schedule", "none"),
-               "target_sparsity": exp.get("sparsity", 0.0), "steps": exp.get("steps", 0),
-               "curve": curve_id(exp) if "strategy" in exp else None}
-        row.update({k: v for k, v in m.items() if k not in row})
-        if exp["name"] not in latency["models"]:
-            raise ValueError(f"the latency file has no timings of {exp['name']!r}")
-        row["latency_grid"] = latency["models"][exp["name"]]
-        row.update(table_latency(row["latency_grid"]))
-        rows.append(row)
-    if rows[0]["name"] != BASELINE:
-        raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
-    for row in rows:
-        row.update(relative_to_baseline(row, rows[0]))
-        row.update(storage_ratios(row))
-        n = row["test_images"]
-        row["accuracy_ci"] = list(wilson_interval(round(row["accuracy"] * n), n))
-    fold_replicas(rows, replicas, seed)
-    return rows
-
-
-def write_table(rows, csv_path, json_path) -> None:
-    """results.csv: every registered column (scalars); results.json: the rows in full."""
-    with atomic_output(csv_path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(COLUMNS), extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
-    write_json(rows, json_path)
-
-
 def main(argv=None) -> None:
     setup_logging()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -281,12 +186,6 @@ def main(argv=None) -> None:
     ev.add_argument("--onnx-int8", required=True, help="output: the model as int8 ONNX (QDQ, static)")
     ev.add_argument("--correct", help="output: per-image correctness on the test set (JSON), for paired tests")
     ev.add_argument("--out", required=True)
-    ag = sub.add_parser("aggregate", help="the results table of all models")
-    ag.add_argument("--metrics", required=True, nargs="+")
-    ag.add_argument("--experiments", required=True, type=parse_json_arg, help='{"rows": [...]} in table order')
-    ag.add_argument("--latency", required=True, help="latency.json from the timing job")
-    ag.add_argument("--csv", required=True)
-    ag.add_argument("--json", required=True)
     args = p.parse_args(argv)
     if args.command == "model":
         threads = configure_threads(args.threads)
@@ -298,9 +197,6 @@ def main(argv=None) -> None:
         write_json(metrics, args.out)
         log.info("%s: accuracy %.4f (int8 %.4f) sparsity %.4f gzip %d B", metrics["name"], metrics["accuracy"],
                  metrics["accuracy_int8"], metrics["sparsity_prunable"], metrics["gzip_bytes"])
-    else:
-        write_table(aggregate(args.metrics, args.experiments["rows"], read_json(args.latency),
-                              args.experiments.get("seed", 0)), args.csv, args.json)
 
 
 if __name__ == "__main__":

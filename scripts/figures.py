@@ -17,10 +17,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
 
 from scripts.common import atomic_output, load_torch, read_json, setup_logging  # noqa: E402
-from scripts.model import FIRST_CONV  # noqa: E402
+from scripts.mobilenet import FIRST_CONV  # noqa: E402 (torch-free: only the kernel figure needs torch)
 from scripts.matrix import curves  # noqa: E402
 from scripts.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
 from scripts.tables import grid_entry  # noqa: E402
@@ -199,8 +198,8 @@ def plot_evolution(histories, out) -> None:
     _save(fig, out)
 
 
-def first_conv_weights(ckpt_path) -> torch.Tensor:
-    return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()
+def first_conv_weights(ckpt_path):
+    return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()  # load_torch imports torch
 
 
 def plot_kernels(ckpt_paths, outs, labels) -> None:
@@ -209,6 +208,8 @@ def plot_kernels(ckpt_paths, outs, labels) -> None:
     Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
     are black, so pruned weights show as black cells.
     """
+    import torch  # here, not at the top: the other figures read JSON only and skip its import
+
     weights = [first_conv_weights(p) for p in ckpt_paths]
     vmax = max(w.abs().max().item() for w in weights)
     for w, out, label in zip(weights, outs, labels):

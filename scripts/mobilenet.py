@@ -7,6 +7,8 @@ from __future__ import annotations
 
 # The file behind MobileNet_V2_Weights.DEFAULT.url (torchvision's ImageNet weights).
 IMAGENET_WEIGHTS_FILE = "mobilenet_v2-7ebf99e0.pth"
+FIRST_CONV = "features.0.0"  # the 32-filter stem convolution drawn in the kernel grids
+CLASSIFIER = "classifier.1"  # the linear layer replaced by a num_classes head
 
 # (expansion t, blocks n) of each stage, as in torchvision's inverted_residual_setting.
 _STAGES = ((1, 1), (6, 2), (6, 3), (6, 4), (6, 3), (6, 3), (6, 1))

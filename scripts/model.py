@@ -18,7 +18,6 @@ from scripts.common import load_torch, save_torch, setup_logging
 
 IMAGENET_WEIGHTS = MobileNet_V2_Weights.DEFAULT
 IMAGENET_CLASSES = 1000
-FIRST_CONV = "features.0.0"  # the 32-filter stem convolution drawn in the kernel grids
 
 
 class WeightsError(RuntimeError):

@@ -21,6 +21,7 @@ import pypandoc
 import yaml
 
 from scripts.common import atomic_output, parse_json_arg, read_json, setup_logging
+from scripts.mobilenet import CLASSIFIER
 from scripts.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings, training_bill
 from scripts.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
 from scripts.stats import ALPHA, paired_test
@@ -234,7 +235,6 @@ def ablation_table(chain: list[dict], histories: dict) -> Table | None:
                  "test compares each row with the row above on the same test images.")
 
 
-CLASSIFIER = "classifier.1"  # the replaced last layer (scripts/model.py)
 
 
 def seed_questions(rows, settings: dict, histories: dict, schedule_cmp, chain, correct: dict, gap, speedups,

@@ -24,6 +24,7 @@ from scripts.common import configure_threads, log, parse_json_arg, select_device
 from scripts.data import load_dataset
 from scripts.engine import (Distillation, TrainHyp, add_training_arguments, device_splits, duration, evaluate,
                             fit, memory_format, recalibrate_batch_norm)
+from scripts.mobilenet import CLASSIFIER
 from scripts.model import load_checkpoint, save_checkpoint
 from scripts.resume import ResumePoint, resume_key
 
@@ -264,7 +265,7 @@ class MaskPruner:
 def make_pruner(model: nn.Module, exp: Experiment, settings: dict, targets: list[float], image_size: int):
     """The pruner of an experiment's strategy: masking or channel removal."""
     if exp.strategy in CHANNEL_METHODS:
-        ignored = [model.get_submodule(n) for n in ("classifier.1", *settings["exclude"])]
+        ignored = [model.get_submodule(n) for n in (CLASSIFIER, *settings["exclude"])]
         return ChannelPruner(model, exp.strategy, targets, image_size, settings.get("round_to"), ignored)
     return MaskPruner(model, exp.strategy, settings)
 

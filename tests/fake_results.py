@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripts.evaluate import aggregate
+from scripts.results import aggregate
 from scripts.registry import BASELINE, FIGURES
 
 # name, label, strategy, schedule, target, steps, accuracy, prunable weights kept (masking) or

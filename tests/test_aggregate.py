@@ -6,7 +6,7 @@ import json
 import pytest
 
 from fake_results import MATRIX, experiments, latency_file, results_rows
-from scripts.evaluate import aggregate, write_table
+from scripts.results import aggregate, write_table
 from scripts.tables import COLUMNS
 
 

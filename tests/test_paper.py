@@ -214,7 +214,7 @@ def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
     and mean +- std in both manuscripts."""
     md, _ = render_both(tmp_path, rows, quick_config)
     assert "Seed to seed" not in md
-    from scripts.evaluate import fold_replicas
+    from scripts.results import fold_replicas
     seeded = [dict(r) for r in rows]
     fold_replicas(seeded, [{"name": "os_l1_50_seed1", "replica_of": "os_l1_50", "seed": 1, "accuracy": 0.8912}], 0)
     row = next(r for r in seeded if r["name"] == "os_l1_50")

@@ -99,8 +99,8 @@ def code_hash(module):
 
 # The stages whose outputs the paper shows: provenance records their code hashes (and
 # re-records the git commit when one changes). The cross-check only verifies the paper.
-PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.timing",
-                "scripts.figures", "scripts.paper", "scripts.provenance"]
+PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.results",
+                "scripts.timing", "scripts.figures", "scripts.paper", "scripts.provenance"]
 
 
 def names_regex(names):

@@ -89,7 +89,7 @@ rule aggregate_results:
         json=RESULTS_JSON,
     params:
         rows=table_rows_json(),
-        code=code_hash("scripts.evaluate"),
+        code=code_hash("scripts.results"),
     conda:
         ENVIRONMENT
     log:
@@ -97,5 +97,5 @@ rule aggregate_results:
     benchmark:
         f"{BENCHMARKS}/aggregate_results.tsv"
     shell:
-        "python -m scripts.evaluate aggregate --metrics {input.metrics}"
+        "python -m scripts.results --metrics {input.metrics}"
         " --experiments {params.rows:q} --latency {input.latency} --csv {output.csv} --json {output.json} > {log} 2>&1"
