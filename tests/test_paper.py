@@ -296,3 +296,16 @@ def test_the_crosscheck_reads_labels_that_pandoc_escapes():
                            [False, True]).markdown())
     assert "\\+ distillation" in md
     assert markdown_cells(md)[0][1:] == [["+ distillation", "78.2"], ["a | b #1", "1.0"]]
+
+
+def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, quick_config):
+    """Runs since engine.memory_format record it; the published run, older, does not, and its
+    paper must rebuild byte for byte, so the line is left out there."""
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
+    render(TEMPLATE, LATEX_TEMPLATE, build_context(rows, **inputs), md, tex)
+    assert "Memory format" not in md.read_text()
+    inputs["provenance"] = {**inputs["provenance"], "engine": {"memory_format": "channels_last"}}
+    render(TEMPLATE, LATEX_TEMPLATE, build_context(rows, **inputs), md, tex)
+    assert "Memory format of training and evaluation: channels last" in md.read_text()
+    assert "Memory format of training and evaluation: channels last" in tex.read_text()
