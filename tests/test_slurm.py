@@ -56,7 +56,9 @@ def site_profile(folder: Path, cpus: int) -> Path:
     profile["default-resources"] = {"slurm_partition": "debug", "mem_mb": 1000, "runtime": 30}
     profile["slurm-no-account"] = True  # accounting is off on the test cluster
     profile["set-resources"] = {rule: {"gpu": 0, "mem_mb": 3000} for rule in profile["set-resources"]}
-    profile["set-threads"] = {rule: cpus for rule in profile["set-threads"]}
+    # prune and evaluate jobs on one core each, two side by side on the node, as the quick preset
+    # runs them locally (jobs.exclusive: false); the baseline and the timing job take the node
+    profile["set-threads"] = {rule: 1 if rule in SIDE_BY_SIDE else cpus for rule in profile["set-threads"]}
     # No accounting: sacct never sees jobs end; squeue does while MinJobAge (300 s) keeps them.
     profile["slurm-status-command"] = "squeue"
     profile["slurm-init-seconds-before-status-checks"] = 8
@@ -71,6 +73,7 @@ def site_profile(folder: Path, cpus: int) -> Path:
 # seed replica, the long gradual job that is cancelled); all of them made this test run the
 # preset three times over, most of CI's time.
 SLURM_ROWS = ["oneshot_l1_70", "oneshot_channels_50", "gradual_l1_70"]
+SIDE_BY_SIDE = ("prune_model", "prune_channels", "evaluate_model")
 
 
 def quick_config(folder: Path, **overrides) -> Path:
@@ -128,10 +131,9 @@ def runs(cpus, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("local")
     start = time.perf_counter()
-    # exclusive: the local jobs train on as many threads as the SLURM jobs (set-threads: every
-    # CPU of the node), not on the quick preset's one: thread counts change the last bits.
-    run = snakemake(folder, "--configfile", str(quick_config(folder, jobs={"exclusive": True})), cores=cpus,
-                    timeout=1200)
+    # The same thread counts as the SLURM jobs (thread counts change the last bits): one per
+    # prune and evaluate job (the preset's jobs.exclusive: false), every core for the baseline.
+    run = snakemake(folder, "--configfile", str(quick_config(folder)), cores=cpus, timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-6000:]
     out["local"] = {"folder": folder, "seconds": time.perf_counter() - start}
     print(f"\nquick preset wall time: SLURM {out['slurm']['seconds']:.0f} s (with one job cancelled and the "
