@@ -95,7 +95,8 @@ def memory_format(name: str) -> torch.memory_format:
 
 
 def to_memory_format(model: nn.Module, fmt: torch.memory_format) -> nn.Module:
-    """Put every 4-d weight of `model` in `fmt` (in place; a no-op for tensors already in it)."""
+    """Put every 4-d parameter and buffer of `model` in `fmt`, in place: the same Parameter
+    objects (an optimiser holding them goes on), their data replaced where it is re-laid."""
     return model.to(memory_format=fmt)
 
 
