@@ -100,3 +100,17 @@ def test_engine_speed_times_every_layout_and_precision_against_the_old_engine(ca
     engine_speed.main(["--images", "32", "--rounds", "1", "--threads", "1", "--no-compile"])
     out = capsys.readouterr().out
     assert "contiguous    fp32 eager" in out and "1.00x" in out and "channels_last fp32 eager" in out
+
+
+def test_layout_numerics_compares_each_layout_with_float64(capsys):
+    """Every conv and linear weight's gradient in both layouts, close to the float64 one
+    (a layout that mixed up the axes would be off by about 100 %)."""
+    from scripts.benchmarks import layout_numerics
+
+    out = layout_numerics.measure(size=8)
+    assert set(out) == {"channels_last", "contiguous"}
+    for r in out.values():
+        assert len(r["grad_errors"]) == 53  # 52 convolutions and the classifier
+        assert 0 <= r["loss_error"] < 1e-3 and max(r["grad_errors"].values()) < 0.5
+    layout_numerics.main(["--batch-size", "8"])
+    assert "contiguous    loss error" in capsys.readouterr().out
