@@ -18,7 +18,7 @@ from scripts.channels import channel_counts, count_macs
 from scripts.common import (atomic_output, configure_threads, log, parse_json_arg, select_device, setup_logging,
                             sha256_file, write_json)
 from scripts.data import load_dataset
-from scripts.engine import MEMORY_FORMATS, device_splits, evaluate, memory_format
+from scripts.engine import MEMORY_FORMATS, device_splits, evaluate, memory_format, to_memory_format
 from scripts.model import load_checkpoint, model_from_state
 from scripts.provenance import cpu_model
 from scripts.quantize import calibration_batches, onnx_correct, quantize_int8
@@ -102,7 +102,7 @@ class ModelFiles:
 def correct_images(model, data, batch_size: int) -> str:
     """Per test image, in test-set order, '1' if the model's top-1 class is right, else '0'
     (the same forward pass as scripts.engine.evaluate, bfloat16 autocast on CUDA)."""
-    model.to(memory_format=data.memory_format).eval()  # outside inference mode, as in evaluate
+    to_memory_format(model, data.memory_format).eval()  # outside inference mode, as in evaluate
     out = []
     with torch.inference_mode():
         for x, y in data.batches(batch_size):
