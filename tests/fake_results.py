@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripts.results import aggregate
-from scripts.registry import BASELINE, FIGURES
+from scripts.lib.report.results import aggregate
+from scripts.lib.planning.registry import BASELINE, FIGURES
 
 # name, label, strategy, schedule, target, steps, accuracy, prunable weights kept (masking) or
 # channels kept (channels), latency scale
@@ -61,7 +61,7 @@ def metrics(name, strategy, accuracy, kept, scale) -> dict:
 
 def latency_file(matrix=MATRIX) -> dict:
     """What the timing job writes for these models (scripts/timing.py)."""
-    from scripts.timing import pass_agreement
+    from scripts.lib.measure.timing import pass_agreement
 
     models = {n: latency_grid(scale) for n, *_, scale in matrix}
     probe = [{"batch_size": b, "threads": t, "layers": 35, "sparsity": 0.9, "dense_ms": 9.0 * b / 64 + 0.1,

@@ -36,8 +36,8 @@ def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, caps
     import yaml
 
     from scripts.benchmarks import recipe_screen
-    from scripts.data import prepare
-    from scripts.common import save_torch
+    from scripts.lib.data.datasets import prepare
+    from scripts.lib.models.runtime import save_torch
 
     data = prepare("synthetic", None, 0.1, 10, 32, 0, synthetic={"train_size": 200, "test_size": 50, "noise": 30})
     save_torch(data, tmp_path / "ds.pt")

@@ -5,11 +5,11 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from scripts.channels import channel_counts, channel_pruner, count_macs
-from scripts.engine import DeviceData, TrainHyp
-from scripts.model import (WeightsError, apply_architecture, architecture_spec, build_model, load_checkpoint,
+from scripts.lib.pruning.channels import channel_counts, channel_pruner, count_macs
+from scripts.lib.models.engine import DeviceData, TrainHyp
+from scripts.lib.models.network import (WeightsError, apply_architecture, architecture_spec, build_model, load_checkpoint,
                            save_checkpoint)
-from scripts.prune import Experiment, cumulative_targets, run_experiment
+from scripts.lib.pruning.prune import Experiment, cumulative_targets, run_experiment
 
 LAYERS = ["Conv2d", "Linear"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fake_results import results_rows
-from scripts.compare import accuracy_tolerance, main, study_seed_std
+from scripts.lib.report.compare import accuracy_tolerance, main, study_seed_std
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from scripts.config import ConfigError, config_hash, validate_config
+from scripts.lib.planning.config import ConfigError, config_hash, validate_config
 
 
 def test_shipped_configs_are_valid(base_config, quick_config):
@@ -60,7 +60,7 @@ def test_rejections_name_the_key(base_config, mutate, key, detail):
 
 
 def test_an_empty_mapping_over_a_list_is_an_error_naming_the_key(base_config):
-    from scripts.config import check_override
+    from scripts.lib.planning.config import check_override
     # Snakemake's merge leaves config.yaml's list in place under an empty mapping.
     with pytest.raises(ConfigError, match=re.escape("config key experiments: an empty mapping ({}) in my.yaml "
                                                     "leaves the value of config.yaml in place (list)")):
@@ -90,7 +90,7 @@ def test_requirements_are_pinned_and_mirrored_by_environment_yml():
 
 
 def test_an_experiment_prunes_with_its_own_scope_and_dense_layers(base_config):
-    from scripts.config import prunable_settings
+    from scripts.lib.planning.config import prunable_settings
 
     cfg = copy.deepcopy(base_config)
     cfg["prune"].update(exclude=["classifier.1"], scope="layer")
@@ -102,7 +102,7 @@ def test_an_experiment_prunes_with_its_own_scope_and_dense_layers(base_config):
 
 
 def test_the_training_bill_counts_every_epoch(base_config):
-    from scripts.config import training_bill
+    from scripts.lib.planning.config import training_bill
 
     cfg = copy.deepcopy(base_config)
     cfg["train"]["epochs"] = 7

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torchvision.io import encode_png
 
-from scripts import data as data_mod
-from scripts.data import DataError, make_synthetic, prepare, read_imagefolder, stratified_split
+from scripts.lib.data import datasets as data_mod
+from scripts.lib.data.datasets import DataError, make_synthetic, prepare, read_imagefolder, stratified_split
 
 CLASSES = ["cat", "dog", "frog"]
 

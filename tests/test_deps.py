@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from scripts.deps import closure, closure_hash
+from scripts.lib.planning.codehash import closure, closure_hash
 
 
 def tree(root, files: dict) -> None:

@@ -6,9 +6,9 @@ import json
 import torch
 
 from fake_results import results_rows
-from scripts.figures import draw, pareto_front
-from scripts.model import build_model, save_checkpoint
-from scripts.registry import FIGURES
+from scripts.lib.report.figures import draw, pareto_front
+from scripts.lib.models.network import build_model, save_checkpoint
+from scripts.lib.planning.registry import FIGURES
 
 
 def test_pareto_front_keeps_exactly_the_undominated_points():

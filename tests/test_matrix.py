@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fake_results import results_rows
-from scripts.matrix import all_experiments, curves, expand_sweep
+from scripts.lib.planning.matrix import all_experiments, curves, expand_sweep
 
 
 def test_a_sweep_expands_to_exactly_its_rows_and_reuses_named_ones(tmp_path):
@@ -34,7 +34,7 @@ def test_sweep_errors_name_the_key(base_config):
 
     import pytest
 
-    from scripts.config import ConfigError, validate_config
+    from scripts.lib.planning.config import ConfigError, validate_config
 
     config = copy.deepcopy(base_config)
     config["sweeps"] = [{"strategies": ["l2_channels"], "sparsities": [0.5], "schedule": "gradual", "steps": 4}]

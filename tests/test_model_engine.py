@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from scripts import model as model_mod
-from scripts.engine import PAD, DeviceData, TrainHyp, evaluate, fit
-from scripts.evaluate import count_parameters, gzip_size
-from scripts.mobilenet import IMAGENET_WEIGHTS_FILE, module_names
-from scripts.model import WeightsError, build_model, load_checkpoint, save_checkpoint
+from scripts.lib.models import network as model_mod
+from scripts.lib.models.engine import PAD, DeviceData, TrainHyp, evaluate, fit
+from scripts.lib.measure.evaluation import count_parameters, gzip_size
+from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE, module_names
+from scripts.lib.models.network import WeightsError, build_model, load_checkpoint, save_checkpoint
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -170,7 +170,7 @@ def test_gzip_size_sees_zeros(tmp_path):
 
 
 def test_onnx_export_matches_pytorch(tmp_path):
-    from scripts.evaluate import export_onnx, onnx_max_abs_diff
+    from scripts.lib.measure.evaluation import export_onnx, onnx_max_abs_diff
     torch.manual_seed(0)
     model = build_model(10).eval()
     path = tmp_path / "m.onnx"
@@ -180,7 +180,7 @@ def test_onnx_export_matches_pytorch(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine: GPU path not exercised")
 def test_gpu_path_selects_cuda_keeps_data_resident_and_trains_with_autocast():
-    from scripts.common import select_device
+    from scripts.lib.models.runtime import select_device
     device = select_device()
     assert device.type == "cuda"
     torch.manual_seed(0)
@@ -192,7 +192,7 @@ def test_gpu_path_selects_cuda_keeps_data_resident_and_trains_with_autocast():
                    label_smoothing=0.0, warmup_epochs=0)
     history = fit(model, data, data, hyp, seed=0, eval_batch_size=64)
     assert len(history) == 1 and 0 <= history[0]["val_accuracy"] <= 1
-    from scripts.timing import Runner, time_block
+    from scripts.lib.measure.timing import Runner, time_block
     assert time_block(Runner("pytorch", model.eval(), 32, device).call(8, 1), 1, warmup=1, block_time=0.05) > 0
 
 
@@ -243,7 +243,7 @@ def test_a_checkpoint_is_stored_contiguous_whatever_the_training_layout(tmp_path
 
 
 def test_unknown_memory_format_is_named():
-    from scripts.engine import memory_format
+    from scripts.lib.models.engine import memory_format
 
     assert memory_format("channels_last") is torch.channels_last
     with pytest.raises(ValueError, match="memory format must be one of .*'nchw'"):

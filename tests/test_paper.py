@@ -10,11 +10,11 @@ import pytest
 
 from conftest import ROOT
 from fake_results import MATRIX, paper_inputs, results_rows
-from scripts.paper import (build_context, channel_speedups, p_value, render, render_source, schedule_comparisons,
+from scripts.lib.report.paper import (build_context, channel_speedups, p_value, render, render_source, schedule_comparisons,
                            stage_seconds, strategy_comparisons)
-from scripts.stats import paired_test
-from scripts.registry import FIGURES, Figure
-from scripts.tables import COLUMNS, latex_tables, markdown_tables, points
+from scripts.lib.report.stats import paired_test
+from scripts.lib.planning.registry import FIGURES, Figure
+from scripts.lib.report.tables import COLUMNS, latex_tables, markdown_tables, points
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
@@ -214,7 +214,7 @@ def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
     and mean +- std in both manuscripts."""
     md, _ = render_both(tmp_path, rows, quick_config)
     assert "Seed to seed" not in md
-    from scripts.results import fold_replicas
+    from scripts.lib.report.results import fold_replicas
     seeded = [dict(r) for r in rows]
     fold_replicas(seeded, [{"name": "os_l1_50_seed1", "replica_of": "os_l1_50", "seed": 1, "accuracy": 0.8912}], 0)
     row = next(r for r in seeded if r["name"] == "os_l1_50")
@@ -243,7 +243,7 @@ def questions_section(md: str) -> str:
 
 
 def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config):
-    from scripts.tables import interval, pct, ratio
+    from scripts.lib.report.tables import interval, pct, ratio
 
     rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
     context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
@@ -288,9 +288,9 @@ def test_p_values_never_print_as_zero():
 def test_the_crosscheck_reads_labels_that_pandoc_escapes():
     """pandoc's GitHub markdown escapes a cell's leading '+' ('\\+ distillation'); the
     cross-check compares the label as written in results.json."""
-    from scripts.crosscheck import markdown_cells
-    from scripts.paper import to_markdown
-    from scripts.tables import Table
+    from scripts.lib.report.crosscheck import markdown_cells
+    from scripts.lib.report.paper import to_markdown
+    from scripts.lib.report.tables import Table
 
     md = to_markdown(Table(["Model", "Top-1"], [["+ distillation", "78.2"], ["a | b #1", "1.0"]],
                            [False, True]).markdown())

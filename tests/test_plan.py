@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, snakemake
-from scripts.config import experiment_names, replicas_by_name
-from scripts.registry import FIGURES
+from scripts.lib.planning.config import experiment_names, replicas_by_name
+from scripts.lib.planning.registry import FIGURES
 
 
 def test_lint_is_clean(tmp_path):
@@ -39,7 +39,7 @@ def test_planning_imports_no_torch():
     """Every `snakemake -n`, and every cluster job, runs common.smk: the project modules
     it imports must not pull in torch (over a second each time)."""
     modules = re.findall(r"^from (scripts[\w.]*) import", (ROOT / "workflow/rules/common.smk").read_text(), re.MULTILINE)
-    assert "scripts.config" in modules
+    assert "scripts.lib.planning.config" in modules
     code = f"import sys; import {', '.join(modules)}; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
            "('torch', 'torchvision', 'torch_pruning', 'matplotlib', 'onnx', 'onnxruntime')))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -94,10 +94,10 @@ RENDERING = {"render_paper": 1, **PDF, "crosscheck_paper": 1, "publish_numbers":
 # one masking and one channel experiment, so three models). Provenance records the code
 # hash of every stage the paper shows, hence reruns with any of them.
 EDITS = {
-    "scripts/figures.py": {**PLOTS, "record_provenance": 1, **RENDERING},
-    "scripts/engine.py": {"finetune_baseline": 1, "prune_model": 1, "prune_channels": 1, "evaluate_model": 3,
+    "scripts/lib/report/figures.py": {**PLOTS, "record_provenance": 1, **RENDERING},
+    "scripts/lib/models/engine.py": {"finetune_baseline": 1, "prune_model": 1, "prune_channels": 1, "evaluate_model": 3,
                           "time_models": 1, "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
-    "scripts/crosscheck.py": {"crosscheck_paper": 1, "publish_numbers": 1},  # its report is published
+    "scripts/lib/report/crosscheck.py": {"crosscheck_paper": 1, "publish_numbers": 1},  # its report is published
     "paper/templates/paper.md.j2": RENDERING,
     "scripts/benchmarks/plan_speed.py": {},  # no job runs it
 }

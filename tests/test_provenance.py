@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 
-from scripts.provenance import SIMD_FLAGS, collect, git_state
+from scripts.lib.measure.provenance import SIMD_FLAGS, collect, git_state
 
 
 def git(repo, *args):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from scripts.model import build_model
-from scripts.prune import (Experiment, apportion, cumulative_targets, make_permanent, prunable_modules,
+from scripts.lib.models.network import build_model
+from scripts.lib.pruning.prune import (Experiment, apportion, cumulative_targets, make_permanent, prunable_modules,
                            prune_step, sparsity, step_fraction)
 
 LAYERS = ["Conv2d", "Linear"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from scripts import publish
+from scripts.lib.report import publish
 
 PAPER = ROOT / "paper"
 pytestmark = [pytest.mark.slow,
@@ -23,7 +23,7 @@ def test_the_readme_shows_the_committed_numbers():
 
 
 def test_the_published_run_passed_its_crosscheck_and_was_the_published_config():
-    from scripts.common import read_json
+    from scripts.lib.files import read_json
 
     assert (PAPER / publish.NUMBERS / "crosscheck.txt").read_text().endswith("all numbers match\n")
     manifest = read_json(PAPER / publish.NUMBERS / publish.MANIFEST)

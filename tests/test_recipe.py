@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from scripts.engine import DeviceData, TrainHyp, detach_pruned_weights, evaluate, fit, lr_factor, parameter_groups
+from scripts.lib.models.engine import DeviceData, TrainHyp, detach_pruned_weights, evaluate, fit, lr_factor, parameter_groups
 
 HYP = TrainHyp(epochs=4, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=1)
@@ -71,7 +71,7 @@ def _copy(model):
 
 
 def test_progress_durations_read_as_people_write_them():
-    from scripts.engine import duration
+    from scripts.lib.models.engine import duration
 
     assert [duration(s) for s in (4.4, 89, 600, 5399, 7500)] == ["4 s", "89 s", "10 min", "90 min", "2 h 05 min"]
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from scripts.config import load_schema
-from scripts.registry import CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
-from scripts.tables import (COLUMNS, DETAIL_FIELDS, TABLES, check_registered, mb, mega, ms, pct, points, ratio,
+from scripts.lib.planning.config import load_schema
+from scripts.lib.planning.registry import CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
+from scripts.lib.report.tables import (COLUMNS, DETAIL_FIELDS, TABLES, check_registered, mb, mega, ms, pct, points, ratio,
                             table_columns)
 
 
@@ -20,8 +20,8 @@ def test_the_schema_takes_strategies_and_schedules_from_the_registries():
 
 
 def test_every_registered_strategy_has_code_and_no_code_is_unregistered():
-    from scripts.channels import IMPORTANCES
-    from scripts.prune import MASKING_METHODS, SCHEDULES as CODE_SCHEDULES
+    from scripts.lib.pruning.channels import IMPORTANCES
+    from scripts.lib.pruning.prune import MASKING_METHODS, SCHEDULES as CODE_SCHEDULES
 
     assert set(strategies_of(MASKING)) == set(MASKING_METHODS)
     assert set(strategies_of(CHANNELS)) == set(IMPORTANCES)
@@ -35,7 +35,7 @@ def test_every_random_control_exists_in_the_same_family():
 
 
 def test_every_registered_figure_has_its_function():
-    from scripts.figures import plot_function
+    from scripts.lib.report.figures import plot_function
 
     for name in FIGURES:
         assert callable(plot_function(name))

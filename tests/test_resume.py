@@ -3,11 +3,12 @@ again, ends exactly where an uninterrupted run ends."""
 import pytest
 import torch
 
-from scripts import engine, prune
-from scripts.engine import DeviceData, TrainHyp, fit
-from scripts.model import build_model
-from scripts.prune import Experiment, run_experiment
-from scripts.resume import ResumePoint, resume_key
+from scripts.lib.models import engine
+from scripts.lib.pruning import prune
+from scripts.lib.models.engine import DeviceData, TrainHyp, fit
+from scripts.lib.models.network import build_model
+from scripts.lib.pruning.prune import Experiment, run_experiment
+from scripts.lib.models.resume import ResumePoint, resume_key
 
 HYP = TrainHyp(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=1)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, metrics_without_timings as metrics, snakemake, snakemake_command
-from scripts.matrix import replicas
+from scripts.lib.planning.matrix import replicas
 
 pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
 

@@ -1,7 +1,7 @@
 """Intervals and paired tests against values computed by hand or published."""
 import pytest
 
-from scripts.stats import mcnemar_exact, paired_test, wilson_interval
+from scripts.lib.report.stats import mcnemar_exact, paired_test, wilson_interval
 
 
 def test_wilson_interval_matches_known_values():

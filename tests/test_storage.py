@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from scripts.evaluate import gzip_size
-from scripts.model import build_model
-from scripts.prune import make_permanent, prunable_modules, prune_step
-from scripts.storage import (decode_tensor, encode_tensor, pack, read_sparse_export, shuffle_bytes,
+from scripts.lib.measure.evaluation import gzip_size
+from scripts.lib.models.network import build_model
+from scripts.lib.pruning.prune import make_permanent, prunable_modules, prune_step
+from scripts.lib.measure.storage import (decode_tensor, encode_tensor, pack, read_sparse_export, shuffle_bytes,
                              sparse_export_bytes, unpack, unshuffle_bytes, write_sparse_export)
 
 
@@ -98,8 +98,8 @@ def test_byte_shuffle_round_trip():
 
 
 def test_export_of_a_channel_pruned_model_rebuilds_it_alone(tmp_path):
-    from scripts.channels import channel_pruner
-    from scripts.model import architecture_spec, model_from_state
+    from scripts.lib.pruning.channels import channel_pruner
+    from scripts.lib.models.network import architecture_spec, model_from_state
     torch.manual_seed(0)
     model = build_model(10).eval()
     channel_pruner(model, "l2_channels", [0.5], 32, 8, [model.classifier[1]]).step()

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from scripts.evaluate import export_onnx
-from scripts.model import build_model, save_checkpoint
-from scripts.timing import (Runner, TimingSettings, latency_settings, main, pass_agreement, schedule,
+from scripts.lib.measure.evaluation import export_onnx
+from scripts.lib.models.network import build_model, save_checkpoint
+from scripts.lib.measure.timing import (Runner, TimingSettings, latency_settings, main, pass_agreement, schedule,
                             sparse_probe, summarise, time_block, time_models)
 
 
@@ -116,9 +116,9 @@ def test_timing_job_needs_the_baseline(tmp_path):
 def test_int8_export_round_trip_stays_close_to_fp32(tmp_path):
     """Static QDQ int8 on a small trained-free model: logits within a stated bound of fp32
     (0.1 of the logits' range), and the file about a quarter of the fp32 one."""
-    from scripts.engine import DeviceData
-    from scripts.quantize import calibration_batches, onnx_correct, quantize_int8
-    from scripts.timing import onnx_session
+    from scripts.lib.models.engine import DeviceData
+    from scripts.lib.measure.quantize import calibration_batches, onnx_correct, quantize_int8
+    from scripts.lib.measure.timing import onnx_session
 
     torch.manual_seed(0)
     model = build_model(10).eval()
@@ -140,7 +140,7 @@ def test_int8_export_round_trip_stays_close_to_fp32(tmp_path):
 
 
 def test_break_even_needs_csr_to_win_from_there_on():
-    from scripts.timing import break_even
+    from scripts.lib.measure.timing import break_even
     curve = [{"sparsity": s, "dense_ms": 1.0, "csr_ms": c} for s, c in
              ((0.5, 0.9), (0.7, 1.2), (0.9, 0.95), (0.99, 0.5))]  # a noisy win at 50 % is not a break-even
     assert break_even(curve) == 0.9

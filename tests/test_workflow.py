@@ -13,11 +13,11 @@ import torch
 import yaml
 
 from conftest import ROOT, TIMING_KEYS, merge, snakemake, snakemake_command
-from scripts.common import available_cores
-from scripts.model import load_checkpoint
-from scripts.registry import FIGURES
-from scripts.prune import prunable_modules, sparsity
-from scripts.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
+from scripts.lib.models.runtime import available_cores
+from scripts.lib.models.network import load_checkpoint
+from scripts.lib.planning.registry import FIGURES
+from scripts.lib.pruning.prune import prunable_modules, sparsity
+from scripts.lib.report.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
 pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
 
@@ -87,7 +87,7 @@ def is_channel_experiment(config, name):
 
 
 def model_rows(config):
-    from scripts.matrix import all_experiments
+    from scripts.lib.planning.matrix import all_experiments
     return [("baseline", "Baseline (trained from scratch)", 0.0)] + [
         (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)]
 
@@ -124,7 +124,7 @@ def test_every_table_shows_the_metrics_in_the_registry_format(tiny_run, manuscri
 def test_exports_are_written_for_every_model(tiny_run):
     _, config, _ = tiny_run
     exports = Path(config["results_dir"], "exports")
-    from scripts.matrix import replicas
+    from scripts.lib.planning.matrix import replicas
     names = [n for n, _, _ in model_rows(config)] + [r["name"] for r in replicas(config)]
     assert sorted(p.name for p in exports.iterdir()) == sorted(
         f"{n}.{v}" for n in names for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx", "int8.onnx"))
@@ -161,7 +161,7 @@ def test_one_timing_job_times_every_model_in_three_runtimes(tiny_run):
         assert m["onnx_max_abs_diff"] < 1e-3
         assert 0 <= m["accuracy_int8"] <= 1 and m["int8_bytes"] < m["onnx_bytes"]
     assert latency["agreement"]["passes_compared"] == 2
-    from scripts.matrix import all_experiments
+    from scripts.lib.planning.matrix import all_experiments
     l1 = [e for e in all_experiments(config) if e["strategy"] == "l1_unstructured"]
     sparsest = max(l1, key=lambda e: e["sparsity"])
     # the CSR probe read the sparsest L1 model: its pointwise weights are about that sparse
@@ -273,7 +273,7 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
 
 
 def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path):
-    from scripts.crosscheck import CrossCheckError, crosscheck
+    from scripts.lib.report.crosscheck import CrossCheckError, crosscheck
 
     _, config, _ = tiny_run
     results = Path(config["results_dir"])
@@ -304,8 +304,8 @@ def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path
 def test_imagenet_preset_fine_tunes_from_a_weights_file_offline(tmp_path):
     """The seed's setting, one switch away: the preset with an ImageNet-shaped state_dict that
     the test writes where the download would put it (no network), on tiny synthetic data."""
-    from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
-    from scripts.model import build_model
+    from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
+    from scripts.lib.models.network import build_model
 
     weights = tmp_path / "resources" / "weights" / IMAGENET_WEIGHTS_FILE
     weights.parent.mkdir(parents=True)
@@ -398,8 +398,8 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     """publish_numbers copies the paper's inputs beside it: the paper folder alone (numbers and
     figures, no checkpoint) rebuilds paper.md and paper.tex identical, a changed number is
     caught, and the README's published-results block is written from it."""
-    from scripts import publish
-    from scripts.tables import pct
+    from scripts.lib.report import publish
+    from scripts.lib.report.tables import pct
 
     _, config, _ = tiny_run
     paper = tmp_path / "paper"

@@ -1,6 +1,6 @@
 """Training throughput against batch size: does a larger batch use the cores better?
 
-The engine's own training step (scripts.engine.train_one_epoch: resident uint8 data,
+The engine's own training step (scripts.lib.models.engine.train_one_epoch: resident uint8 data,
 batched crop/flip, Nesterov SGD, in the shipped memory format) on MobileNetV2 at
 32x32, timed at each batch size in
 interleaved rounds so that drift of the machine hits every size alike. Run it with
@@ -25,10 +25,10 @@ import torch
 import yaml
 
 from scripts.benchmarks.engine_speed import HYP, MEAN, STD
-from scripts.common import configure_threads, select_device
-from scripts.data import make_synthetic
-from scripts.engine import MEMORY_FORMATS, DeviceData, make_optimizer, train_one_epoch
-from scripts.model import build_model
+from scripts.lib.models.runtime import configure_threads, select_device
+from scripts.lib.data.datasets import make_synthetic
+from scripts.lib.models.engine import MEMORY_FORMATS, DeviceData, make_optimizer, train_one_epoch
+from scripts.lib.models.network import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 # The layout the shipped config trains in (config.yaml, engine.memory_format: its one definition).

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 import yaml
 
-from scripts.channels import channel_pruner, count_macs
-from scripts.common import available_cores, configure_threads
-from scripts.config import validate_config
-from scripts.evaluate import export_onnx
-from scripts.model import build_model, load_checkpoint, save_checkpoint
-from scripts.prune import make_permanent, prunable_modules, prune_step
-from scripts.storage import write_sparse_export
-from scripts.timing import Runner, TimingSettings, summarise, time_models
+from scripts.lib.pruning.channels import channel_pruner, count_macs
+from scripts.lib.models.runtime import available_cores, configure_threads
+from scripts.lib.planning.config import validate_config
+from scripts.lib.measure.evaluation import export_onnx
+from scripts.lib.models.network import build_model, load_checkpoint, save_checkpoint
+from scripts.lib.pruning.prune import make_permanent, prunable_modules, prune_step
+from scripts.lib.measure.storage import write_sparse_export
+from scripts.lib.measure.timing import Runner, TimingSettings, summarise, time_models
 
 CONFIG = Path(__file__).resolve().parents[2] / "config.yaml"
 IMAGE_SIZE = 32

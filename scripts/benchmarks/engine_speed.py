@@ -1,6 +1,6 @@
 """The engine's whole training step in every execution variant, side by side.
 
-Each variant runs `scripts.engine.train_one_epoch` itself (batched crop/flip and
+Each variant runs `scripts.lib.models.engine.train_one_epoch` itself (batched crop/flip and
 normalisation, forward, label-smoothed loss, Nesterov SGD, the lr schedule) on the
 same MobileNetV2 weights and images; only how it executes differs:
 
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import torch
 
-from scripts.common import configure_threads, select_device
-from scripts.engine import MEMORY_FORMATS, DeviceData, TrainHyp, make_optimizer, train_one_epoch
-from scripts.model import build_model
-from scripts.provenance import simd_flags
+from scripts.lib.models.runtime import configure_threads, select_device
+from scripts.lib.models.engine import MEMORY_FORMATS, DeviceData, TrainHyp, make_optimizer, train_one_epoch
+from scripts.lib.models.network import build_model
+from scripts.lib.measure.provenance import simd_flags
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 REFERENCE = ("contiguous", "fp32", False)  # the engine before channels_last
@@ -45,7 +45,7 @@ HYP = TrainHyp(epochs=1, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4
 
 @dataclass(frozen=True)
 class Variant:
-    layout: str      # a key of scripts.engine.MEMORY_FORMATS
+    layout: str      # a key of scripts.lib.models.engine.MEMORY_FORMATS
     precision: str   # fp32 | bf16
     compiled: bool
 

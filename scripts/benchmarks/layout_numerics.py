@@ -2,7 +2,7 @@
 
 The same MobileNetV2, the same batch (seeded augmentation, dropout seeded the same),
 one forward and backward pass in float64 (the reference, contiguous) and in float32
-in each layout of scripts.engine.MEMORY_FORMATS. Prints, per layout, the loss's
+in each layout of scripts.lib.models.engine.MEMORY_FORMATS. Prints, per layout, the loss's
 absolute error and the relative error ||g - g_ref|| / ||g_ref|| of every conv and
 linear weight gradient (median and worst layers).
 
@@ -22,14 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from scripts.benchmarks.engine_speed import MEAN, STD
-from scripts.engine import MEMORY_FORMATS, DeviceData
-from scripts.model import build_model
+from scripts.lib.models.engine import MEMORY_FORMATS, DeviceData
+from scripts.lib.models.network import build_model
 
 
 def batch(data_path: str | None, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One augmented, normalised training batch (NCHW), seeded."""
     if data_path:
-        from scripts.data import load_dataset
+        from scripts.lib.data.datasets import load_dataset
 
         ds = load_dataset(data_path)
         images, labels = ds["train_images"][ds["train_index"]], ds["train_labels"][ds["train_index"]]

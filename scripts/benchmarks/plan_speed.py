@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from scripts.registry import CHANNELS, SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
 GOALS = {"1000 experiments": 5.0, "quick preset": 3.0}  # seconds, 2-core machine

@@ -44,10 +44,11 @@ def load_candidates(config_path: Path, epochs: int | None) -> dict[str, dict]:
 def run_one(name: str, train: dict, data_path: str, out: Path, threads: int, seed: int) -> None:
     import torch
 
-    from scripts.common import configure_threads, seed_everything, select_device, setup_logging
-    from scripts.data import load_dataset
-    from scripts.engine import TrainHyp, device_splits, evaluate, fit, memory_format
-    from scripts.model import build_model
+    from scripts.lib.files import setup_logging
+    from scripts.lib.models.runtime import configure_threads, seed_everything, select_device
+    from scripts.lib.data.datasets import load_dataset
+    from scripts.lib.models.engine import TrainHyp, device_splits, evaluate, fit, memory_format
+    from scripts.lib.models.network import build_model
 
     setup_logging()
     configure_threads(threads)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from scripts.common import read_json
-from scripts.config import BASELINE
+from scripts.lib.files import read_json
+from scripts.lib.planning.config import BASELINE
 
 GOAL = 0.05
 

@@ -25,11 +25,11 @@ TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
-from scripts.config import (ConfigError, check_override, config_hash, experiment, experiment_name_pattern,
+from scripts.lib.planning.config import (ConfigError, check_override, config_hash, experiment, experiment_name_pattern,
                             experiments_by_name, prunable_settings, replicas_by_name, validate_config)
-from scripts.deps import closure_hash
-from scripts.mobilenet import IMAGENET_WEIGHTS_FILE
-from scripts.registry import BASELINE, CHANNELS, FIGURES, strategies_of
+from scripts.lib.planning.codehash import closure_hash
+from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
+from scripts.lib.planning.registry import BASELINE, CHANNELS, FIGURES, strategies_of
 
 try:
     for configfile in workflow.overwrite_configfiles:  # --configfile FILE...

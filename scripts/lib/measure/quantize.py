@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from scripts.common import atomic_output
-from scripts.engine import DeviceData
+from scripts.lib.files import atomic_output
+from scripts.lib.models.engine import DeviceData
 
 
 class ImageReader:
@@ -56,7 +56,7 @@ def quantize_int8(onnx_path, batches: list[torch.Tensor], out_path) -> None:
 
 def onnx_correct(onnx_path, test: DeviceData, batch_size: int, threads: int) -> str:
     """Per test image, '1' if the ONNX model's top-1 class is right, else '0' (test-set order)."""
-    from scripts.timing import onnx_session
+    from scripts.lib.measure.timing import onnx_session
 
     session = onnx_session(onnx_path, threads)
     out = []

@@ -15,11 +15,12 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from scripts.matrix import all_experiments, expand_sweep, replicas
-from scripts.mobilenet import module_names
-from scripts.registry import BASELINE
+from scripts.lib import REPO
+from scripts.lib.planning.matrix import all_experiments, expand_sweep, replicas
+from scripts.lib.mobilenet import module_names
+from scripts.lib.planning.registry import BASELINE
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 PUBLISHED_PRESET = "paper"  # the preset whose paper is the published one (no banner)
 
 
@@ -38,7 +39,7 @@ def _key_path(path) -> str:
 def load_schema() -> dict:
     """The schema, with the strategy and schedule names taken from the registry (their one
     definition), so that a new strategy or schedule needs no edit here."""
-    from scripts.registry import SCHEDULES, STRATEGIES
+    from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
 
     with open(SCHEMA_PATH) as f:
         schema = yaml.safe_load(f)
@@ -118,7 +119,7 @@ def check_semantics(config: dict) -> None:
 
 
 def check_gradual(exp: dict, key: str) -> None:
-    from scripts.registry import CHANNELS, STRATEGIES
+    from scripts.lib.planning.registry import CHANNELS, STRATEGIES
 
     if exp["schedule"] == "gradual" and STRATEGIES[exp["strategy"]].family == CHANNELS:
         raise ConfigError(f"config key {key}.schedule: gradual updates masks during training; it is for "

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scripts.common import atomic_output
+from scripts.lib.files import atomic_output
 
 FORMAT = "sparse-state-dict-v2"
 VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -164,7 +164,7 @@ def write_sparse_export(state_dict: dict, path, value_dtype: str = "float32", me
 def read_sparse_export(path) -> tuple[dict, dict]:
     """The state_dict (values cast to their original dtype) and the meta of a sparse export.
 
-    `scripts.model.model_from_state(meta, state_dict)` rebuilds the model.
+    `scripts.lib.models.network.model_from_state(meta, state_dict)` rebuilds the model.
     """
     payload = torch.load(io.BytesIO(gzip.decompress(Path(path).read_bytes())), weights_only=True)
     if payload.get("format") != FORMAT:

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scripts.common import log, parse_json_arg
-from scripts.resume import ResumePoint, rng_state, set_rng_state
+from scripts.lib.files import log, parse_json_arg
+from scripts.lib.models.resume import ResumePoint, rng_state, set_rng_state
 
 PAD = 4  # pixels of zero padding for the random crop
 # The engine's memory formats by their config name (engine.memory_format).

@@ -14,7 +14,7 @@ The random control ranks channels by uniform noise instead.
 
 A checkpoint of a physically pruned model keeps the stock state_dict keys; its
 meta["architecture"] lists the shape of every conv, BatchNorm and linear layer,
-which `scripts.model.apply_architecture` uses to rebuild the model before
+which `scripts.lib.models.network.apply_architecture` uses to rebuild the model before
 loading the weights (no pickled modules anywhere).
 """
 from __future__ import annotations

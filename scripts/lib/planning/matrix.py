@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from scripts.registry import SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
 
 # A sweep's rows share everything but strategy and sparsity.
 SWEEP_KEYS = ("strategies", "sparsities", "schedule", "steps")

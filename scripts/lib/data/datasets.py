@@ -1,0 +1,275 @@
+"""Stage 1 - data: read a source once into a cached tensor file.
+
+The cache holds uint8 images (N, 3, H, W), int64 labels, the class names, a
+stratified seeded train/validation split (as indices into the training set)
+and the sha256 of the source, so training never decodes an image again.
+
+    python -m scripts.data download-cifar10 --out resources/cifar-10-python.tar.gz
+    python -m scripts.data prepare --source imagefolder --path data.tar.gz --out results/x/data/dataset.pt ...
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+
+import torch
+
+from scripts.lib.files import log, setup_logging, sha256_file, write_json
+from scripts.lib.models.runtime import load_torch, save_torch
+
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+_MEMBER = re.compile(r"(?:^|/)(train|test)/([^/]+)/([^/]+)$")
+
+
+class DataError(RuntimeError):
+    """The data source is missing, unreadable or not the shape the study expects."""
+
+
+# --- sources -----------------------------------------------------------------
+
+def download_cifar10(out: str | Path) -> None:
+    """Fetch cifar-10-python.tar.gz with torchvision's own downloader and md5 check."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import download_url
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        try:
+            download_url(CIFAR10.url, root=tmp, filename=out.name, md5=CIFAR10.tgz_md5)
+        except (OSError, RuntimeError) as e:  # URLError is an OSError
+            raise DataError(
+                f"could not download CIFAR-10 from {CIFAR10.url}: {e}\n"
+                "Supply the data yourself, then run snakemake again:\n"
+                f"  - copy cifar-10-python.tar.gz to {out} (or set data.path to its location), or\n"
+                "  - set data.source: imagefolder and data.path: <directory or .tar.gz with "
+                "train/<class>/* and test/<class>/*>, or\n"
+                "  - run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
+            ) from e
+        Path(tmp, out.name).replace(out)
+
+
+def read_cifar10_tarball(tarball: str | Path):
+    """Read torchvision's cifar-10-python.tar.gz through torchvision.datasets.CIFAR10."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    tarball = Path(tarball)
+    if not tarball.is_file():
+        raise DataError(f"{tarball}: no such file (expected torchvision's cifar-10-python.tar.gz)")
+    if not check_integrity(str(tarball), CIFAR10.tgz_md5):
+        raise DataError(f"{tarball}: md5 differs from torchvision's cifar-10-python.tar.gz; "
+                        "for an ImageFolder archive set data.source: imagefolder")
+    with tempfile.TemporaryDirectory() as tmp:
+        extract_archive(str(tarball), tmp)
+        splits = {}
+        for split in SPLITS:
+            ds = CIFAR10(tmp, train=(split == "train"), download=False)
+            images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+            splits[split] = (images, torch.tensor(ds.targets, dtype=torch.int64))
+        return splits, list(ds.classes)
+
+
+def _iter_imagefolder_files(path: Path):
+    """Yield (split, class, name, bytes) from a directory or a .tar.gz archive."""
+    if path.is_dir():
+        for file in sorted(path.rglob("*")):
+            m = _MEMBER.search(file.relative_to(path).as_posix())
+            if file.is_file() and m and file.suffix.lower() in IMAGE_SUFFIXES:
+                yield m.group(1), m.group(2), m.group(3), file.read_bytes()
+        return
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                m = _MEMBER.search(member.name)
+                if member.isfile() and m and member.name.lower().endswith(IMAGE_SUFFIXES):
+                    yield m.group(1), m.group(2), m.group(3), tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{path}: not a readable archive ({type(e).__name__}: {e})") from e
+
+
+def read_imagefolder(path: str | Path):
+    """Decode every image of an ImageFolder tree (train/<class>/*, test/<class>/*)."""
+    # Here, not at the top: torchvision's import takes over a second, and every job that
+    # loads the cached data set (synthetic or CIFAR-10 too) imports this module.
+    from torchvision.io import ImageReadMode, decode_image
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory (expected an ImageFolder directory or .tar.gz)")
+    files = {split: [] for split in SPLITS}
+    for split, cls, name, blob in _iter_imagefolder_files(path):
+        files[split].append((cls, name, blob))
+    for split in SPLITS:
+        if not files[split]:
+            raise DataError(f"{path}: no images under {split}/<class>/ (ImageFolder layout expected)")
+    classes = sorted({cls for cls, _, _ in files["train"]})
+    test_classes = sorted({cls for cls, _, _ in files["test"]})
+    if classes != test_classes:
+        raise DataError(f"{path}: train classes {classes} differ from test classes {test_classes}")
+    index = {c: i for i, c in enumerate(classes)}
+    splits = {}
+    for split in SPLITS:
+        images, labels = [], []
+        for cls, name, blob in sorted(files[split], key=lambda t: (t[0], t[1])):
+            try:
+                img = decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            except RuntimeError as e:
+                raise DataError(f"{path}: cannot decode {split}/{cls}/{name}: {e}") from e
+            if images and img.shape != images[0].shape:
+                raise DataError(f"{path}: {split}/{cls}/{name} is {tuple(img.shape)}, "
+                                f"others are {tuple(images[0].shape)}")
+            images.append(img)
+            labels.append(index[cls])
+        splits[split] = (torch.stack(images), torch.tensor(labels, dtype=torch.int64))
+    return splits, classes
+
+
+def make_synthetic(train_size: int, test_size: int, num_classes: int, image_size: int,
+                   noise: float, seed: int):
+    """Ten (num_classes) kinds of coloured, oriented gratings under pixel noise.
+
+    Each class has its own orientation, spatial frequency and colour; phase,
+    contrast and brightness vary per image. A small CNN learns it well above
+    chance but not perfectly, so pruning damage shows in the accuracy.
+    """
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(image_size, dtype=torch.float32),
+                            torch.arange(image_size, dtype=torch.float32), indexing="ij")
+    classes = [f"class_{c}" for c in range(num_classes)]
+
+    def render(n):
+        labels = torch.arange(n) % num_classes
+        labels = labels[torch.randperm(n, generator=g)]
+        theta = math.pi * labels.float() / num_classes
+        freq = 1.5 + (labels % 3).float()  # cycles per image
+        hue = 2 * math.pi * labels.float() / num_classes
+        colour = torch.stack([torch.cos(hue + k * 2 * math.pi / 3) for k in range(3)], 1) * 0.5 + 0.5
+        phase = torch.rand(n, generator=g) * 2 * math.pi
+        contrast = 40 + 40 * torch.rand(n, generator=g)
+        brightness = 100 + 50 * torch.rand(n, generator=g)
+        u = (xs[None] * torch.cos(theta)[:, None, None] + ys[None] * torch.sin(theta)[:, None, None])
+        wave = torch.sin(2 * math.pi * freq[:, None, None] * u / image_size + phase[:, None, None])
+        img = brightness[:, None, None, None] + contrast[:, None, None, None] * (
+            (colour[:, :, None, None] - 0.5) * 2 * wave[:, None])
+        img = img + noise * torch.randn(img.shape, generator=g)
+        return img.round().clamp(0, 255).to(torch.uint8), labels.to(torch.int64)
+
+    return {"train": render(train_size), "test": render(test_size)}, classes
+
+
+# --- split and checks ----------------------------------------------------------
+
+def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int):
+    """Seeded split holding out round(val_fraction * n_c) images of every class c."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    g = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = [], []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_val = max(1, round(val_fraction * len(idx)))
+        if n_val >= len(idx):
+            raise DataError(f"class {c} has {len(idx)} training images: too few to hold out "
+                            f"{val_fraction:.0%} for validation")
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return torch.sort(torch.cat(train_idx)).values, torch.sort(torch.cat(val_idx)).values
+
+
+def check_shape(splits, classes, num_classes: int, image_size: int, source: str) -> None:
+    if len(classes) != num_classes:
+        raise DataError(f"{source}: found {len(classes)} classes {classes}, the config expects "
+                        f"data.num_classes={num_classes}")
+    for split, (images, labels) in splits.items():
+        expected = (3, image_size, image_size)
+        if tuple(images.shape[1:]) != expected:
+            raise DataError(f"{source}: {split} images are {tuple(images.shape[1:])}, the config "
+                            f"expects {expected} (data.image_size={image_size})")
+        if images.dtype != torch.uint8 or len(images) != len(labels):
+            raise DataError(f"{source}: {split} split is malformed")
+
+
+# --- the stage -----------------------------------------------------------------
+
+def prepare(source: str, path: str | None, val_fraction: float, num_classes: int,
+            image_size: int, seed: int, synthetic: dict | None = None) -> dict:
+    """Read a source and return the dataset dictionary that `prepare` caches."""
+    if source == "torchvision":
+        splits, classes = read_cifar10_tarball(path)
+        origin, sha = str(path), sha256_file(path)
+    elif source == "imagefolder":
+        splits, classes = read_imagefolder(path)
+        origin = str(path)
+        sha = sha256_file(path) if Path(path).is_file() else "directory (not hashed)"
+    elif source == "synthetic":
+        synthetic = synthetic or {}
+        splits, classes = make_synthetic(synthetic["train_size"], synthetic["test_size"], num_classes,
+                                         image_size, synthetic["noise"], seed)
+        origin, sha = f"synthetic(seed={seed}, {synthetic})", "generated"
+    else:
+        raise ValueError(f"unknown data source {source!r}")
+    check_shape(splits, classes, num_classes, image_size, origin)
+    train_idx, val_idx = stratified_split(splits["train"][1], val_fraction, seed)
+    return {
+        "train_images": splits["train"][0], "train_labels": splits["train"][1],
+        "test_images": splits["test"][0], "test_labels": splits["test"][1],
+        "train_index": train_idx, "val_index": val_idx,
+        "classes": classes, "source": source, "origin": origin, "source_sha256": sha,
+    }
+
+
+def summary(data: dict) -> dict:
+    """The small, human-readable facts about a cached dataset (for the paper)."""
+    return {"source": data["source"], "origin": data["origin"], "sha256": data["source_sha256"],
+            "classes": data["classes"], "train": len(data["train_index"]), "val": len(data["val_index"]),
+            "test": len(data["test_labels"]), "image_shape": list(data["train_images"].shape[1:])}
+
+
+def load_dataset(path: str | Path) -> dict:
+    return load_torch(path)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dl = sub.add_parser("download-cifar10", help="fetch cifar-10-python.tar.gz")
+    dl.add_argument("--out", required=True)
+    pr = sub.add_parser("prepare", help="read a source into the cached tensor file")
+    pr.add_argument("--source", required=True, choices=["torchvision", "imagefolder", "synthetic"])
+    pr.add_argument("--path")
+    pr.add_argument("--val-fraction", type=float, required=True)
+    pr.add_argument("--num-classes", type=int, required=True)
+    pr.add_argument("--image-size", type=int, required=True)
+    pr.add_argument("--seed", type=int, required=True)
+    pr.add_argument("--synthetic-train-size", type=int, default=2000)
+    pr.add_argument("--synthetic-test-size", type=int, default=500)
+    pr.add_argument("--synthetic-noise", type=float, default=40.0)
+    pr.add_argument("--out", required=True, help="the cached tensor file")
+    pr.add_argument("--summary", required=True, help="JSON facts about the data, for the paper")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "download-cifar10":
+            download_cifar10(args.out)
+            return
+        data = prepare(args.source, args.path, args.val_fraction, args.num_classes, args.image_size,
+                       args.seed, {"train_size": args.synthetic_train_size,
+                                   "test_size": args.synthetic_test_size, "noise": args.synthetic_noise})
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
+    save_torch(data, args.out)
+    write_json(summary(data), args.summary)
+    log.info("%s: %d train (%d held out for validation), %d test images, %d classes, sha256 %s",
+             data["origin"], len(data["train_labels"]), len(data["val_index"]), len(data["test_labels"]),
+             len(data["classes"]), data["source_sha256"])
+
+
+if __name__ == "__main__":
+    main()

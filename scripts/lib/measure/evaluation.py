@@ -1,0 +1,203 @@
+"""Stage 4 - evaluate: one metrics JSON per model, then one results table.
+
+    python -m scripts.evaluate model --ckpt m.pt --data dataset.pt --out metrics.json ...
+
+The results table of all models is scripts/results.py (torch-free).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from scripts.lib.pruning.channels import channel_counts, count_macs
+from scripts.lib.files import atomic_output, log, parse_json_arg, setup_logging, sha256_file, write_json
+from scripts.lib.models.runtime import configure_threads, select_device
+from scripts.lib.data.datasets import load_dataset
+from scripts.lib.models.engine import MEMORY_FORMATS, device_splits, evaluate, memory_format, to_memory_format
+from scripts.lib.models.network import load_checkpoint, model_from_state
+from scripts.lib.measure.provenance import cpu_model
+from scripts.lib.measure.quantize import calibration_batches, onnx_correct, quantize_int8
+from scripts.lib.pruning.prune import prunable_modules, sparsity
+from scripts.lib.measure.storage import gzip_bytes, read_sparse_export, write_sparse_export
+from scripts.lib.measure.timing import onnx_session
+
+def gzip_size(path) -> int:
+    """Bytes of the file after gzip (scripts.lib.measure.storage.GZIP_LEVEL), the seed's storage measure."""
+    return len(gzip_bytes(Path(path).read_bytes()))
+
+
+def count_parameters(model) -> dict:
+    params = list(model.parameters())
+    return {"params": sum(p.numel() for p in params),
+            "nonzero_params": sum(int((p != 0).sum()) for p in params),
+            "sparsity_all": sparsity(p.detach() for p in params)}
+
+
+def export_onnx(model, image_size: int, path) -> None:
+    """ONNX file with a dynamic batch axis (TorchScript-based exporter: no onnxscript needed)."""
+    model = model.cpu().eval().to(memory_format=torch.contiguous_format)  # initializers in plain NCHW order
+    x = torch.zeros(1, 3, image_size, image_size)
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter's notice
+        torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
+    """Largest |logit difference| between ONNX Runtime and PyTorch (CPU, fp32) on `images`."""
+    session = onnx_session(onnx_path, 1)
+    with torch.inference_mode():
+        expected = model.cpu().eval()(images).numpy()
+    return float(abs(session.run(None, {"images": images.contiguous().numpy()})[0] - expected).max())
+
+
+def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
+    """Sizes of the sparse exports (and of the seed-style masked file, if any); the dense
+    checkpoint's are file_bytes and gzip_bytes.
+
+    Returns the metrics and the state_dict read back from the fp16 export.
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    out = {"sparse_fp32_bytes": write_sparse_export(state, export_fp32, "float32", meta),
+           "sparse_fp16_bytes": write_sparse_export(state, export_fp16, "float16", meta),
+           "masked_file_bytes": Path(masked_ckpt).stat().st_size if masked_ckpt else None,
+           "masked_gzip_bytes": gzip_size(masked_ckpt) if masked_ckpt else None}
+    back, _ = read_sparse_export(export_fp32)
+    if back.keys() != state.keys() or not all(torch.equal(back[k], state[k]) for k in state):
+        raise RuntimeError(f"{export_fp32}: the fp32 sparse export does not read back exactly")
+    return out, read_sparse_export(export_fp16)[0]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How a model is measured (the config's data, prune and evaluate keys). Latency is not
+    measured here: one timing job times every model (scripts/timing.py)."""
+    mean: tuple           # normalisation, RGB
+    std: tuple
+    batch_size: int       # test batches
+    prunable: dict        # layer_types and exclude: the prunable set sparsity is counted over
+    int8: dict            # calibration_images: training images that set the int8 activation ranges
+    threads: int          # CPU threads of ONNX Runtime's test pass
+    seed: int = 0         # which training images calibrate
+    memory_format: str = "contiguous"  # the layout PyTorch's test passes compute in (engine.memory_format)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A model's checkpoints (inputs) and the exports written from it (outputs)."""
+    ckpt: str
+    export_fp32: str
+    export_fp16: str
+    onnx: str
+    onnx_int8: str
+    masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
+    correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
+
+
+def correct_images(model, data, batch_size: int) -> str:
+    """Per test image, in test-set order, '1' if the model's top-1 class is right, else '0'
+    (the same forward pass as scripts.lib.models.engine.evaluate, bfloat16 autocast on CUDA)."""
+    to_memory_format(model, data.memory_format).eval()  # outside inference mode, as in evaluate
+    out = []
+    with torch.inference_mode():
+        for x, y in data.batches(batch_size):
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=data.device.type == "cuda"):
+                right = model(x).argmax(1) == y
+            out.extend("1" if r else "0" for r in right.tolist())
+    return "".join(out)
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.cpu().numpy().tobytes()).hexdigest()
+
+
+def evaluate_model(files: ModelFiles, dataset: dict, settings: EvalSettings) -> dict:
+    """Every metric of one model but its latency: accuracy (PyTorch fp32, fp16 export, ONNX Runtime
+    int8), sparsity, sizes, MACs; writes the exports the timing job and a deployment use."""
+    device = select_device()
+    model, meta = load_checkpoint(files.ckpt)
+    modules = [m for _, m in prunable_modules(model, settings.prunable["layer_types"],
+                                               settings.prunable["exclude"])]
+    image_size = dataset["test_images"].shape[-1]
+    metrics = {"name": meta["name"],
+               "sparsity_prunable": sparsity(m.weight.detach() for m in modules),
+               "prunable_params": sum(m.weight.numel() for m in modules),
+               "prunable_nonzero": sum(int((m.weight != 0).sum()) for m in modules),
+               "macs": count_macs(model, image_size), "channels": channel_counts(model),
+               **count_parameters(model),
+               "file_bytes": Path(files.ckpt).stat().st_size, "gzip_bytes": gzip_size(files.ckpt),
+               "ckpt_sha256": sha256_file(files.ckpt)}  # which file these sizes are of (the cross-check)
+    sizes, fp16_state = storage_metrics(model, meta, files.export_fp32, files.export_fp16, files.masked_ckpt)
+    metrics.update(sizes)
+    test = device_splits(dataset, settings.mean, settings.std, device, memory_format(settings.memory_format))["test"]
+    fp16_model = model_from_state(meta, fp16_state)
+    metrics["accuracy_fp16_export"] = evaluate(fp16_model.to(device), test, settings.batch_size)["accuracy"]
+    model.to(device)
+    metrics["accuracy"] = evaluate(model, test, settings.batch_size)["accuracy"]
+    correct = correct_images(model, test, settings.batch_size)
+    if correct.count("1") != round(metrics["accuracy"] * len(test)):
+        raise RuntimeError(f"per-image correctness ({correct.count('1')} right) disagrees with the accuracy "
+                           f"({metrics['accuracy']} of {len(test)})")
+    # the seed reported plain accuracy; the mirror-averaged one is what a deployment could add for 2x the compute
+    metrics["accuracy_flip_tta"] = evaluate(model, test, settings.batch_size, flip_tta=True)["accuracy"]
+    metrics["test_images"] = len(test)
+    export_onnx(model, image_size, files.onnx)
+    metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, files.onnx, test.normalise(test.images[:64]).cpu())
+    calibration = calibration_batches(device_splits(dataset, settings.mean, settings.std, torch.device("cpu"))["train"],
+                                      settings.int8["calibration_images"], settings.batch_size, settings.seed)
+    quantize_int8(files.onnx, calibration, files.onnx_int8)
+    correct_int8 = onnx_correct(files.onnx_int8, test, settings.batch_size, settings.threads)
+    metrics.update({"accuracy_int8": correct_int8.count("1") / len(test),
+                    "onnx_bytes": Path(files.onnx).stat().st_size, "onnx_gzip_bytes": gzip_size(files.onnx),
+                    "int8_bytes": Path(files.onnx_int8).stat().st_size, "int8_gzip_bytes": gzip_size(files.onnx_int8)})
+    if files.correct:
+        write_json({"name": meta["name"], "test_labels_sha256": tensor_sha256(test.labels), "correct": correct,
+                    "correct_int8": correct_int8}, files.correct)
+    metrics["cpu"] = cpu_model()
+    metrics["torch"] = torch.__version__
+    return metrics
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("model", help="metrics of one checkpoint")
+    ev.add_argument("--ckpt", required=True)
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--mean", required=True, type=float, nargs=3)
+    ev.add_argument("--std", required=True, type=float, nargs=3)
+    ev.add_argument("--eval-batch-size", required=True, type=int)
+    ev.add_argument("--memory-format", required=True, choices=sorted(MEMORY_FORMATS),
+                    help="the layout PyTorch's test passes compute in (config key engine.memory_format)")
+    ev.add_argument("--prunable", required=True, type=parse_json_arg)
+    ev.add_argument("--int8", required=True, type=parse_json_arg, help="the config's evaluate.int8 (JSON)")
+    ev.add_argument("--seed", type=int, default=0, help="picks the calibration images")
+    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--masked-ckpt", help="the seed-style checkpoint with masks attached (pruned models)")
+    ev.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
+    ev.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
+    ev.add_argument("--onnx", required=True, help="output: the model as ONNX (dynamic batch)")
+    ev.add_argument("--onnx-int8", required=True, help="output: the model as int8 ONNX (QDQ, static)")
+    ev.add_argument("--correct", help="output: per-image correctness on the test set (JSON), for paired tests")
+    ev.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.command == "model":
+        threads = configure_threads(args.threads)
+        files = ModelFiles(args.ckpt, args.export_fp32, args.export_fp16, args.onnx, args.onnx_int8,
+                           args.masked_ckpt, args.correct)
+        settings = EvalSettings(tuple(args.mean), tuple(args.std), args.eval_batch_size, args.prunable,
+                                args.int8, threads, args.seed, args.memory_format)
+        metrics = evaluate_model(files, load_dataset(args.data), settings)
+        write_json(metrics, args.out)
+        log.info("%s: accuracy %.4f (int8 %.4f) sparsity %.4f gzip %d B", metrics["name"], metrics["accuracy"],
+                 metrics["accuracy_int8"], metrics["sparsity_prunable"], metrics["gzip_bytes"])
+
+
+if __name__ == "__main__":
+    main()

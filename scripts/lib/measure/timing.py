@@ -1,0 +1,306 @@
+"""Stage 5 - time: every model in one process, in interleaved rounds; one latency file.
+
+Timings taken in separate jobs on a shared machine drift (medians up to 1.5x apart
+between jobs). Here every model is timed in the same process, round-robin: each round
+times every model once per setting (runtime x batch size x threads), in an order that
+rotates from round to round, so a slow spell of the machine touches all models alike.
+The whole round-robin runs `passes` times in a row; the speed-up ratios of the passes
+are compared (the `agreement` block), which is how the paper knows how far to trust them.
+
+    python -m scripts.timing --model baseline models/baseline.pt exports/baseline.onnx exports/baseline.int8.onnx \
+        --model ... --settings '{"batch_sizes": [1, 64], ...}' --threads 2 --out latency.json
+
+Runtimes: PyTorch eager (the checkpoint), ONNX Runtime fp32 and ONNX Runtime int8 (QDQ).
+The sparse-kernel probe (`--sparse-probe`) times the pointwise convolutions of a masked
+model as dense and as CSR matrix products: the one sparse path a stock CPU install has.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from scripts.lib.files import log, parse_json_arg, setup_logging, write_json
+from scripts.lib.models.runtime import configure_threads
+from scripts.lib.planning.config import BASELINE
+
+# Runtime key -> what it runs. The key is what latency grids, tables and figures name.
+RUNTIMES = {"pytorch": "checkpoint", "onnxruntime": "onnx", "onnxruntime_int8": "onnx_int8"}
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    batch_sizes: tuple[int, ...]
+    threads: int          # the most threads; every setting is also timed on 1 thread
+    warmup: int           # untimed calls before each block
+    rounds: int           # round-robin rounds per pass
+    block_time: float     # seconds of timed calls per model, setting and round
+    passes: int           # whole round-robins, one after the other
+
+
+def latency_settings(batch_sizes, threads: int) -> list[tuple[int, int]]:
+    """(batch size, threads) pairs to time: every batch size with 1 thread and with `threads`;
+    the largest batch with the most threads comes last (the results table's latency)."""
+    return [(b, t) for b in sorted(batch_sizes) for t in sorted({1, threads})]
+
+
+def onnx_session(path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class Runner:
+    """One forward pass of one model, in one runtime, at one batch size and thread count.
+
+    ONNX Runtime fixes its threads when a session opens, so a session is kept per thread
+    count; PyTorch's thread count is set before each block (torch.set_num_threads)."""
+
+    def __init__(self, runtime: str, model, image_size: int, device: torch.device):
+        self.runtime, self.model, self.image_size, self.device = runtime, model, image_size, device
+        self.sessions = {}
+
+    def call(self, batch_size: int, threads: int):
+        x = torch.randn(batch_size, 3, self.image_size, self.image_size)
+        if self.runtime == "pytorch":
+            x = x.to(self.device)
+            sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+
+            def run():
+                with torch.inference_mode():
+                    self.model(x)
+                sync()
+            return run
+        if threads not in self.sessions:
+            self.sessions[threads] = onnx_session(self.model, threads)
+        session, feed = self.sessions[threads], {"images": x.numpy()}
+        return lambda: session.run(None, feed)
+
+
+def time_block(run, threads: int, warmup: int, block_time: float, min_calls: int = 3) -> float:
+    """Median seconds of single calls over at least `block_time` seconds (and `min_calls` calls)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            run()
+        times, start = [], time.perf_counter()
+        while time.perf_counter() - start < block_time or len(times) < min_calls:
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(previous)
+    return statistics.median(times)
+
+
+def schedule(names: list[str], settings: list[tuple], rounds: int) -> list[tuple[int, tuple, str]]:
+    """(round, setting, model) in timing order: per round, per setting, every model once,
+    the model order rotated by one each round."""
+    order = []
+    for r in range(rounds):
+        for s in settings:
+            k = r % len(names)
+            order.extend((r, s, name) for name in names[k:] + names[:k])
+    return order
+
+
+def time_models(runners: dict[str, dict[str, Runner]], settings: TimingSettings) -> dict:
+    """Block medians (ms) per model, runtime, batch and threads, per pass: {model: {key: [[pass 1], [pass 2]]}}
+    where key is (runtime, batch, threads)."""
+    grid = [(rt, b, t) for rt in RUNTIMES for b, t in latency_settings(settings.batch_sizes, settings.threads)]
+    names = list(runners)
+    samples = {n: {key: [[] for _ in range(settings.passes)] for key in grid if key[0] in runners[n]}
+               for n in names}
+    for p in range(settings.passes):
+        log.info("timing pass %d of %d: %d models x %d settings x %d rounds", p + 1, settings.passes, len(names),
+                 len(grid), settings.rounds)
+        for _, key, name in schedule(names, grid, settings.rounds):
+            runtime, b, t = key
+            if runtime not in runners[name]:
+                continue
+            run = runners[name][runtime].call(b, t)
+            samples[name][key][p].append(1e3 * time_block(run, t, settings.warmup, settings.block_time))
+    return samples
+
+
+def summarise(samples: dict, device: str) -> dict[str, list[dict]]:
+    """Each model's latency grid: median and IQR over every round of every pass, and each pass's median."""
+    out = {}
+    for name, per_key in samples.items():
+        grid = []
+        for (runtime, b, t), passes in per_key.items():
+            pooled = [ms for p in passes for ms in p]
+            q1, _, q3 = statistics.quantiles(pooled, n=4) if len(pooled) > 1 else (pooled[0],) * 3
+            grid.append({"runtime": runtime, "latency_ms": statistics.median(pooled), "latency_iqr_ms": q3 - q1,
+                         "latency_samples": len(pooled), "latency_batch_size": b, "latency_threads": t,
+                         "latency_device": device if runtime == "pytorch" else "cpu",
+                         "latency_pass_ms": [statistics.median(p) for p in passes]})
+        out[name] = grid
+    return out
+
+
+def pass_agreement(grids: dict[str, list[dict]], reference: str = BASELINE) -> dict:
+    """How far the passes disagree on each speed-up over `reference` (reference latency / model
+    latency, same runtime, batch and threads): |ratio in pass i / ratio in pass 1 - 1|."""
+    ref = {(g["runtime"], g["latency_batch_size"], g["latency_threads"]): g["latency_pass_ms"]
+           for g in grids[reference]}
+    spreads = []
+    for name, grid in grids.items():
+        if name == reference:
+            continue
+        for g in grid:
+            key = (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+            if key not in ref:
+                continue
+            ratios = [r / m for r, m in zip(ref[key], g["latency_pass_ms"])]
+            spreads.extend({"model": name, "runtime": key[0], "batch_size": key[1], "threads": key[2],
+                            "spread": abs(x / ratios[0] - 1)} for x in ratios[1:])
+    if not spreads:
+        return {"passes_compared": 0}
+    worst = max(spreads, key=lambda s: s["spread"])
+    return {"passes_compared": len(grids[reference][0]["latency_pass_ms"]), "ratios": len(spreads),
+            "max_spread": worst["spread"], "median_spread": statistics.median(s["spread"] for s in spreads),
+            "within_5_percent": sum(s["spread"] <= 0.05 for s in spreads) / len(spreads), "worst": worst}
+
+
+# --- the sparse-kernel probe ----------------------------------------------------------------------
+
+
+def pointwise_inputs(model, image_size: int, batch_size: int) -> list[tuple[str, torch.Tensor, tuple]]:
+    """(name, weight as an out x in matrix, input shape) of every 1x1 convolution, at this batch size."""
+    shapes, hooks = {}, []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1:
+            hooks.append(m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, inp[0].shape)))
+    with torch.inference_mode():
+        model.eval()(torch.zeros(1, 3, image_size, image_size))
+    for h in hooks:
+        h.remove()
+    modules = dict(model.named_modules())
+    out = []
+    for name, shape in shapes.items():
+        w = modules[name].weight.detach().flatten(1)  # out x in
+        pixels = batch_size * shape[2] * shape[3]
+        out.append((name, w, (w.shape[1], pixels)))
+    return out
+
+
+def sparse_probe(model, image_size: int, batch_size: int, threads: int, settings: TimingSettings,
+                 sweep=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)) -> dict:
+    """Dense (torch.mm) against CSR (torch.sparse.mm) products of the model's own pointwise
+    weights with activations of a batch, summed over the layers; then the largest layer at
+    swept magnitude sparsities, to find where CSR starts to win (if anywhere)."""
+    layers = pointwise_inputs(model, image_size, batch_size)
+    torch.manual_seed(0)
+
+    def pair(w, shape):
+        x = torch.randn(*shape)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            csr = w.to_sparse_csr()
+        return (lambda: torch.mm(w, x)), (lambda: torch.sparse.mm(csr, x))
+
+    def timed(w, shape):
+        dense, sparse = pair(w, shape)
+        d, s = [], []
+        for _ in range(settings.rounds):  # interleaved, as the models are
+            d.append(time_block(dense, threads, settings.warmup, settings.block_time / 4))
+            s.append(time_block(sparse, threads, settings.warmup, settings.block_time / 4))
+        return 1e3 * statistics.median(d), 1e3 * statistics.median(s)
+
+    model_dense = model_sparse = 0.0
+    zeros = total = 0
+    for _, w, shape in layers:
+        d, s = timed(w, shape)
+        model_dense, model_sparse = model_dense + d, model_sparse + s
+        zeros, total = zeros + int((w == 0).sum()), total + w.numel()
+    name, w, shape = max(layers, key=lambda l: l[1].numel() * l[2][1])
+    curve = []
+    for level in sweep:
+        k = int(round(level * w.numel()))
+        pruned = w.clone().flatten()
+        pruned[pruned.abs().argsort()[:k]] = 0
+        d, s = timed(pruned.view_as(w), shape)
+        curve.append({"sparsity": level, "dense_ms": d, "csr_ms": s})
+    return {"batch_size": batch_size, "threads": threads, "layers": len(layers), "sparsity": zeros / total,
+            "dense_ms": model_dense, "csr_ms": model_sparse,
+            "sweep_layer": name, "sweep_shape": [w.shape[0], w.shape[1], shape[1]], "sweep": curve,
+            "break_even_sparsity": break_even(curve)}
+
+
+def break_even(curve: list[dict]) -> float | None:
+    """The lowest swept sparsity from which CSR beats dense at every higher level too (a
+    single noisy win below that is not a break-even); None if CSR never does."""
+    level = None
+    for point in sorted(curve, key=lambda c: c["sparsity"], reverse=True):
+        if point["csr_ms"] >= point["dense_ms"]:
+            break
+        level = point["sparsity"]
+    return level
+
+
+# --- the job ---------------------------------------------------------------------------------------
+
+
+def load_runners(models: list[list[str]], image_size: int, device: torch.device) -> dict[str, dict[str, Runner]]:
+    """name -> runtime -> Runner, from --model NAME CKPT ONNX [INT8_ONNX]."""
+    from scripts.lib.models.network import load_checkpoint
+
+    runners = {}
+    for spec in models:
+        if len(spec) not in (3, 4):
+            raise ValueError(f"--model {' '.join(spec)}: expected NAME CHECKPOINT ONNX [INT8_ONNX]")
+        name, ckpt, onnx, *int8 = spec
+        model = load_checkpoint(ckpt)[0].to(device).eval()
+        runners[name] = {"pytorch": Runner("pytorch", model, image_size, device),
+                         "onnxruntime": Runner("onnxruntime", onnx, image_size, device)}
+        if int8:
+            runners[name]["onnxruntime_int8"] = Runner("onnxruntime_int8", int8[0], image_size, device)
+    if BASELINE not in runners:
+        raise ValueError(f"the timing job needs the {BASELINE!r} (speed-ups are against it); got {list(runners)}")
+    return runners
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", nargs="+", required=True, metavar="NAME CKPT ONNX [INT8]",
+                   help="a model to time (repeat for each)")
+    p.add_argument("--settings", required=True, type=parse_json_arg,
+                   help="batch_sizes, warmup, rounds, block_time, passes (the config's evaluate.timing)")
+    p.add_argument("--image-size", type=int, required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sparse-probe", help="a masked checkpoint whose pointwise convolutions the CSR probe uses")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    threads = configure_threads(args.threads)
+    s = args.settings
+    settings = TimingSettings(tuple(s["batch_sizes"]), threads, s["warmup"], s["rounds"], s["block_time"],
+                              s["passes"])
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    runners = load_runners(args.model, args.image_size, device)
+    grids = summarise(time_models(runners, settings), str(device))
+    result = {"settings": {**s, "threads": threads, "device": str(device), "torch": torch.__version__},
+              "models": grids, "agreement": pass_agreement(grids)}
+    if args.sparse_probe:
+        from scripts.lib.models.network import load_checkpoint
+
+        probe_model = load_checkpoint(args.sparse_probe)[0].eval()
+        result["sparse_probe"] = [sparse_probe(probe_model, args.image_size, b, t, settings)
+                                  for b, t in latency_settings(settings.batch_sizes, threads)]
+    write_json(result, args.out)
+    a = result["agreement"]
+    log.info("timed %d models; passes agree within %.1f %% on every speed-up (median %.1f %%)", len(grids),
+             100 * a.get("max_spread", 0), 100 * a.get("median_spread", 0))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pruning: masks (torch.nn.utils.prune), channel removal (Torch-Pruning), schedules, pruners."""

@@ -1,0 +1,1 @@
+"""The report: results table, statistics, tables, figures, manuscript, cross-check, publishing."""

@@ -1,0 +1,270 @@
+"""Stage 5 - visualise: every figure of the paper, from results files only.
+
+Each figure is one function `plot_<name>` here and one entry in
+scripts.lib.planning.registry.FIGURES, which says what the function is given (results rows,
+iterative histories, or checkpoints) and where the paper shows it.
+
+    python -m scripts.figures pareto --results results.json --out pareto.png
+    python -m scripts.figures evolution --histories h1.json h2.json --labels A B --out evolution.png
+    python -m scripts.figures kernels --ckpts a.pt b.pt --labels A B --out a.png b.png
+"""
+from __future__ import annotations
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.ticker  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from scripts.lib.files import atomic_output, read_json, setup_logging  # noqa: E402
+from scripts.lib.models.runtime import load_torch  # noqa: E402
+from scripts.lib.mobilenet import FIRST_CONV  # noqa: E402 (torch-free: only the kernel figure needs torch)
+from scripts.lib.planning.matrix import curves  # noqa: E402
+from scripts.lib.planning.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
+from scripts.lib.report.tables import grid_entry  # noqa: E402
+
+MB = 1e6
+DPI = 150
+
+
+def model_color(i: int):
+    """One colour per model for up to 20 models (tab20), so no two rows look alike."""
+    return plt.cm.tab20(i % 20)
+
+
+def _save(fig, path) -> None:
+    with atomic_output(path) as tmp:
+        # Fixed metadata so an unchanged figure is byte-identical between runs.
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def pareto_front(points: list[tuple[float, float]], maximise_x: bool) -> list[int]:
+    """Indices of points not dominated in (x, accuracy): higher accuracy and better x."""
+    front = []
+    for i, (x, acc) in enumerate(points):
+        dominated = any(
+            (a >= acc and (xx >= x if maximise_x else xx <= x)) and (a > acc or xx != x)
+            for j, (xx, a) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def accuracy_error(rows) -> list[list[float]]:
+    """matplotlib's yerr/xerr: distances (points) from each accuracy to its Wilson 95 % interval ends."""
+    return [[(r["accuracy"] - r["accuracy_ci"][0]) * 100 for r in rows],
+            [(r["accuracy_ci"][1] - r["accuracy"]) * 100 for r in rows]]
+
+
+def plot_pareto(rows, out) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    panels = [("removed_fraction", "Prunable weights zeroed or removed (%)", 100, True),
+              ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
+    markers = "osD^vP*Xhp"
+    err = accuracy_error(rows)  # Wilson 95 % intervals
+    for ax, (key, xlabel, scale, maximise) in zip(axes, panels):
+        pts = [(r[key] * scale, r["accuracy"] * 100) for r in rows]
+        for i, ((x, y), r) in enumerate(zip(pts, rows)):
+            # one marker and colour per model; the legend names them (labels would overlap)
+            ax.errorbar(x, y, yerr=[[err[0][i]], [err[1][i]]], fmt=markers[i % len(markers)], ms=6,
+                        color=model_color(i), capsize=2, zorder=3, label=r["label"])
+        front = sorted((pts[i] for i in pareto_front(pts, maximise)), key=lambda p: p[0])
+        ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto frontier", zorder=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Top-1 test accuracy (%)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle("Accuracy against sparsity and against storage")
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    _save(fig, out)
+
+
+RUNTIMES = {"pytorch": ("PyTorch eager", "o"), "onnxruntime": ("ONNX Runtime", "s"),
+            "onnxruntime_int8": ("ONNX Runtime int8", "^")}
+
+
+def plot_latency_macs(rows, out) -> None:
+    """Latency against MACs per model, one panel per batch size (all the job's threads).
+
+    The dotted line through the baseline is latency proportional to MACs: the speed-up
+    that removing arithmetic allows. Masked models sit at the baseline's MACs.
+    """
+    grid0 = rows[0]["latency_grid"]
+    threads = max(g["latency_threads"] for g in grid0)
+    batches = sorted({g["latency_batch_size"] for g in grid0})
+    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 4.2), squeeze=False)
+    base_macs = rows[0]["macs"]
+    for ax, b in zip(axes[0], batches):
+        for runtime, (name, marker) in RUNTIMES.items():
+            pts = []
+            for i, r in enumerate(rows):
+                pts.append((r["macs"] / 1e6, grid_entry(r["latency_grid"], runtime, b, threads)["latency_ms"]))
+                ax.scatter(*pts[-1], marker=marker, color=model_color(i), s=40, zorder=3,
+                           label=r["label"] if runtime == "pytorch" else None)
+            lo = min(r["macs"] for r in rows) / base_macs
+            ax.plot([base_macs / 1e6 * lo, base_macs / 1e6], [pts[0][1] * lo, pts[0][1]], ":", color="grey",
+                    zorder=2)
+            ax.annotate(name, pts[0], textcoords="offset points", xytext=(-10, -12), ha="right", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not powers of ten
+            axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))  # a decade or less: label it
+        ax.set_xlabel("MACs per image (millions)")
+        ax.set_ylabel("Latency per batch (ms)")
+        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} "
+                     "(o PyTorch, s ONNX Runtime, ^ int8)", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    fig.suptitle("Latency against MACs (dotted: proportional to MACs, through the baseline)")
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    _save(fig, out)
+
+
+def plot_curves(rows, out) -> None:
+    """Accuracy against sparsity per masking curve, against MACs per channel-removal curve."""
+    groups = curves(rows)
+    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(10, 4.2))
+    base = rows[0]
+    for i, group in enumerate(groups):
+        channels = STRATEGIES[group[0]["strategy"]].family == CHANNELS
+        label = f"{SCHEDULES[group[0]['schedule']].phrase} {STRATEGIES[group[0]['strategy']].phrase}"
+        ax = ax_macs if channels else ax_sp
+        xs = [r["macs"] / 1e6 if channels else r["removed_fraction"] * 100 for r in group]
+        ax.errorbar(xs, [r["accuracy"] * 100 for r in group], yerr=accuracy_error(group), fmt="o-", capsize=2,
+                    color=model_color(i), label=label)
+    ax_sp.set_xlabel("Prunable weights zeroed (%)")
+    ax_macs.set_xlabel("MACs per image (millions)")
+    for ax, kind in ((ax_sp, "masking"), (ax_macs, "channel-removal")):
+        ax.set_ylabel("Top-1 test accuracy (%)")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.axhline(base["accuracy"] * 100, color="k", ls="--", lw=1, label="baseline")
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, f"no {kind} curve in this configuration", ha="center", transform=ax.transAxes)
+            ax.set_yticks([])
+    fig.suptitle("Accuracy against the pruning target")
+    fig.tight_layout()
+    _save(fig, out)
+
+
+def plot_leaderboard(rows, out) -> None:
+    ranked = sorted(rows, key=lambda r: r["accuracy"])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1))
+    bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue",
+                   xerr=accuracy_error(ranked), capsize=2, error_kw={"lw": 0.8})
+    seeded = False
+    for bar, r in zip(bars, ranked):
+        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{r['accuracy'] * 100:.1f}",
+                va="center", fontsize=8)
+        if r.get("accuracy_seeds"):  # the spread over seeds: every seed's accuracy as a dot
+            y = bar.get_y() + bar.get_height() / 2
+            ax.scatter([a * 100 for a in r["accuracy_seeds"]], [y] * len(r["accuracy_seeds"]), s=12,
+                       color="black", zorder=3, label=None if seeded else "one seed")
+            seeded = True
+    if seeded:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, 105)
+    ax.set_xlabel("Top-1 test accuracy (%)")
+    ax.set_title("Leaderboard")
+    _save(fig, out)
+
+
+def plot_evolution(histories, out) -> None:
+    fig, (ax_acc, ax_sp) = plt.subplots(1, 2, figsize=(10, 4))
+    for h in histories:
+        steps = [s["step"] for s in h["steps"]]
+        line, = ax_acc.plot(steps, [s["val_accuracy"] * 100 for s in h["steps"]], "o-", label=h["label"])
+        ax_acc.plot(steps, [s["val_accuracy_pruned"] * 100 for s in h["steps"]], "x:", color=line.get_color())
+        ax_sp.plot(steps, [s["sparsity"] * 100 for s in h["steps"]], "o-", label=h["label"])
+    if not histories:
+        ax_acc.text(0.5, 0.5, "no iterative experiment in this configuration", ha="center", transform=ax_acc.transAxes)
+    ax_acc.set_title("Validation accuracy per step\n(x: right after pruning, o: after fine-tuning)", fontsize=9)
+    ax_acc.set_xlabel("Pruning step")
+    ax_acc.set_ylabel("Validation accuracy (%)")
+    ax_sp.set_title("Prunable weights zeroed or removed, per step", fontsize=9)
+    ax_sp.set_xlabel("Pruning step")
+    ax_sp.set_ylabel("Zeroed or removed (%)")
+    for ax in (ax_acc, ax_sp):
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps are whole numbers
+        ax.grid(alpha=0.3)
+        if histories:
+            ax.legend(fontsize=8)
+    _save(fig, out)
+
+
+def first_conv_weights(ckpt_path):
+    return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()  # load_torch imports torch
+
+
+def plot_kernels(ckpt_paths, outs, labels) -> None:
+    """The first conv's filters, |w| per input channel, on one colour scale for all models.
+
+    Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
+    are black, so pruned weights show as black cells.
+    """
+    import torch  # here, not at the top: the other figures read JSON only and skip its import
+
+    weights = [first_conv_weights(p) for p in ckpt_paths]
+    vmax = max(w.abs().max().item() for w in weights)
+    for w, out, label in zip(weights, outs, labels):
+        n_filters = w.shape[0]
+        cols = 8
+        rows = (n_filters + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 0.6))
+        for i, ax in enumerate(axes.flat):
+            ax.set_axis_off()
+            if i < n_filters:
+                tile = torch.cat(list(w[i].abs()), dim=1)  # (kh, 3*kw): R | G | B
+                image = ax.imshow(tile.numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        zeros = (w == 0).float().mean().item() * 100
+        fig.suptitle(f"{label}: first conv, {n_filters} filters, {zeros:.1f} % zeros", fontsize=9)
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="|w|")
+        _save(fig, out)
+
+
+def plot_function(name: str):
+    """The function that draws registry figure `name`."""
+    try:
+        return globals()[f"plot_{name}"]
+    except KeyError:
+        raise LookupError(f"figure {name!r} is registered but scripts/figures.py has no plot_{name}") from None
+
+
+def draw(name: str, out, results=None, histories=(), labels=(), ckpts=()) -> None:
+    """Draw registry figure `name` from the inputs its entry declares."""
+    figure, plot = FIGURES[name], plot_function(name)
+    if figure.inputs == "results":
+        plot(read_json(results), out[0])
+    elif figure.inputs == "histories":
+        plot([{**read_json(h), "label": lab} for h, lab in zip(histories, labels, strict=True)], out[0])
+    else:
+        if not len(ckpts) == len(out) == len(labels):
+            raise ValueError("--ckpts, --labels and --out need the same number of entries")
+        plot(ckpts, out, labels)
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("figure", choices=sorted(FIGURES), help="the registry figure to draw")
+    p.add_argument("--results", help="results.json (figures of the results table)")
+    p.add_argument("--histories", nargs="*", default=[], help="iterative experiments' histories")
+    p.add_argument("--labels", nargs="*", default=[], help="the histories' or checkpoints' labels, same order")
+    p.add_argument("--ckpts", nargs="*", default=[], help="checkpoints (per-model figures)")
+    p.add_argument("--out", nargs="+", required=True, help="output PNG(s)")
+    args = p.parse_args(argv)
+    try:
+        draw(args.figure, args.out, args.results, args.histories, args.labels, args.ckpts)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()
