@@ -1,5 +1,50 @@
-"""Stage program: see scripts.lib.models.baseline."""
-from scripts.lib.models.baseline import main
+"""Stage 2 - fine-tune: MobileNetV2 from its initial weights into the baseline.
+
+    python -m scripts.finetune --job '{...}' --data dataset.pt [--weights FILE] --ckpt baseline.pt --history h.json
+
+The job (scripts.lib.planning.jobs.TrainJob): the config's train section, seed and engine.
+Without --weights the network starts from random initialisation. A killed job resumes from
+its last finished epoch (<ckpt>.resume) when rerun with the same settings and inputs.
+"""
+import argparse
+
+from scripts.lib.data.datasets import load_dataset
+from scripts.lib.files import log, setup_logging, write_json
+from scripts.lib.models.baseline import finetune
+from scripts.lib.models.engine import TrainHyp
+from scripts.lib.models.network import WeightsError, save_checkpoint
+from scripts.lib.models.resume import ResumePoint, resume_key
+from scripts.lib.models.runtime import configure_threads
+from scripts.lib.planning.jobs import TrainJob
+
+
+def main(argv=None) -> None:
+    setup_logging()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--job", required=True, type=TrainJob.argument(), help="the settings (JSON)")
+    p.add_argument("--data", required=True, help="dataset.pt from the data stage")
+    p.add_argument("--weights", help="initial state_dict (ImageNet's or a file); random initialisation without")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (capped at the machine's cores)")
+    p.add_argument("--ckpt", required=True, help="output checkpoint")
+    p.add_argument("--history", required=True, help="output JSON history")
+    args = p.parse_args(argv)
+    job: TrainJob = args.job
+    configure_threads(args.threads)
+    dataset = load_dataset(args.data)
+    resume = ResumePoint(f"{args.ckpt}.resume", resume_key(
+        {"job": job.to_json(), "weights": args.weights}, [args.data] + ([args.weights] if args.weights else [])))
+    try:
+        model, history = finetune(dataset, args.weights, TrainHyp.from_dict(job.hyp), job.engine.mean,
+                                  job.engine.std, job.seed, job.engine.eval_batch_size, job.engine.memory_format,
+                                  resume)
+    except WeightsError as e:
+        raise SystemExit(f"error: {e}") from None
+    save_checkpoint(model, args.ckpt, {"num_classes": len(dataset["classes"]), "name": "baseline",
+                                       "classes": dataset["classes"]})
+    write_json(history, args.history)
+    resume.done()
+    log.info("baseline: best val accuracy %.4f at epoch %d", history["best_val_accuracy"], history["best_epoch"])
+
 
 if __name__ == "__main__":
     main()

@@ -5,11 +5,12 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from scripts.lib.pruning.channels import channel_counts, channel_pruner, count_macs
+from scripts.lib.pruning.channels import ChannelPruner, channel_counts, count_macs
 from scripts.lib.models.engine import DeviceData, TrainHyp
 from scripts.lib.models.network import (WeightsError, apply_architecture, architecture_spec, build_model, load_checkpoint,
                            save_checkpoint)
-from scripts.lib.pruning.prune import Experiment, cumulative_targets, run_experiment
+from scripts.lib.pruning.experiment import Experiment, run_experiment
+from scripts.lib.pruning.schedules import cumulative_targets
 
 LAYERS = ["Conv2d", "Linear"]
 
@@ -23,7 +24,7 @@ def model_and_copy():
 
 
 def prune_channels(model, strategy="l2_channels", ratio=0.5, steps=1, round_to=None):
-    pruner = channel_pruner(model, strategy, cumulative_targets(ratio, steps), 32, round_to, [model.classifier[1]])
+    pruner = ChannelPruner(model, strategy, cumulative_targets(ratio, steps), 32, round_to, [model.classifier[1]])
     for _ in range(steps):
         pruner.step()
     return model
@@ -72,7 +73,7 @@ def test_channel_schedule_follows_the_cumulative_targets(steps):
     model, _ = model_and_copy()
     start = channel_counts(model)
     targets = cumulative_targets(0.5, steps)
-    pruner = channel_pruner(model, "l2_channels", targets, 32, None, [model.classifier[1]])
+    pruner = ChannelPruner(model, "l2_channels", targets, 32, None, [model.classifier[1]])
     for target in targets:
         pruner.step()
         assert channel_counts(model) / start == pytest.approx(1 - target, abs=0.01)
@@ -97,9 +98,9 @@ def test_random_control_removes_other_channels_than_l2():
 def test_unknown_channel_strategy_is_named():
     model, _ = model_and_copy()
     with pytest.raises(ValueError, match="'taylor_channels'"):
-        channel_pruner(model, "taylor_channels", [0.5], 32, None, [])
+        ChannelPruner(model, "taylor_channels", [0.5], 32, None, [])
     with pytest.raises(ValueError, match="round_to"):
-        channel_pruner(model, "l2_channels", [0.5], 32, 0, [])
+        ChannelPruner(model, "l2_channels", [0.5], 32, 0, [])
 
 
 def test_pruned_checkpoint_reloads_with_weights_only(tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, snakemake
+from scripts.lib.planning.jobs import EvaluateJob, PruneJob
 from scripts.lib.planning.config import experiment_names, replicas_by_name
 from scripts.lib.planning.registry import FIGURES
 
@@ -206,13 +208,22 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
                     "--dry-run", "--printshellcmds")
     assert run.returncode == 0, run.stderr[-2000:]
     commands = [line for line in run.stdout.splitlines() if line.startswith("Shell command: python -m scripts.")]
-    prune_jobs = {re.search(r"--name (\S+)", c).group(1): c for c in commands if "scripts.prune " in c}
+    prune_jobs = {job.name: job for job in (PruneJob.from_json(job_arg(c)) for c in commands if "scripts.prune " in c)}
     assert set(prune_jobs) == {"plain", "own"}
-    assert '--prunable \'{"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer"' in prune_jobs["plain"]
-    assert '"exclude": ["features.0.0", "classifier.1"], "scope": "global"' in prune_jobs["own"]
-    assert "global" not in prune_jobs["own"].split("--prunable")[0]  # not in the experiment's own JSON
-    evaluations = [c for c in commands if "scripts.evaluate model" in c]
-    assert len(evaluations) == 3 and all('"exclude": [], "scope": "layer"' in c for c in evaluations)
+    assert prune_jobs["plain"].prunable == {"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer",
+                                            "round_to": 8}
+    assert prune_jobs["own"].prunable["exclude"] == ["features.0.0", "classifier.1"]
+    assert prune_jobs["own"].prunable["scope"] == "global"
+    assert "scope" not in prune_jobs["own"].experiment and "exclude" not in prune_jobs["own"].experiment
+    evaluations = [EvaluateJob.from_json(job_arg(c)) for c in commands if "scripts.evaluate " in c]
+    assert len(evaluations) == 3 and all(e.prunable["exclude"] == [] and e.prunable["scope"] == "layer"
+                                         for e in evaluations)
+
+
+def job_arg(command: str) -> str:
+    """The --job JSON of a planned shell command."""
+    words = shlex.split(command.removeprefix("Shell command: "))
+    return words[words.index("--job") + 1]
 
 
 def test_the_slurm_profile_sizes_every_rule_that_asks_for_a_gpu():

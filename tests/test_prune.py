@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from scripts.lib.models.network import build_model
-from scripts.lib.pruning.prune import (Experiment, apportion, cumulative_targets, make_permanent, prunable_modules,
-                           prune_step, sparsity, step_fraction)
+from scripts.lib.pruning.experiment import Experiment
+from scripts.lib.pruning.masks import apportion, make_permanent, prunable_modules, prune_step, sparsity
+from scripts.lib.pruning.schedules import cumulative_targets, step_fraction
 
 LAYERS = ["Conv2d", "Linear"]
 

@@ -11,7 +11,9 @@ from torch import nn
 from scripts.lib.models import engine
 from scripts.lib.models.engine import DeviceData, Distillation, TrainHyp, fit, recalibrate_batch_norm
 from scripts.lib.models.network import build_model
-from scripts.lib.pruning.prune import Experiment, cubic_targets, gradual_update_steps, prunable_modules, run_experiment
+from scripts.lib.pruning.experiment import Experiment, run_experiment
+from scripts.lib.pruning.masks import prunable_modules
+from scripts.lib.pruning.schedules import cubic_targets, gradual_update_steps
 
 HYP = TrainHyp(epochs=4, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=0)

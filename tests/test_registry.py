@@ -21,7 +21,8 @@ def test_the_schema_takes_strategies_and_schedules_from_the_registries():
 
 def test_every_registered_strategy_has_code_and_no_code_is_unregistered():
     from scripts.lib.pruning.channels import IMPORTANCES
-    from scripts.lib.pruning.prune import MASKING_METHODS, SCHEDULES as CODE_SCHEDULES
+    from scripts.lib.pruning.masks import MASKING_METHODS
+    from scripts.lib.pruning.schedules import SCHEDULES as CODE_SCHEDULES
 
     assert set(strategies_of(MASKING)) == set(MASKING_METHODS)
     assert set(strategies_of(CHANNELS)) == set(IMPORTANCES)

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from scripts.lib.models import engine
-from scripts.lib.pruning import prune
+from scripts.lib.pruning import experiment
 from scripts.lib.models.engine import DeviceData, TrainHyp, fit
 from scripts.lib.models.network import build_model
-from scripts.lib.pruning.prune import Experiment, run_experiment
+from scripts.lib.pruning.experiment import Experiment, run_experiment
 from scripts.lib.models.resume import ResumePoint, resume_key
 
 HYP = TrainHyp(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
@@ -111,7 +111,7 @@ def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, str
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1, "warmup_epochs": 0})
     exp = Experiment(strategy, "iterative", 0.6, 3)
-    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, prune, "fit")  # step 3's fine-tune
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, experiment, "fit")  # step 3's fine-tune
 
 
 def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from torch import nn
 
 from scripts.lib.measure.evaluation import gzip_size
 from scripts.lib.models.network import build_model
-from scripts.lib.pruning.prune import make_permanent, prunable_modules, prune_step
+from scripts.lib.pruning.masks import make_permanent, prunable_modules, prune_step
 from scripts.lib.measure.storage import (decode_tensor, encode_tensor, pack, read_sparse_export, shuffle_bytes,
                              sparse_export_bytes, unpack, unshuffle_bytes, write_sparse_export)
 
@@ -98,11 +98,11 @@ def test_byte_shuffle_round_trip():
 
 
 def test_export_of_a_channel_pruned_model_rebuilds_it_alone(tmp_path):
-    from scripts.lib.pruning.channels import channel_pruner
+    from scripts.lib.pruning.channels import ChannelPruner
     from scripts.lib.models.network import architecture_spec, model_from_state
     torch.manual_seed(0)
     model = build_model(10).eval()
-    channel_pruner(model, "l2_channels", [0.5], 32, 8, [model.classifier[1]]).step()
+    ChannelPruner(model, "l2_channels", [0.5], 32, 8, [model.classifier[1]]).step()
     path = tmp_path / "ch.gz"
     write_sparse_export(model.state_dict(), path, "float32",
                         {"num_classes": 10, "architecture": architecture_spec(model)})

@@ -9,8 +9,10 @@ from torch import nn
 
 from scripts.lib.measure.evaluation import export_onnx
 from scripts.lib.models.network import build_model, save_checkpoint
-from scripts.lib.measure.timing import (Runner, TimingSettings, latency_settings, main, pass_agreement, schedule,
-                            sparse_probe, summarise, time_block, time_models)
+from scripts.lib.measure.timing import (Runner, TimingSettings, latency_settings, pass_agreement, schedule,
+                                       sparse_probe, summarise, time_block, time_models)
+from scripts.lib.planning.jobs import TimingJob
+from scripts.timing import main
 
 
 def test_schedule_times_every_model_once_per_setting_and_round_in_rotating_order():
@@ -95,21 +97,22 @@ def test_timing_job_writes_one_latency_file(tmp_path):
         export_onnx(m.eval(), 32, tmp_path / f"{name}.onnx")
         args += ["--model", name, str(tmp_path / f"{name}.pt"), str(tmp_path / f"{name}.onnx")]
     settings = {"batch_sizes": [1], "warmup": 0, "rounds": 1, "block_time": 0.01, "passes": 2}
-    main([*args, "--settings", json.dumps(settings), "--image-size", "32", "--threads", "1",
+    main([*args, "--job", TimingJob(settings, 32).to_json(), "--threads", "1",
           "--sparse-probe", str(tmp_path / "small.pt"), "--out", str(tmp_path / "latency.json")])
     out = json.loads((tmp_path / "latency.json").read_text())
     assert list(out["models"]) == ["baseline", "small"] and out["agreement"]["passes_compared"] == 2
     assert {g["runtime"] for g in out["models"]["small"]} == {"pytorch", "onnxruntime"}
     assert len(out["sparse_probe"]) == 1
+    assert out["machine"]["cores"] >= 1 and out["machine"]["cpu"]  # the machine that measured, not the planner's
 
 
 def test_timing_job_needs_the_baseline(tmp_path):
     m = build_model(10)
     save_checkpoint(m, tmp_path / "a.pt", {"num_classes": 10, "name": "a"})
     with pytest.raises(ValueError, match="baseline"):
-        main(["--model", "a", str(tmp_path / "a.pt"), str(tmp_path / "a.onnx"), "--settings",
-              json.dumps({"batch_sizes": [1], "warmup": 0, "rounds": 1, "block_time": 0.01, "passes": 1}),
-              "--image-size", "32", "--out", str(tmp_path / "l.json")])
+        main(["--model", "a", str(tmp_path / "a.pt"), str(tmp_path / "a.onnx"), "--job",
+              TimingJob({"batch_sizes": [1], "warmup": 0, "rounds": 1, "block_time": 0.01, "passes": 1}, 32).to_json(),
+              "--out", str(tmp_path / "l.json")])
     assert not (tmp_path / "l.json").exists()
 
 

@@ -16,7 +16,7 @@ from conftest import ROOT, TIMING_KEYS, merge, snakemake, snakemake_command
 from scripts.lib.models.runtime import available_cores
 from scripts.lib.models.network import load_checkpoint
 from scripts.lib.planning.registry import FIGURES
-from scripts.lib.pruning.prune import prunable_modules, sparsity
+from scripts.lib.pruning.masks import prunable_modules, sparsity
 from scripts.lib.report.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
 pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out

@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from scripts.lib.pruning.channels import channel_pruner, count_macs
+from scripts.lib.pruning.channels import ChannelPruner, count_macs
 from scripts.lib.models.runtime import available_cores, configure_threads
 from scripts.lib.planning.config import validate_config
 from scripts.lib.measure.evaluation import export_onnx
 from scripts.lib.models.network import build_model, load_checkpoint, save_checkpoint
-from scripts.lib.pruning.prune import make_permanent, prunable_modules, prune_step
+from scripts.lib.pruning.masks import make_permanent, prunable_modules, prune_step
 from scripts.lib.measure.storage import write_sparse_export
 from scripts.lib.measure.timing import Runner, TimingSettings, summarise, time_models
 
@@ -77,7 +77,7 @@ def measure(baseline: str | None, channel_ratio: float, sparsity: float, threads
     torch.manual_seed(0)
     dense = (load_checkpoint(baseline)[0] if baseline else build_model(10)).eval()
     pruned = copy.deepcopy(dense)
-    channel_pruner(pruned, "l2_channels", [channel_ratio], IMAGE_SIZE, prune_cfg["round_to"],
+    ChannelPruner(pruned, "l2_channels", [channel_ratio], IMAGE_SIZE, prune_cfg["round_to"],
                    [pruned.classifier[1]]).step()
     pruned.eval()
     with tempfile.TemporaryDirectory() as tmp:

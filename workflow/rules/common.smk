@@ -26,7 +26,8 @@ SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.lib.planning.config import (ConfigError, check_override, config_hash, experiment, experiment_name_pattern,
-                            experiments_by_name, prunable_settings, replicas_by_name, validate_config)
+                            experiments_by_name, replicas_by_name, validate_config)
+from scripts.lib.planning import jobs
 from scripts.lib.planning.codehash import closure_hash
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.lib.planning.registry import BASELINE, CHANNELS, FIGURES, strategies_of
@@ -72,8 +73,7 @@ ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
 CHANNEL_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
 MASKING_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
-# The unpruned model as the tables name it: trained from scratch, or fine-tuned from given weights.
-BASELINE_LABEL = "Baseline (trained from scratch)" if config["model"]["weights"] == "none" else "Baseline (fine-tuned)"
+BASELINE_LABEL = jobs.baseline_label(config)
 LATEX = shutil.which("latexmk")
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
@@ -161,40 +161,6 @@ def weights_input():
     return [weights]
 
 
-def normalisation_args():
-    d = config["data"]
-    return "--mean {} --std {}".format(" ".join(map(str, d["mean"])), " ".join(map(str, d["std"])))
-
-
-def prunable_json():
-    """The paper's prunable set: what every model's sparsity is counted over."""
-    return json.dumps({k: config["prune"][k] for k in ("layer_types", "exclude", "scope", "round_to")})
-
-
-def experiment_prunable_json(wildcards):
-    """What this experiment's pruner touches: the prunable set with its own scope, and its
-    own dense layers added to prune.exclude."""
-    e = RUN_SETTINGS[wildcards.experiment]
-    return json.dumps(prunable_settings(config, e))
-
-
-def experiment_json(wildcards):
-    """How the experiment prunes and recovers (its fine-tuning and prunable-set settings go separately)."""
-    e = RUN_SETTINGS[wildcards.experiment]
-    return json.dumps({k: v for k, v in e.items()
-                       if k not in ("name", "label", "finetune", "sweep", "scope", "exclude", "seed", "replica_of")})
-
-
-def experiment_seed(wildcards):
-    """The seed a prune job runs with: its replica's, else the config's."""
-    return RUN_SETTINGS[wildcards.experiment].get("seed", config["seed"])
-
-
-def finetune_json(wildcards):
-    """prune.finetune with the experiment's own overrides (e.g. epochs, a rewound learning rate)."""
-    return json.dumps({**config["prune"]["finetune"], **RUN_SETTINGS[wildcards.experiment].get("finetune", {})})
-
-
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
     if wildcards.model == BASELINE or RUN_SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
@@ -209,14 +175,6 @@ def sparse_probe_checkpoint():
     if not l1:
         return []
     return f"{RESULTS}/models/{max(l1, key=lambda n: SETTINGS[n]['sparsity'])}.pt"
-
-
-def table_rows_json():
-    """Experiment settings in table order, the baseline first."""
-    rows = [{"name": BASELINE, "label": BASELINE_LABEL}]
-    rows += list(SETTINGS.values())
-    rows += list(REPLICAS.values())  # folded into their experiments' rows
-    return json.dumps({"rows": rows, "seed": config["seed"]})
 
 
 def final_targets():

@@ -29,13 +29,8 @@ rule prepare_data:
         dataset=DATASET,
         summary=DATA_SUMMARY,
     params:
-        source=config["data"]["source"],
-        path_arg=f"--path {shlex.quote(config['data']['path'])}" if config["data"]["path"] else "",
-        val_fraction=config["data"]["val_fraction"],
-        num_classes=config["data"]["num_classes"],
-        image_size=config["data"]["image_size"],
-        synthetic=config["data"]["synthetic"],
-        seed=config["seed"],
+        job=jobs.data_job(config).to_json(),
+        input_arg=lambda wildcards, input: f"--input {shlex.quote(input[0])}" if input else "",
         code=code_hash("scripts.data"),
     resources:
         mem_mb=4000,
@@ -47,10 +42,5 @@ rule prepare_data:
     benchmark:
         f"{BENCHMARKS}/prepare_data.tsv"
     shell:
-        "python -m scripts.data prepare --source {params.source} {params.path_arg}"
-        " --val-fraction {params.val_fraction} --num-classes {params.num_classes}"
-        " --image-size {params.image_size} --seed {params.seed}"
-        " --synthetic-train-size {params.synthetic[train_size]}"
-        " --synthetic-test-size {params.synthetic[test_size]}"
-        " --synthetic-noise {params.synthetic[noise]}"
+        "python -m scripts.data prepare --job {params.job:q} {params.input_arg}"
         " --out {output.dataset} --summary {output.summary} > {log} 2>&1"

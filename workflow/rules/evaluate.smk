@@ -17,13 +17,8 @@ rule evaluate_model:
         onnx_int8=f"{RESULTS}/exports/{{model}}.int8.onnx",
         correct=f"{RESULTS}/predictions/{{model}}.json",
     params:
+        job=jobs.evaluate_job(config).to_json(),
         masked_arg=lambda wildcards, input: f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else "",
-        prunable=prunable_json(),
-        int8=json.dumps(config["evaluate"]["int8"]),
-        seed=config["seed"],
-        normalisation=normalisation_args(),
-        eval_batch_size=config["evaluate"]["batch_size"],
-        memory_format=config["engine"]["memory_format"],
         code=code_hash("scripts.evaluate"),
     # Nothing here is timed (time_models is); jobs.exclusive only decides how jobs share the cores.
     threads: TIMING_THREADS if EXCLUSIVE else 1
@@ -38,10 +33,7 @@ rule evaluate_model:
     benchmark:
         f"{BENCHMARKS}/evaluate_model/{{model}}.tsv"
     shell:
-        "python -m scripts.evaluate model --ckpt {input.ckpt} --data {input.data}"
-        " {params.normalisation} --eval-batch-size {params.eval_batch_size}"
-        " --memory-format {params.memory_format}"
-        " --prunable {params.prunable:q} --int8 {params.int8:q} --seed {params.seed} --threads {threads}"
+        "python -m scripts.evaluate --job {params.job:q} --ckpt {input.ckpt} --data {input.data} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
         " --onnx {output.onnx} --onnx-int8 {output.onnx_int8} --correct {output.correct}"
         " --out {output.metrics} > {log} 2>&1"
@@ -61,8 +53,7 @@ rule time_models:
         models=lambda wildcards, input: " ".join(
             f"--model {m} {c} {o} {q}" for m, c, o, q in zip(MODELS, input.ckpts, input.onnx, input.onnx_int8)),
         probe=lambda wildcards, input: f"--sparse-probe {input.sparse_probe}" if input.sparse_probe else "",
-        settings=json.dumps(config["evaluate"]["timing"]),
-        image_size=config["data"]["image_size"],
+        job=jobs.timing_job(config).to_json(),
         code=code_hash("scripts.timing"),
     threads: TIMING_THREADS
     resources:
@@ -76,8 +67,8 @@ rule time_models:
     benchmark:
         f"{BENCHMARKS}/time_models.tsv"
     shell:
-        "python -m scripts.timing {params.models} {params.probe} --settings {params.settings:q}"
-        " --image-size {params.image_size} --threads {threads} --out {output.latency} > {log} 2>&1"
+        "python -m scripts.timing --job {params.job:q} {params.models} {params.probe}"
+        " --threads {threads} --out {output.latency} > {log} 2>&1"
 
 
 rule aggregate_results:
@@ -88,7 +79,7 @@ rule aggregate_results:
         csv=report(RESULTS_CSV, caption="../report/results.rst", category="4 Evaluation"),
         json=RESULTS_JSON,
     params:
-        rows=table_rows_json(),
+        job=jobs.results_job(config).to_json(),
         code=code_hash("scripts.results"),
     conda:
         ENVIRONMENT
@@ -97,5 +88,5 @@ rule aggregate_results:
     benchmark:
         f"{BENCHMARKS}/aggregate_results.tsv"
     shell:
-        "python -m scripts.results --metrics {input.metrics}"
-        " --experiments {params.rows:q} --latency {input.latency} --csv {output.csv} --json {output.json} > {log} 2>&1"
+        "python -m scripts.results --job {params.job:q} --metrics {input.metrics}"
+        " --latency {input.latency} --csv {output.csv} --json {output.json} > {log} 2>&1"

@@ -27,13 +27,9 @@ rule finetune_baseline:
         ckpt=f"{RESULTS}/models/{BASELINE}.pt",
         history=f"{RESULTS}/histories/{BASELINE}.json",
     params:
-        hyp=json.dumps(config["train"]),
+        job=jobs.train_job(config).to_json(),
         epochs=config["train"]["epochs"],
-        weights=lambda wildcards, input: input.weights or "none",
-        normalisation=normalisation_args(),
-        seed=config["seed"],
-        eval_batch_size=config["evaluate"]["batch_size"],
-        memory_format=config["engine"]["memory_format"],
+        weights_arg=lambda wildcards, input: f"--weights {shlex.quote(str(input.weights))}" if input.weights else "",
         code=code_hash("scripts.finetune"),
     threads: 4
     # Portable requests only; partitions, accounts and GPU models: workflow/profiles/slurm.
@@ -50,8 +46,5 @@ rule finetune_baseline:
     benchmark:
         f"{BENCHMARKS}/finetune_baseline.tsv"
     shell:
-        "python -m scripts.finetune --data {input.data} --weights {params.weights:q}"
-        " --hyp {params.hyp:q} {params.normalisation} --seed {params.seed}"
-        " --eval-batch-size {params.eval_batch_size}"
-        " --memory-format {params.memory_format} --threads {threads}"
-        " --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"
+        "python -m scripts.finetune --job {params.job:q} --data {input.data} {params.weights_arg}"
+        " --threads {threads} --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"

@@ -11,13 +11,7 @@ rule prune_model:
         masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
     params:
-        experiment=experiment_json,
-        prunable=experiment_prunable_json,
-        hyp=finetune_json,
-        normalisation=normalisation_args(),
-        seed=experiment_seed,
-        eval_batch_size=config["evaluate"]["batch_size"],
-        memory_format=config["engine"]["memory_format"],
+        job=lambda wildcards: jobs.prune_job(config, RUN_SETTINGS[wildcards.experiment]).to_json(),
         masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
         if output.get("masked_ckpt") else "",
         code=code_hash("scripts.prune"),
@@ -35,12 +29,8 @@ rule prune_model:
     benchmark:
         f"{BENCHMARKS}/prune_model/{{experiment}}.tsv"
     shell:
-        "python -m scripts.prune --baseline {input.baseline} --data {input.data}"
-        " --name {wildcards.experiment} --experiment {params.experiment:q}"
-        " --prunable {params.prunable:q} --hyp {params.hyp:q} {params.normalisation}"
-        " --seed {params.seed} --eval-batch-size {params.eval_batch_size}"
-        " --memory-format {params.memory_format} --threads {threads}"
-        " --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
+        "python -m scripts.prune --job {params.job:q} --baseline {input.baseline} --data {input.data}"
+        " --threads {threads} --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
 
 
 # Channels physically removed (Torch-Pruning): the same job without masks to keep. Its

@@ -1,4 +1,4 @@
-"""Stage 1 - data: read a source once into a cached tensor file.
+"""The data set: read a source once into a cached tensor file (the data stage, scripts/data.py).
 
 The cache holds uint8 images (N, 3, H, W), int64 labels, the class names, a
 stratified seeded train/validation split (as indices into the training set)
@@ -9,7 +9,6 @@ and the sha256 of the source, so training never decodes an image again.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import tarfile
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from scripts.lib.files import log, setup_logging, sha256_file, write_json
-from scripts.lib.models.runtime import load_torch, save_torch
+from scripts.lib.files import sha256_file
+from scripts.lib.models.runtime import load_torch
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -201,6 +200,8 @@ def check_shape(splits, classes, num_classes: int, image_size: int, source: str)
 def prepare(source: str, path: str | None, val_fraction: float, num_classes: int,
             image_size: int, seed: int, synthetic: dict | None = None) -> dict:
     """Read a source and return the dataset dictionary that `prepare` caches."""
+    if source != "synthetic" and not path:
+        raise DataError(f"data source {source!r} reads a file or folder: give its path (config key data.path)")
     if source == "torchvision":
         splits, classes = read_cifar10_tarball(path)
         origin, sha = str(path), sha256_file(path)
@@ -234,42 +235,3 @@ def summary(data: dict) -> dict:
 
 def load_dataset(path: str | Path) -> dict:
     return load_torch(path)
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    dl = sub.add_parser("download-cifar10", help="fetch cifar-10-python.tar.gz")
-    dl.add_argument("--out", required=True)
-    pr = sub.add_parser("prepare", help="read a source into the cached tensor file")
-    pr.add_argument("--source", required=True, choices=["torchvision", "imagefolder", "synthetic"])
-    pr.add_argument("--path")
-    pr.add_argument("--val-fraction", type=float, required=True)
-    pr.add_argument("--num-classes", type=int, required=True)
-    pr.add_argument("--image-size", type=int, required=True)
-    pr.add_argument("--seed", type=int, required=True)
-    pr.add_argument("--synthetic-train-size", type=int, default=2000)
-    pr.add_argument("--synthetic-test-size", type=int, default=500)
-    pr.add_argument("--synthetic-noise", type=float, default=40.0)
-    pr.add_argument("--out", required=True, help="the cached tensor file")
-    pr.add_argument("--summary", required=True, help="JSON facts about the data, for the paper")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "download-cifar10":
-            download_cifar10(args.out)
-            return
-        data = prepare(args.source, args.path, args.val_fraction, args.num_classes, args.image_size,
-                       args.seed, {"train_size": args.synthetic_train_size,
-                                   "test_size": args.synthetic_test_size, "noise": args.synthetic_noise})
-    except DataError as e:
-        raise SystemExit(f"error: {e}") from None
-    save_torch(data, args.out)
-    write_json(summary(data), args.summary)
-    log.info("%s: %d train (%d held out for validation), %d test images, %d classes, sha256 %s",
-             data["origin"], len(data["train_labels"]), len(data["val_index"]), len(data["test_labels"]),
-             len(data["classes"]), data["source_sha256"])
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,6 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-from pathlib import Path
 
 from scripts.lib import REPO
 from scripts.lib.files import parse_json_arg, setup_logging, sha256_file, write_json

@@ -1,4 +1,5 @@
-"""Stage 5 - time: every model in one process, in interleaved rounds; one latency file.
+"""Latency: every model in one process, in interleaved rounds; one latency file (the timing stage,
+scripts/timing.py).
 
 Timings taken in separate jobs on a shared machine drift (medians up to 1.5x apart
 between jobs). Here every model is timed in the same process, round-robin: each round
@@ -7,16 +8,12 @@ rotates from round to round, so a slow spell of the machine touches all models a
 The whole round-robin runs `passes` times in a row; the speed-up ratios of the passes
 are compared (the `agreement` block), which is how the paper knows how far to trust them.
 
-    python -m scripts.timing --model baseline models/baseline.pt exports/baseline.onnx exports/baseline.int8.onnx \
-        --model ... --settings '{"batch_sizes": [1, 64], ...}' --threads 2 --out latency.json
-
 Runtimes: PyTorch eager (the checkpoint), ONNX Runtime fp32 and ONNX Runtime int8 (QDQ).
 The sparse-kernel probe (`--sparse-probe`) times the pointwise convolutions of a masked
 model as dense and as CSR matrix products: the one sparse path a stock CPU install has.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import warnings
@@ -24,8 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from scripts.lib.files import log, parse_json_arg, setup_logging, write_json
-from scripts.lib.models.runtime import configure_threads
+from scripts.lib.files import log
 from scripts.lib.planning.config import BASELINE
 
 # Runtime key -> what it runs. The key is what latency grids, tables and figures name.
@@ -269,38 +265,20 @@ def load_runners(models: list[list[str]], image_size: int, device: torch.device)
     return runners
 
 
-def main(argv=None) -> None:
-    setup_logging()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", nargs="+", required=True, metavar="NAME CKPT ONNX [INT8]",
-                   help="a model to time (repeat for each)")
-    p.add_argument("--settings", required=True, type=parse_json_arg,
-                   help="batch_sizes, warmup, rounds, block_time, passes (the config's evaluate.timing)")
-    p.add_argument("--image-size", type=int, required=True)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--sparse-probe", help="a masked checkpoint whose pointwise convolutions the CSR probe uses")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    threads = configure_threads(args.threads)
-    s = args.settings
-    settings = TimingSettings(tuple(s["batch_sizes"]), threads, s["warmup"], s["rounds"], s["block_time"],
-                              s["passes"])
+def measure(models: list[list[str]], settings: TimingSettings, image_size: int, sparse_probe_ckpt: str | None) -> dict:
+    """The latency file's content: every model's grid, the passes' agreement, the CSR probe,
+    and the machine that measured (the paper names it, whatever machine planned the run)."""
+    from scripts.lib.measure.provenance import hardware
+    from scripts.lib.models.network import load_checkpoint
+
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    runners = load_runners(args.model, args.image_size, device)
-    grids = summarise(time_models(runners, settings), str(device))
-    result = {"settings": {**s, "threads": threads, "device": str(device), "torch": torch.__version__},
-              "models": grids, "agreement": pass_agreement(grids)}
-    if args.sparse_probe:
-        from scripts.lib.models.network import load_checkpoint
-
-        probe_model = load_checkpoint(args.sparse_probe)[0].eval()
-        result["sparse_probe"] = [sparse_probe(probe_model, args.image_size, b, t, settings)
-                                  for b, t in latency_settings(settings.batch_sizes, threads)]
-    write_json(result, args.out)
-    a = result["agreement"]
-    log.info("timed %d models; passes agree within %.1f %% on every speed-up (median %.1f %%)", len(grids),
-             100 * a.get("max_spread", 0), 100 * a.get("median_spread", 0))
-
-
-if __name__ == "__main__":
-    main()
+    grids = summarise(time_models(load_runners(models, image_size, device), settings), str(device))
+    result = {"settings": {"batch_sizes": list(settings.batch_sizes), "warmup": settings.warmup,
+                           "rounds": settings.rounds, "block_time": settings.block_time, "passes": settings.passes,
+                           "threads": settings.threads, "device": str(device), "torch": torch.__version__},
+              "machine": hardware(), "models": grids, "agreement": pass_agreement(grids)}
+    if sparse_probe_ckpt:
+        probe_model = load_checkpoint(sparse_probe_ckpt)[0].eval()
+        result["sparse_probe"] = [sparse_probe(probe_model, image_size, b, t, settings)
+                                  for b, t in latency_settings(settings.batch_sizes, settings.threads)]
+    return result

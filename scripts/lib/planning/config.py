@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from pathlib import Path
 
 import jsonschema
 import yaml

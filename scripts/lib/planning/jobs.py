@@ -14,6 +14,9 @@ import json
 import typing
 from dataclasses import dataclass
 
+from scripts.lib.planning.config import experiments_by_name, prunable_settings, replicas_by_name
+from scripts.lib.planning.registry import BASELINE
+
 
 class JobError(ValueError):
     """A job's settings do not match its class."""
@@ -106,3 +109,115 @@ class Engine(Job):
 def engine(config: dict) -> Engine:
     return Engine(mean=tuple(config["data"]["mean"]), std=tuple(config["data"]["std"]),
                   eval_batch_size=config["evaluate"]["batch_size"], memory_format=config["engine"]["memory_format"])
+
+
+# The prune job's experiment: every key of an experiment row but those that name it (name,
+# label), set its fine-tuning or prunable set (their own settings below), or fold it into
+# another row (seed, replica_of: the seed is the job's own).
+EXPERIMENT_OWN_KEYS = ("name", "label", "finetune", "sweep", "scope", "exclude", "seed", "replica_of")
+
+
+@dataclass(frozen=True)
+class Synthetic(Job):
+    """The generated data set of data.source: synthetic (tests, the quick preset)."""
+    train_size: int
+    test_size: int
+    noise: float
+
+
+@dataclass(frozen=True)
+class DataJob(Job):
+    """Stage 1: read a source into the dataset file (config key data, and seed for the split)."""
+    source: str
+    val_fraction: float
+    num_classes: int
+    image_size: int
+    seed: int
+    synthetic: Synthetic
+
+
+@dataclass(frozen=True)
+class TrainJob(Job):
+    """Stage 2: the baseline's training (config keys train, seed, model.weights' kind)."""
+    hyp: dict  # the train section, read by engine.TrainHyp
+    seed: int
+    engine: Engine
+
+
+@dataclass(frozen=True)
+class PruneJob(Job):
+    """Stage 3: one experiment (or seed replica) pruned and fine-tuned."""
+    name: str
+    experiment: dict  # strategy, schedule, sparsity, steps and the recovery options
+    prunable: dict    # layer_types, exclude, scope, round_to: what this pruner touches
+    hyp: dict         # prune.finetune with the experiment's own overrides
+    seed: int
+    engine: Engine
+
+
+@dataclass(frozen=True)
+class EvaluateJob(Job):
+    """Stage 4: one model's metrics and exports (latency is the timing job's)."""
+    prunable: dict  # the paper's prunable set, over which every model's sparsity is counted
+    int8: dict      # evaluate.int8: the calibration
+    seed: int       # picks the calibration images
+    engine: Engine
+
+
+@dataclass(frozen=True)
+class TimingJob(Job):
+    """Stage 4: every model timed in one process (config key evaluate.timing)."""
+    timing: dict
+    image_size: int
+
+
+@dataclass(frozen=True)
+class ResultsJob(Job):
+    """Stage 4: the results table; rows in table order, the baseline first, replicas after."""
+    rows: list
+    seed: int
+
+
+def data_job(config: dict) -> DataJob:
+    d = config["data"]
+    return DataJob(source=d["source"], val_fraction=d["val_fraction"], num_classes=d["num_classes"],
+                   image_size=d["image_size"], seed=config["seed"], synthetic=Synthetic(**d["synthetic"]))
+
+
+def train_job(config: dict) -> TrainJob:
+    return TrainJob(hyp=config["train"], seed=config["seed"], engine=engine(config))
+
+
+def prune_job(config: dict, run: dict) -> PruneJob:
+    """`run`: an experiment row with its defaults, or a seed replica of one."""
+    return PruneJob(name=run["name"], experiment={k: v for k, v in run.items() if k not in EXPERIMENT_OWN_KEYS},
+                    prunable=prunable_settings(config, run),
+                    hyp={**config["prune"]["finetune"], **run.get("finetune", {})},
+                    seed=run.get("seed", config["seed"]), engine=engine(config))
+
+
+def paper_prunable(config: dict) -> dict:
+    """The paper's prunable set: what every model's sparsity is counted over."""
+    return {k: config["prune"][k] for k in ("layer_types", "exclude", "scope", "round_to")}
+
+
+def evaluate_job(config: dict) -> EvaluateJob:
+    return EvaluateJob(prunable=paper_prunable(config), int8=config["evaluate"]["int8"], seed=config["seed"],
+                       engine=engine(config))
+
+
+def timing_job(config: dict) -> TimingJob:
+    return TimingJob(timing=config["evaluate"]["timing"], image_size=config["data"]["image_size"])
+
+
+def baseline_label(config: dict) -> str:
+    """The unpruned model as the tables name it: trained from scratch, or fine-tuned from given weights."""
+    return "Baseline (trained from scratch)" if config["model"]["weights"] == "none" else "Baseline (fine-tuned)"
+
+
+def results_job(config: dict) -> ResultsJob:
+    """Experiment settings in table order, the baseline first; seed replicas last (folded into
+    their experiments' rows)."""
+    rows = [{"name": BASELINE, "label": baseline_label(config)}]
+    rows += list(experiments_by_name(config).values()) + list(replicas_by_name(config).values())
+    return ResultsJob(rows=rows, seed=config["seed"])

@@ -19,14 +19,10 @@ loading the weights (no pickled modules anywhere).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-if TYPE_CHECKING:
-    import torch_pruning as tp
 
 # Strategy -> its importance, built from the torch_pruning module: only the jobs that
 # remove channels import it (evaluate and masking jobs count MACs and channels only).
@@ -36,53 +32,67 @@ IMPORTANCES = {
 }
 
 
-def channel_pruner(model: nn.Module, strategy: str, cumulative: list[float], image_size: int,
-                   round_to: int | None, ignored: list[nn.Module]) -> tp.pruner.BasePruner:
-    """A pruner whose k-th `step()` leaves each coupled group with (1 - cumulative[k-1]) of
-    its original channels (rounded down to a multiple of `round_to`).
-
-    Local (per-group) ranking, so the ratio is the same channel ratio in every layer.
-    """
-    if strategy not in IMPORTANCES:
-        raise ValueError(f"channel strategy must be one of {sorted(IMPORTANCES)}, got {strategy!r}")
-    if round_to is not None and round_to < 1:
-        raise ValueError(f"round_to must be a positive integer or null, got {round_to!r}")
-    import torch_pruning as tp
-
-    device = next(model.parameters()).device
-    example = torch.zeros(1, 3, image_size, image_size, device=device)
-    return tp.pruner.BasePruner(
-        model, example, importance=IMPORTANCES[strategy](tp), pruning_ratio=cumulative[-1],
-        iterative_steps=len(cumulative),
-        iterative_pruning_ratio_scheduler=lambda ratio, steps: [0.0, *cumulative],
-        ignored_layers=ignored, round_to=round_to, global_pruning=False)
-
-
 class ChannelPruner:
-    """Channels cut out of the network along a schedule, one `step` per cumulative target.
+    """Channels cut out of the network along its schedule: after step k every coupled group
+    keeps int(W0 * (1 - targets[k-1])) of its W0 original channels, rounded down to a
+    multiple of `round_to`. Local (per-group) ranking, so the same channel ratio in every layer.
 
-    The one class that touches Torch-Pruning's private state: a resumed pruner replays
-    the recorded removals, and must take later ratios of each group's original width
-    (which Torch-Pruning notes at a group's first step), not of its pruned width.
+    Each step is one fresh Torch-Pruning pruner whose per-layer ratio takes the current
+    width down to that count: the original widths are this class's own record, so a
+    resumed job replays the recorded removals (`load_pruning_history`) and goes on, all
+    through Torch-Pruning's public API.
     """
 
-    def __init__(self, model: nn.Module, strategy: str, cumulative: list[float], image_size: int,
+    def __init__(self, model: nn.Module, strategy: str, targets: list[float], image_size: int,
                  round_to: int | None, ignored: list[nn.Module]):
-        self._pruner = channel_pruner(model, strategy, cumulative, image_size, round_to, ignored)
+        if strategy not in IMPORTANCES:
+            raise ValueError(f"channel strategy must be one of {sorted(IMPORTANCES)}, got {strategy!r}")
+        if round_to is not None and round_to < 1:
+            raise ValueError(f"round_to must be a positive integer or null, got {round_to!r}")
+        import torch_pruning as tp
 
-    def step(self, fraction: float) -> None:
-        """Remove channels up to the next cumulative target (`fraction`, fixed at construction)."""
-        self._pruner.step()
+        self._tp, self.model, self.targets, self.round_to = tp, model, list(targets), round_to
+        self.importance = IMPORTANCES[strategy](tp)
+        self.ignored = ignored
+        self.example = torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device)
+        self.initial = {m: _width(m) for m in self._layers()}  # W0 of every layer a group can be ranked by
+        self.done = 0
+        self.history: list = []  # Torch-Pruning's record of every removal, in order
+
+    def _layers(self) -> list[nn.Module]:
+        return [m for m in self.model.modules() if isinstance(m, nn.Conv2d | nn.Linear) and m not in self.ignored]
+
+    def _pruner(self, ratios: dict):
+        return self._tp.pruner.BasePruner(
+            self.model, self.example, importance=self.importance, pruning_ratio=0.0, pruning_ratio_dict=ratios,
+            ignored_layers=self.ignored, round_to=self.round_to, global_pruning=False)
+
+    def step(self, k: int | None = None) -> float:
+        """Remove channels up to the k-th target (the next one by default); returns it."""
+        k = self.done + 1 if k is None else k
+        target = self.targets[k - 1]
+        ratios = {}
+        for m, w0 in self.initial.items():
+            keep = int(w0 * (1 - target))
+            # the share of the current width that leaves `keep` (+0.5: Torch-Pruning truncates)
+            ratios[m] = max(0.0, 1 - (keep + 0.5) / _width(m))
+        pruner = self._pruner(ratios)
+        pruner.step()
+        self.history += pruner.pruning_history()
+        self.done = k
+        return target
 
     def state(self) -> dict:
-        return {"pruning_history": self._pruner.pruning_history(),
-                "initial_channels": dict(self._pruner._scope_initial_channels)}
+        return {"done": self.done, "pruning_history": self.history}
 
-    def load_state(self, state: dict, model_state: dict, steps_done: int) -> None:
+    def load_state(self, state: dict, model_state: dict) -> None:
         """Replay the recorded removals on the unpruned model, so that `model_state` loads."""
-        self._pruner.load_pruning_history(state["pruning_history"])
-        self._pruner.current_step = steps_done
-        self._pruner._scope_initial_channels.update(state["initial_channels"])
+        self._pruner({}).load_pruning_history(state["pruning_history"])
+        self.history, self.done = list(state["pruning_history"]), state["done"]
+
+
+def _width(m: nn.Module) -> int:
+    return m.out_channels if isinstance(m, nn.Conv2d) else m.out_features
 
 
 def count_macs(model: nn.Module, image_size: int) -> int:

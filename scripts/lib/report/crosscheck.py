@@ -23,7 +23,7 @@ from pathlib import Path
 from scripts.lib.pruning.channels import count_macs
 from scripts.lib.files import atomic_output, read_json, setup_logging, sha256_file
 from scripts.lib.models.network import load_checkpoint
-from scripts.lib.pruning.prune import prunable_modules, removed_fraction
+from scripts.lib.pruning.masks import prunable_modules, removed_fraction
 from scripts.lib.report.tables import TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
 
 RECOMPUTED = ("removed_fraction", "params", "macs", "file_bytes", "ckpt_sha256")

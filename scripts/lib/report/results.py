@@ -1,18 +1,14 @@
-"""Stage 4, last step - the results table: every model's metrics and timings in one table.
-
-    python -m scripts.results --metrics a.json b.json --experiments '{"rows": [...]}' \
-        --latency latency.json --csv results.csv --json results.json
+"""The results table: every model's metrics and timings in one table (the results stage, scripts/results.py).
 
 Torch-free (JSON in, CSV and JSON out), so the job starts in a second: it sits on the
 paper's critical path, after the timing job and before every figure.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import statistics
 
-from scripts.lib.files import atomic_output, parse_json_arg, read_json, setup_logging, write_json
+from scripts.lib.files import atomic_output, read_json, write_json
 from scripts.lib.planning.matrix import curve_id
 from scripts.lib.planning.registry import BASELINE
 from scripts.lib.report.stats import wilson_interval
@@ -107,20 +103,3 @@ def write_table(rows, csv_path, json_path) -> None:
             w.writeheader()
             w.writerows(rows)
     write_json(rows, json_path)
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--metrics", required=True, nargs="+")
-    p.add_argument("--experiments", required=True, type=parse_json_arg, help='{"rows": [...]} in table order')
-    p.add_argument("--latency", required=True, help="latency.json from the timing job")
-    p.add_argument("--csv", required=True)
-    p.add_argument("--json", required=True)
-    args = p.parse_args(argv)
-    write_table(aggregate(args.metrics, args.experiments["rows"], read_json(args.latency),
-                          args.experiments.get("seed", 0)), args.csv, args.json)
-
-
-if __name__ == "__main__":
-    main()
