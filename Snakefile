@@ -1,10 +1,14 @@
 import os
 
+from snakemake.utils import min_version
+
 # The pruning study, from data to rendered paper. This file is a table of
 # contents: the stages live in workflow/rules, the code they run in scripts/.
 #
 #   snakemake --cores 4                                          # the real paper
 #   snakemake --cores 2 --configfile workflow/presets/quick.yaml # offline quick preset
+
+min_version("9.27.1")
 
 
 # The study as shipped; --configfile FILE merges a preset over it.

@@ -78,17 +78,6 @@ def test_config_hash_ignores_key_order(base_config):
     assert config_hash(changed) != config_hash(base_config)
 
 
-def test_requirements_are_pinned_and_mirrored_by_environment_yml():
-    from conftest import ROOT
-    import yaml
-    reqs = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
-    assert reqs and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^\s]*", r) for r in reqs), reqs
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert sorted(pip) == sorted(reqs)
-
-
 def test_an_experiment_prunes_with_its_own_scope_and_dense_layers(base_config):
     from scripts.lib.planning.config import prunable_settings
 
