@@ -10,8 +10,7 @@ import argparse
 import dataclasses
 
 from scripts.lib.data.datasets import DataError, download_cifar10, prepare, summary
-from scripts.lib.files import log, setup_logging, write_json
-from scripts.lib.models.runtime import save_torch
+from scripts.lib.files import log, save_torch, setup_logging, write_json
 from scripts.lib.planning.jobs import DataJob
 
 

@@ -37,7 +37,7 @@ def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, caps
 
     from scripts.benchmarks import recipe_screen
     from scripts.lib.data.datasets import prepare
-    from scripts.lib.models.runtime import save_torch
+    from scripts.lib.files import save_torch
 
     data = prepare("synthetic", None, 0.1, 10, 32, 0, synthetic={"train_size": 200, "test_size": 50, "noise": 30})
     save_torch(data, tmp_path / "ds.pt")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fake_results import results_rows
-from scripts.lib.report.compare import accuracy_tolerance, main, study_seed_std
+from scripts.compare import main
+from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
 
 
 @pytest.fixture

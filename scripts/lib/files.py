@@ -1,7 +1,7 @@
-"""Files every stage writes and reads: atomic outputs, JSON, hashes, logging.
+"""Files every stage writes and reads: atomic outputs, JSON, torch files, hashes, logging.
 
-Torch-free: these serve the workflow's planning and the report's jobs, which
-must not pay torch's start-up (torch's helpers: scripts.lib.models.runtime).
+Torch is imported inside the functions that use it: these serve the workflow's
+planning and the report's jobs, which must not pay torch's start-up.
 """
 from __future__ import annotations
 
@@ -46,6 +46,20 @@ def write_json(obj, path) -> None:
 def read_json(path):
     with open(path) as f:
         return json.load(f)
+
+
+def save_torch(obj, path) -> None:
+    import torch
+
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path):
+    """Load a file written by save_torch; never unpickles arbitrary objects."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

@@ -25,7 +25,7 @@ TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
-from scripts.lib.planning.config import (ConfigError, check_override, config_hash, experiment, experiment_name_pattern,
+from scripts.lib.planning.config import (ConfigError, check_override, experiment, experiment_name_pattern,
                             experiments_by_name, replicas_by_name, validate_config)
 from scripts.lib.planning import jobs
 from scripts.lib.planning.codehash import closure_hash
@@ -69,11 +69,9 @@ MODELS = [BASELINE] + EXPERIMENTS  # the models of the paper's tables and figure
 REPLICAS = replicas_by_name(config)
 RUN_SETTINGS = {**SETTINGS, **REPLICAS}  # every prune job's settings
 ALL_MODELS = MODELS + list(REPLICAS)
-ITERATIVE = [n for n, e in SETTINGS.items() if e["schedule"] == "iterative"]
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
 CHANNEL_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
 MASKING_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
-BASELINE_LABEL = jobs.baseline_label(config)
 LATEX = shutil.which("latexmk")
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
@@ -196,8 +194,9 @@ def figure_inputs(figure):
     if figure.inputs == "results":
         return {"results": RESULTS_JSON}
     if figure.inputs == "histories":
-        return {"histories": expand(f"{RESULTS}/histories/{{experiment}}.json", experiment=ITERATIVE)}
-    return {"ckpts": expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS)}
+        return {"histories": expand(f"{RESULTS}/histories/{{experiment}}.json",
+                                    experiment=jobs.figure_models(config, figure.name))}
+    return {"ckpts": expand(f"{RESULTS}/models/{{model}}.pt", model=jobs.figure_models(config, figure.name))}
 
 
 def figure_pngs(figure):
@@ -216,16 +215,13 @@ def figure_outputs(figure):
 
 
 def figure_arguments(wildcards, input):
-    """The command-line inputs of scripts.figures for whichever inputs this rule has.
-    (A function of the job's input: the rule's `shell` runs at job time, after the loop.)"""
+    """The input files of scripts.figures for whichever inputs this rule has (a function of
+    the job's input: the rule's `shell` runs at job time, after the loop)."""
     named = dict(input.items())
     if "results" in named:
         return f"--results {shlex.quote(named['results'])}"
-    if "histories" in named:
-        labels = [shlex.quote(SETTINGS[n]["label"]) for n in ITERATIVE]
-        return " ".join(["--histories", *map(shlex.quote, named["histories"]), "--labels", *labels])
-    labels = [BASELINE_LABEL] + [SETTINGS[n]["label"] for n in EXPERIMENTS]  # the figures' titles
-    return " ".join(["--ckpts", *map(shlex.quote, named["ckpts"]), "--labels", *map(shlex.quote, labels)])
+    kind = "histories" if "histories" in named else "ckpts"
+    return " ".join([f"--{kind}", *map(shlex.quote, named[kind])])
 
 
 def report_figure(figure):

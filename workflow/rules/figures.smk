@@ -1,5 +1,5 @@
-# Stage 5: figures, one rule per entry of the figure registry (scripts/registry.py
-# FIGURES), each drawn by scripts/figures.py plot_<name> from results files only.
+# Stage 5: figures, one rule per entry of the figure registry (scripts/lib/planning/registry.py
+# FIGURES), each drawn by plot_<name> of scripts/lib/report/figures.py from results files only.
 # A new figure is a function and a registry entry; its rule comes from this loop.
 
 
@@ -14,7 +14,7 @@ for figure in FIGURES.values():
         output:
             pngs=report_figure(figure),
         params:
-            figure=figure.name,
+            job=jobs.figure_job(config, figure.name).to_json(),
             caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),
@@ -26,4 +26,4 @@ for figure in FIGURES.values():
         benchmark:
             f"{BENCHMARKS}/plot_{figure.name}.tsv"
         shell:
-            "python -m scripts.figures {params.figure} {params.inputs} --out {params.pngs} > {log} 2>&1"
+            "python -m scripts.figures --job {params.job:q} {params.inputs} --out {params.pngs} > {log} 2>&1"

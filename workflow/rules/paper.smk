@@ -21,11 +21,8 @@ rule record_provenance:
         # A new config, or new code of a stage the paper shows, re-records provenance (the job
         # reads the git commit itself) and so re-renders the paper; a commit that changes
         # neither does not: the same code gives the same numbers.
-        config_hash=config_hash(config),
-        stages=json.dumps({m: code_hash(m) for m in PAPER_STAGES}),
+        job=jobs.provenance_job(config, {m: code_hash(m) for m in PAPER_STAGES}).to_json(),
         code=code_hash("scripts.provenance"),
-        weights=config["model"]["weights"],
-        engine=json.dumps(config["engine"]),
         weights_file=lambda wildcards, input: f"--weights-file {input.weights}" if input.weights else "",
     conda:
         ENVIRONMENT
@@ -34,9 +31,7 @@ rule record_provenance:
     benchmark:
         f"{BENCHMARKS}/record_provenance.tsv"
     shell:
-        "python -m scripts.provenance --config-hash {params.config_hash} --code {params.stages:q}"
-        " --weights {params.weights:q} {params.weights_file} --engine {params.engine:q}"
-        " --out {output.json} > {log} 2>&1"
+        "python -m scripts.provenance --job {params.job:q} {params.weights_file} --out {output.json} > {log} 2>&1"
 
 
 rule render_paper:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.lib.files import sha256_file
-from scripts.lib.models.runtime import load_torch
+from scripts.lib.files import load_torch, sha256_file
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")

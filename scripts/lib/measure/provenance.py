@@ -1,9 +1,8 @@
-"""Provenance: what produced the numbers (code, config, software, hardware).
-
-    python -m scripts.provenance --config-hash H --code '{"scripts.prune": "scripts.prune@3f0c..."}' --out provenance.json
+"""Provenance: what produced the numbers (code, config, software, the machine), for the
+provenance stage (scripts/provenance.py) and the timing job (`hardware`).
 
 The workflow reruns this job when the config or the code of a stage the paper
-shows changes (their hashes are its params, scripts/deps.py), not on every
+shows changes (their hashes are its params, scripts.lib.planning.codehash), not on every
 commit. So the commit recorded here is the one checked out when that code last
 changed: with a clean tree, it holds exactly the code that produced every
 output. The per-stage code hashes are recorded beside it; `python -m
@@ -11,14 +10,13 @@ scripts.deps MODULE` recomputes them for any checkout.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import os
 import platform
 import subprocess
 
 from scripts.lib import REPO
-from scripts.lib.files import parse_json_arg, setup_logging, sha256_file, write_json
+from scripts.lib.files import sha256_file
 from scripts.lib.models.runtime import available_cores
 
 
@@ -93,20 +91,3 @@ def collect(config_hash: str, code: dict, weights: str = "none", weights_file=No
                         "sha256": sha256_file(weights_file) if weights_file else None},
             "versions": versions(), "hardware": hardware(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config-hash", required=True)
-    p.add_argument("--code", required=True, type=parse_json_arg, help="JSON: module -> code hash, per stage")
-    p.add_argument("--weights", default="none", help="the config's model.weights")
-    p.add_argument("--weights-file", help="the initial-weights file it resolved to")
-    p.add_argument("--engine", type=parse_json_arg, default={}, help="JSON: the config's engine settings")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    write_json(collect(args.config_hash, args.code, args.weights, args.weights_file, engine=args.engine), args.out)
-
-
-if __name__ == "__main__":
-    main()

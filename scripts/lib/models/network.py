@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import pickle
 import re
 import tempfile
@@ -14,8 +13,7 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
-from scripts.lib.files import setup_logging
-from scripts.lib.models.runtime import load_torch, save_torch
+from scripts.lib.files import load_torch, save_torch
 
 IMAGENET_WEIGHTS = MobileNet_V2_Weights.DEFAULT
 IMAGENET_CLASSES = 1000
@@ -147,20 +145,3 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
         return model_from_state(ckpt["meta"], ckpt["state_dict"]), ckpt["meta"]
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{path}: not a checkpoint of this project ({type(e).__name__}: {e})") from e
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch-imagenet", help="download MobileNet_V2_Weights.DEFAULT")
-    fetch.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    try:
-        fetch_imagenet_weights(args.out)
-    except WeightsError as e:
-        raise SystemExit(f"error: {e}") from None
-
-
-if __name__ == "__main__":
-    main()

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from scripts.lib.files import log, sha256_file
-from scripts.lib.models.runtime import load_torch, save_torch
+from scripts.lib.files import load_torch, log, save_torch, sha256_file
 
 
 def resume_key(settings: dict, input_files=()) -> str:

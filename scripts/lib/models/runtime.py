@@ -1,4 +1,4 @@
-"""Torch's side of a job: device, threads, seeds, and torch files.
+"""Torch's side of a job: device, threads and seeds.
 
 torch is imported inside each function: the modules that import these helpers
 are imported by jobs that may never touch a tensor.
@@ -9,23 +9,11 @@ import os
 import random
 from typing import TYPE_CHECKING
 
-from scripts.lib.files import atomic_output, log
+from scripts.lib.files import log
 
 if TYPE_CHECKING:
     import torch
 
-
-def save_torch(obj, path) -> None:
-    import torch
-
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-def load_torch(path):
-    """Load a file written by save_torch; never unpickles arbitrary objects."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 def select_device() -> torch.device:
     """CUDA when present, else the CPU."""
@@ -33,8 +21,10 @@ def select_device() -> torch.device:
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
 
 def configure_threads(threads: int) -> int:
     """Use the cores the scheduler gave this job, but never more than the machine has.
@@ -51,6 +41,7 @@ def configure_threads(threads: int) -> int:
         log.warning("job was given %d threads; this machine has %d cores, using %d", threads, used, used)
     torch.set_num_threads(used)
     return used
+
 
 def seed_everything(seed: int) -> None:
     import torch

@@ -15,7 +15,6 @@ the hashes, so a reader can tell which code produced the numbers:
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import functools
 import hashlib
@@ -98,18 +97,3 @@ def files_hash(paths, root: Path = ROOT) -> str:
 
 def closure_hash(module: str, root: Path = ROOT) -> str:
     return files_hash(closure(module, root), root)
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("modules", nargs="+", help="e.g. scripts.prune")
-    args = p.parse_args(argv)
-    for module in args.modules:
-        files = closure(module)
-        print(f"{module} {files_hash(files)}")
-        for f in files:
-            print(f"  {f.relative_to(ROOT).as_posix()}")
-
-
-if __name__ == "__main__":
-    main()

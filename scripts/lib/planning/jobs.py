@@ -14,8 +14,8 @@ import json
 import typing
 from dataclasses import dataclass
 
-from scripts.lib.planning.config import experiments_by_name, prunable_settings, replicas_by_name
-from scripts.lib.planning.registry import BASELINE
+from scripts.lib.planning.config import config_hash, experiments_by_name, prunable_settings, replicas_by_name
+from scripts.lib.planning.registry import BASELINE, FIGURES
 
 
 class JobError(ValueError):
@@ -221,3 +221,42 @@ def results_job(config: dict) -> ResultsJob:
     rows = [{"name": BASELINE, "label": baseline_label(config)}]
     rows += list(experiments_by_name(config).values()) + list(replicas_by_name(config).values())
     return ResultsJob(rows=rows, seed=config["seed"])
+
+
+@dataclass(frozen=True)
+class ProvenanceJob(Job):
+    """Stage 6: what produced the numbers besides the measuring machine (the timing job names that)."""
+    config_sha256: str
+    code: dict     # module -> code hash of every stage the paper shows
+    weights: str   # the config's model.weights
+    engine: dict   # the config's engine settings
+
+
+def provenance_job(config: dict, code: dict) -> ProvenanceJob:
+    return ProvenanceJob(config_sha256=config_hash(config), code=code, weights=config["model"]["weights"],
+                         engine=config["engine"])
+
+
+@dataclass(frozen=True)
+class FigureJob(Job):
+    """Stage 5: one registry figure; `labels` name the histories or checkpoints it is given, in order."""
+    figure: str
+    labels: list
+
+
+def figure_models(config: dict, figure: str) -> list[str]:
+    """The models whose files a figure is given: every iterative experiment's history, or every
+    model's checkpoint (the baseline first); none for figures of the results table."""
+    experiments = experiments_by_name(config)
+    if FIGURES[figure].inputs == "histories":
+        return [n for n, e in experiments.items() if e["schedule"] == "iterative"]
+    if FIGURES[figure].inputs == "checkpoints":
+        return [BASELINE, *experiments]
+    return []
+
+
+def figure_job(config: dict, figure: str) -> FigureJob:
+    experiments = experiments_by_name(config)
+    labels = [baseline_label(config) if n == BASELINE else experiments[n]["label"]
+              for n in figure_models(config, figure)]
+    return FigureJob(figure=figure, labels=labels)

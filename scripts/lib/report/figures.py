@@ -1,16 +1,10 @@
-"""Stage 5 - visualise: every figure of the paper, from results files only.
+"""The paper's figures, from results files only (the visualise stage, scripts/figures.py).
 
 Each figure is one function `plot_<name>` here and one entry in
 scripts.lib.planning.registry.FIGURES, which says what the function is given (results rows,
 iterative histories, or checkpoints) and where the paper shows it.
-
-    python -m scripts.figures pareto --results results.json --out pareto.png
-    python -m scripts.figures evolution --histories h1.json h2.json --labels A B --out evolution.png
-    python -m scripts.figures kernels --ckpts a.pt b.pt --labels A B --out a.png b.png
 """
 from __future__ import annotations
-
-import argparse
 
 import matplotlib
 
@@ -18,8 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from scripts.lib.files import atomic_output, read_json, setup_logging  # noqa: E402
-from scripts.lib.models.runtime import load_torch  # noqa: E402
+from scripts.lib.files import atomic_output, load_torch, read_json  # noqa: E402
 from scripts.lib.mobilenet import FIRST_CONV  # noqa: E402 (torch-free: only the kernel figure needs torch)
 from scripts.lib.planning.matrix import curves  # noqa: E402
 from scripts.lib.planning.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
@@ -234,7 +227,7 @@ def plot_function(name: str):
     try:
         return globals()[f"plot_{name}"]
     except KeyError:
-        raise LookupError(f"figure {name!r} is registered but scripts/figures.py has no plot_{name}") from None
+        raise LookupError(f"figure {name!r} is registered but scripts.lib.report.figures has no plot_{name}") from None
 
 
 def draw(name: str, out, results=None, histories=(), labels=(), ckpts=()) -> None:
@@ -248,23 +241,3 @@ def draw(name: str, out, results=None, histories=(), labels=(), ckpts=()) -> Non
         if not len(ckpts) == len(out) == len(labels):
             raise ValueError("--ckpts, --labels and --out need the same number of entries")
         plot(ckpts, out, labels)
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("figure", choices=sorted(FIGURES), help="the registry figure to draw")
-    p.add_argument("--results", help="results.json (figures of the results table)")
-    p.add_argument("--histories", nargs="*", default=[], help="iterative experiments' histories")
-    p.add_argument("--labels", nargs="*", default=[], help="the histories' or checkpoints' labels, same order")
-    p.add_argument("--ckpts", nargs="*", default=[], help="checkpoints (per-model figures)")
-    p.add_argument("--out", nargs="+", required=True, help="output PNG(s)")
-    args = p.parse_args(argv)
-    try:
-        draw(args.figure, args.out, args.results, args.histories, args.labels, args.ckpts)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-
-
-if __name__ == "__main__":
-    main()
