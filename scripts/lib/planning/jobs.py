@@ -59,7 +59,8 @@ class Job:
     """Base of every stage's settings: JSON out (the workflow), JSON in (the program)."""
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        # The order the builder gave (the config's): it reaches checkpoints' meta, whose bytes are hashed.
+        return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict, where: str | None = None):
