@@ -80,13 +80,15 @@ rule render_paper:
         " --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
-# Every run verifies its paper: the table's numbers recomputed from the checkpoints.
+# Every run verifies its paper: the tables' numbers recomputed from the checkpoints, the
+# accuracies recounted from the per-image predictions (seed replicas' included).
 rule crosscheck_paper:
     input:
         results=RESULTS_JSON,
         md=PAPER_MD,
         tex=PAPER_TEX,
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
+        predictions=expand(f"{RESULTS}/predictions/{{model}}.json", model=ALL_MODELS),
     output:
         report=report(CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"),
     params:
@@ -103,6 +105,7 @@ rule crosscheck_paper:
         f"{BENCHMARKS}/crosscheck_paper.tsv"
     shell:
         "python -m scripts.crosscheck --results {input.results} --models-dir {params.models_dir}"
+        " --predictions {input.predictions}"
         " --md {input.md} --tex {input.tex} --image-size {params.image_size} --layer-types {params.layer_types}"
         " --exclude {params.exclude} --out {output.report} > {log} 2>&1"
 

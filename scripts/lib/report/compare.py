@@ -24,7 +24,7 @@ import math
 import sys
 
 from scripts.lib.files import read_json
-from scripts.lib.report.tables import COLUMNS
+from scripts.lib.report.columns import COLUMNS
 
 EXACT = ("target_sparsity", "steps", "sparsity_prunable", "sparsity_all", "params", "nonzero_params",
          "prunable_params", "prunable_nonzero", "macs", "channels", "params_ratio", "macs_ratio",
