@@ -4,7 +4,6 @@
 localrules:
     record_provenance,
     render_paper,
-    crosscheck_paper,
     compile_pdf,
     publish_numbers,
 
@@ -81,7 +80,9 @@ rule render_paper:
 
 
 # Every run verifies its paper: the tables' numbers recomputed from the checkpoints, the
-# accuracies recounted from the per-image predictions (seed replicas' included).
+# accuracies recounted from the per-image predictions (seed replicas' included). A cluster job,
+# not a local rule: it loads every checkpoint, which on SLURM is no work for the login node
+# (pandoc comes with the environment's pypandoc-binary; nothing is downloaded).
 rule crosscheck_paper:
     input:
         results=RESULTS_JSON,
@@ -97,6 +98,9 @@ rule crosscheck_paper:
         layer_types=" ".join(config["prune"]["layer_types"]),
         exclude=" ".join(config["prune"]["exclude"]),
         code=code_hash("scripts.crosscheck"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         ENVIRONMENT
     log:
