@@ -3,7 +3,9 @@ the real aggregation code, and the other inputs the paper is rendered from.
 Only the numbers are invented; the files have the shape the workflow writes."""
 from __future__ import annotations
 
+import itertools
 import json
+import math
 from pathlib import Path
 
 from scripts.lib.report.results import aggregate
@@ -79,13 +81,23 @@ def experiments(matrix=MATRIX) -> list[dict]:
             for n, label, s, sch, t, steps, *_ in matrix]
 
 
-def results_rows(folder: Path, matrix=MATRIX) -> list[dict]:
-    """Write one metrics file per model and aggregate them as the workflow does."""
+def results_rows(folder: Path, matrix=MATRIX, predictions: Path | None = None) -> list[dict]:
+    """Write one metrics file per model and aggregate them as the workflow does. With
+    `predictions`, also each model's per-image predictions there (predictions/<model>.json, as
+    the evaluate job writes them), its accuracies being the exact shares they count."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for n, _, strategy, _, _, _, acc, kept, scale in matrix:
+    for i, (n, _, strategy, _, _, _, acc, kept, scale) in enumerate(matrix):
+        m = metrics(n, strategy, acc, kept, scale)
+        if predictions is not None:
+            record = {"name": n, "test_labels_sha256": "5" * 64,
+                      "correct": spread_flags(m["test_images"], round(m["accuracy"] * m["test_images"]), i),
+                      "correct_int8": spread_flags(m["test_images"], round(m["accuracy_int8"] * m["test_images"]), i)}
+            m["accuracy"], m["accuracy_int8"] = (record[k].count("1") / m["test_images"] for k in ("correct", "correct_int8"))
+            predictions.mkdir(parents=True, exist_ok=True)
+            (predictions / f"{n}.json").write_text(json.dumps(record))
         path = folder / f"{n}.json"
-        path.write_text(json.dumps(metrics(n, strategy, acc, kept, scale)))
+        path.write_text(json.dumps(m))
         files.append(path)
     return aggregate(files, experiments(matrix), latency_file(matrix))
 
@@ -127,9 +139,13 @@ def fake_history(row: dict) -> dict:
 def correct_strings(rows) -> dict[str, str]:
     """Per model, which test images it gets right: its accuracy's share, the images
     spread by a stride that differs per model, so that two models disagree on some."""
-    out = {}
-    for i, r in enumerate(rows):
-        n, k = r["test_images"], round(r["accuracy"] * r["test_images"])
-        right = {(j * (2 * i + 1)) % n for j in range(k)}  # odd strides are permutations of range(n) when n is even
-        out[r["name"]] = "".join("1" if j in right else "0" for j in range(n))
-    return out
+    return {r["name"]: spread_flags(r["test_images"], round(r["accuracy"] * r["test_images"]), i)
+            for i, r in enumerate(rows)}
+
+
+def spread_flags(n: int, k: int, i: int) -> str:
+    """k ones among n images, spread by the i-th stride coprime with n (a stride that is,
+    such as 5 for 10,000 images, would put fewer than k ones)."""
+    stride = next(itertools.islice((s for s in itertools.count(1) if math.gcd(s, n) == 1), i, None))
+    right = {(j * stride) % n for j in range(k)}
+    return "".join("1" if j in right else "0" for j in range(n))

@@ -7,7 +7,7 @@ import pytest
 
 from fake_results import MATRIX, experiments, latency_file, results_rows
 from scripts.lib.report.results import aggregate, write_table
-from scripts.lib.report.tables import COLUMNS
+from scripts.lib.report.columns import COLUMNS
 
 
 def test_rows_carry_settings_metrics_and_ratios_to_the_baseline(tmp_path):

@@ -14,7 +14,9 @@ from scripts.lib.report.paper import (build_context, channel_speedups, p_value, 
                            stage_seconds, strategy_comparisons)
 from scripts.lib.report.stats import paired_test
 from scripts.lib.planning.registry import FIGURES, Figure
-from scripts.lib.report.tables import COLUMNS, latex_tables, markdown_tables, points
+from scripts.lib.report.columns import COLUMNS
+from scripts.lib.report.formats import points
+from scripts.lib.report.pandoc_tables import read_tables
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
@@ -56,8 +58,8 @@ def test_both_manuscripts_state_the_same_numbers(tmp_path, rows, quick_config):
     assert md_numbers == tex_numbers, (md_numbers ^ tex_numbers)
     assert len(md_numbers) > 100  # the tables are in there
     # the LaTeX special characters of a label survive into both tables
-    assert any(r[0] == "L1 50% & one_shot #1" for t in latex_tables(tex) for r in t)
-    assert any(r[0] == "L1 50% & one_shot #1" for t in markdown_tables(md) for r in t)
+    assert any(r[0] == "L1 50% & one_shot #1" for t in read_tables(tex, "latex") for r in t)
+    assert any(r[0] == "L1 50% & one_shot #1" for t in read_tables(md, "markdown") for r in t)
 
 
 def test_summary_gives_three_findings_with_their_numbers(tmp_path, rows, quick_config):
@@ -97,7 +99,7 @@ def test_a_column_and_a_figure_added_through_the_registries_reach_both_manuscrip
     monkeypatch.setitem(COLUMNS, "nonzero_params", replace(COLUMNS["nonzero_params"], tables=("results",)))
     monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "Where the zeros are.", "results", "results"))
     md, tex = render_both(tmp_path, rows, quick_config)
-    for tables in (markdown_tables(md), latex_tables(tex)):
+    for tables in (read_tables(md, "markdown"), read_tables(tex, "latex")):
         (results,) = [t for t in tables if t[0][0] == "Model" and "Target (%)" in t[0]]
         column = results[0].index("Non-zero params (M)")
         assert [r[column] for r in results[1:]] == [f"{r['nonzero_params'] / 1e6:.2f}" for r in rows]
@@ -170,7 +172,8 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     context = build_context(rows, **inputs)
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
     render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
-    (ablation,) = [t for t in markdown_tables(md.read_text()) if t[0][0] == "Model" and "Over the first (points)" in t[0]]
+    tables = read_tables(md.read_text(), "markdown")
+    (ablation,) = [t for t in tables if t[0][0] == "Model" and "Over the first (points)" in t[0]]
     acc = {m[0]: m[6] for m in MATRIX}
     assert [r[0] for r in ablation[1:]] == ["Iterative L1 90%", "One-shot L1 90%", "One-shot random 90%"]
     epochs = quick_config["prune"]["finetune"]["epochs"]
@@ -181,7 +184,7 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     correct = inputs["correct"]
     assert ablation[2][5] == p_value(paired_test(correct["it_l1_90"], correct["os_l1_90"])["p_value"])
     assert ablation[1][5] == "reference"
-    (recovery,) = [t for t in markdown_tables(md.read_text()) if "Distillation" in t[0]]
+    (recovery,) = [t for t in tables if "Distillation" in t[0]]
     (own,) = [r for r in recovery if r[0] == "One-shot L1 90%"]
     assert own[4:] == ["global", "features.0.0", "no", "weight 0.5, T 4"]
     assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context["schedule_cmp"])
@@ -243,7 +246,7 @@ def questions_section(md: str) -> str:
 
 
 def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config):
-    from scripts.lib.report.tables import interval, pct, ratio
+    from scripts.lib.report.formats import interval, pct, ratio
 
     rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
     context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
@@ -283,19 +286,6 @@ def test_without_the_rows_a_question_is_left_out(tmp_path, quick_config):
 
 def test_p_values_never_print_as_zero():
     assert p_value(0.0) == "p below 1e-300" and p_value(3.2e-12) == "p = 3.2e-12" and p_value(0.41) == "p = 0.41"
-
-
-def test_the_crosscheck_reads_labels_that_pandoc_escapes():
-    """pandoc's GitHub markdown escapes a cell's leading '+' ('\\+ distillation'); the
-    cross-check compares the label as written in results.json."""
-    from scripts.lib.report.crosscheck import markdown_cells
-    from scripts.lib.report.paper import to_markdown
-    from scripts.lib.report.tables import Table
-
-    md = to_markdown(Table(["Model", "Top-1"], [["+ distillation", "78.2"], ["a | b #1", "1.0"]],
-                           [False, True]).markdown())
-    assert "\\+ distillation" in md
-    assert markdown_cells(md)[0][1:] == [["+ distillation", "78.2"], ["a | b #1", "1.0"]]
 
 
 def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, quick_config):

@@ -8,8 +8,8 @@ import yaml
 from conftest import ROOT
 from scripts.lib.planning.config import load_schema
 from scripts.lib.planning.registry import CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
-from scripts.lib.report.tables import (COLUMNS, DETAIL_FIELDS, TABLES, check_registered, mb, mega, ms, pct, points, ratio,
-                            table_columns)
+from scripts.lib.report.columns import COLUMNS, DETAIL_FIELDS, TABLES, check_registered, table_columns
+from scripts.lib.report.formats import mb, mega, ms, pct, points, ratio
 
 
 def test_the_schema_takes_strategies_and_schedules_from_the_registries():

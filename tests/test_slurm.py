@@ -162,7 +162,8 @@ def test_every_compute_job_ran_as_a_slurm_job(runs):
     channels = sum(e["strategy"].endswith("_channels") for e in pruned)
     jobs = slurm_jobs(folder / "slurm-logs")
     assert jobs == {"prepare_data": 1, "finetune_baseline": 1, "prune_model": len(pruned) - channels,
-                    "prune_channels": channels, "evaluate_model": len(pruned) + 1, "time_models": 1}
+                    "prune_channels": channels, "evaluate_model": len(pruned) + 1, "time_models": 1,
+                    "crosscheck_paper": 1}  # it loads every checkpoint: not on the login node
     assert "SLURM jobid" in runs["slurm"]["log"]  # snakemake's own record of each submission
 
 

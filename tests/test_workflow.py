@@ -17,7 +17,8 @@ from scripts.lib.models.runtime import available_cores
 from scripts.lib.models.network import load_checkpoint
 from scripts.lib.planning.registry import FIGURES
 from scripts.lib.pruning.masks import prunable_modules, sparsity
-from scripts.lib.report.tables import COLUMNS, TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
+from scripts.lib.report.columns import COLUMNS, TABLES, cell, table_columns
+from scripts.lib.report.pandoc_tables import find_table, read_tables
 
 pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
 
@@ -109,7 +110,7 @@ def test_every_table_shows_the_metrics_in_the_registry_format(tiny_run, manuscri
     _, config, _ = tiny_run
     text = Path(config["paper_dir"], manuscript).read_text()
     assert "TINY-TEST PRESET: NOT THE PUBLISHED RESULTS" in text  # any preset but "paper" has the banner
-    tables = markdown_tables(text) if manuscript.endswith(".md") else latex_tables(text)
+    tables = read_tables(text, "markdown" if manuscript.endswith(".md") else "latex")
     rows = json.loads(Path(config["results_dir"], "results.json").read_text())
     assert [r["label"] for r in rows] == [label for _, label, _ in model_rows(config)]
     for row in rows:  # results.json carries each metrics file unchanged
@@ -274,31 +275,42 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
 
 def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path):
     from scripts.lib.report.crosscheck import CrossCheckError, crosscheck
+    from scripts.lib.report.recount import read_predictions
 
     _, config, _ = tiny_run
     results = Path(config["results_dir"])
     assert (results / "crosscheck.txt").read_text().endswith("all numbers match\n")  # the workflow ran it
     rows = json.loads((results / "results.json").read_text())
+    predictions = read_predictions(sorted((results / "predictions").glob("*.json")))  # the seed replica's too
     md = Path(config["paper_dir"], "paper.md").read_text()
     tex = Path(config["paper_dir"], "paper.tex").read_text()
     args = (32, config["prune"]["layer_types"], config["prune"]["exclude"])
     models = results / "models"
-    assert len(crosscheck(rows, models, md, tex, *args)) == len(rows) + 1
+    assert len(crosscheck(rows, predictions, models, md, tex, *args)) == 2 * len(rows) + 1
     it = rows[2]  # "Iterative L1 50%": a label with nothing to escape
     macs = cell(COLUMNS["macs"], it)
     # one number typed by hand into either manuscript is caught
     line = next(l for l in md.splitlines() if l.startswith(f"| {it['label']} ") and f" {macs} " in l)
     with pytest.raises(CrossCheckError, match=f"paper.md, table results, {it['name']}"):
-        crosscheck(rows, models, md.replace(line, line.replace(f" {macs} ", " 9.99 ")), tex, *args)
+        crosscheck(rows, predictions, models, md.replace(line, line.replace(f" {macs} ", " 9.99 ")), tex, *args)
     line = next(l for l in tex.splitlines() if f" & {macs} " in l and l.startswith(it["label"].replace("%", r"\%")))
     with pytest.raises(CrossCheckError, match=f"paper.tex, table results, {it['name']}"):
-        crosscheck(rows, models, md, tex.replace(line, line.replace(f" & {macs} ", " & 9.99 ")), *args)
+        crosscheck(rows, predictions, models, md, tex.replace(line, line.replace(f" & {macs} ", " & 9.99 ")), *args)
+    # so is an accuracy that is not what the model's predictions count, and the seed replica's
+    edited = json.loads(json.dumps(rows))
+    edited[2]["accuracy_int8"] += 0.01
+    (replicated,) = [r for r in edited if "seeds" in r]
+    replicated["accuracy_seeds"][1] += 0.01
+    with pytest.raises(CrossCheckError) as caught:
+        crosscheck(edited, predictions, models, md, tex, *args)
+    assert f"{it['name']}: accuracy_int8 is {rows[2]['accuracy_int8']!r} recounted" in str(caught.value)
+    assert f"{replicated['name']}: accuracy_seeds is" in str(caught.value)
     # and so is a checkpoint that is not the one measured
     shutil.copy(models / f"{rows[1]['name']}.pt", tmp_path / f"{rows[0]['name']}.pt")
     for r in rows[1:]:
         shutil.copy(models / f"{r['name']}.pt", tmp_path / f"{r['name']}.pt")
     with pytest.raises(CrossCheckError, match="baseline"):
-        crosscheck(rows, tmp_path, md, tex, *args)
+        crosscheck(rows, predictions, tmp_path, md, tex, *args)
 
 
 def test_imagenet_preset_fine_tunes_from_a_weights_file_offline(tmp_path):
@@ -339,7 +351,7 @@ def test_ablation_recovery_and_paired_tests_reach_the_paper(tiny_run):
 
     _, config, _ = tiny_run
     md = Path(config["paper_dir"], "paper.md").read_text()
-    tables = markdown_tables(md)
+    tables = read_tables(md, "markdown")
     (ablation,) = [t for t in tables if "Over the first (points)" in t[0]]
     assert [r[0] for r in ablation[1:]] == ["L1 50% & one_shot #1", "Iterative L1 50%", "Gradual L1 60%"]
     (recovery,) = [t for t in tables if "Distillation" in t[0]]
@@ -399,7 +411,7 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     figures, no checkpoint) rebuilds paper.md and paper.tex identical, a changed number is
     caught, and the README's published-results block is written from it."""
     from scripts.lib.report import publish
-    from scripts.lib.report.tables import pct
+    from scripts.lib.report.formats import pct
 
     _, config, _ = tiny_run
     paper = tmp_path / "paper"
@@ -419,7 +431,7 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     assert text.startswith("intro\n") and text.endswith(f"{publish.README_END}\nafter\n") and "stale" not in text
     assert publish.main(["readme", str(paper), str(readme), "--check"]) == 0
     rows = json.loads((data / manifest["results"]).read_text())
-    table = find_table(markdown_tables(text), publish.results_table(rows).headers, "README")
+    table = find_table(read_tables(text, "markdown"), publish.results_table(rows).headers, "README")
     assert [r[2] for r in table] == [pct(r["accuracy"]) for r in rows]
 
     rows[1]["accuracy"] += 0.01  # a number changed after rendering: the paper no longer follows

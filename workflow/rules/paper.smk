@@ -4,7 +4,6 @@
 localrules:
     record_provenance,
     render_paper,
-    crosscheck_paper,
     compile_pdf,
     publish_numbers,
 
@@ -75,13 +74,17 @@ rule render_paper:
         " --md {output.md} --tex {output.tex} > {log} 2>&1"
 
 
-# Every run verifies its paper: the table's numbers recomputed from the checkpoints.
+# Every run verifies its paper: the tables' numbers recomputed from the checkpoints, the
+# accuracies recounted from the per-image predictions (seed replicas' included). A cluster job,
+# not a local rule: it loads every checkpoint, which on SLURM is no work for the login node
+# (pandoc comes with the environment's pypandoc-binary; nothing is downloaded).
 rule crosscheck_paper:
     input:
         results=RESULTS_JSON,
         md=PAPER_MD,
         tex=PAPER_TEX,
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
+        predictions=expand(f"{RESULTS}/predictions/{{model}}.json", model=ALL_MODELS),
     output:
         report=report(CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"),
     params:
@@ -90,6 +93,9 @@ rule crosscheck_paper:
         layer_types=" ".join(config["prune"]["layer_types"]),
         exclude=" ".join(config["prune"]["exclude"]),
         code=code_hash("scripts.crosscheck"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         ENVIRONMENT
     log:
@@ -98,6 +104,7 @@ rule crosscheck_paper:
         f"{BENCHMARKS}/crosscheck_paper.tsv"
     shell:
         "python -m scripts.crosscheck --results {input.results} --models-dir {params.models_dir}"
+        " --predictions {input.predictions}"
         " --md {input.md} --tex {input.tex} --image-size {params.image_size} --layer-types {params.layer_types}"
         " --exclude {params.exclude} --out {output.report} > {log} 2>&1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scripts.lib.report.tables import COLUMNS
+from scripts.lib.report.columns import COLUMNS
 
 EXACT = ("target_sparsity", "steps", "sparsity_prunable", "sparsity_all", "params", "nonzero_params",
          "prunable_params", "prunable_nonzero", "macs", "channels", "params_ratio", "macs_ratio",

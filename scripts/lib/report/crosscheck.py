@@ -1,36 +1,40 @@
-"""Cross-check: recompute the paper's table numbers from the saved checkpoints and
-compare them with both rendered manuscripts (paper.md and paper.tex) and with
-results.json. A mismatch fails.
+"""Cross-check: recompute the paper's table numbers from the saved checkpoints and the
+per-image predictions, and compare them with results.json and with both rendered
+manuscripts (paper.md and paper.tex). A mismatch fails.
 
-Recomputed per model: share of prunable weights zeroed or removed (counting zeros
-and shapes in the checkpoint), parameters, MACs and checkpoint file size. The gzip
-size is not recomputed (gzip -9 of every checkpoint was most of this job's time):
-the checkpoint's sha256 must equal the one recorded when it was measured, so the
-size in results.json is of this very file. Every cell of the paper's per-model
-tables (accuracy, latency, ...) is compared between results.json and both
-manuscripts, through the column registry (scripts/tables.py): the same headers and
-formats the paper was written with.
+- From each checkpoint (RECOMPUTED): the share of prunable weights zeroed or removed
+  (counting zeros and shapes), parameters, MACs, file size and sha256. The gzip size is not
+  recomputed (gzip -9 of every checkpoint was most of this job's time): the sha256 must equal
+  the one recorded when the file was measured, so the size in results.json is of this file.
+- From each model's predictions (scripts/lib/report/recount.py): the fp32 and int8
+  accuracies, the number of test images, the Wilson interval, the fp16 export's accuracy
+  change and, for replicated experiments, the per-seed accuracies, their mean and std.
+- In both manuscripts, every cell of the per-model tables (accuracy, latency, ...) against
+  results.json with the recounted numbers, through the column registry
+  (scripts/lib/report/columns.py): the same headers and formats the paper was written with.
+  The manuscripts are read through pandoc's document model (scripts/lib/report/pandoc_tables.py).
 
-    python -m scripts.crosscheck --results results.json --models-dir models --md paper.md --tex paper.tex \
-        --image-size 32 --layer-types Conv2d Linear --exclude --out crosscheck.txt
+    python -m scripts.crosscheck --results results.json --models-dir models --predictions p/*.json \
+        --md paper.md --tex paper.tex --image-size 32 --layer-types Conv2d Linear --exclude --out crosscheck.txt
 """
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from scripts.lib.pruning.channels import count_macs
 from scripts.lib.files import atomic_output, read_json, setup_logging, sha256_file
 from scripts.lib.models.network import load_checkpoint
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
-from scripts.lib.report.tables import TABLES, cell, find_table, latex_tables, markdown_tables, table_columns
+from scripts.lib.report.columns import TABLES, cell, table_columns
+from scripts.lib.report.pandoc_tables import TableReadError, find_table, read_tables
+from scripts.lib.report.recount import PredictionsError, read_predictions, recount
 
 RECOMPUTED = ("removed_fraction", "params", "macs", "file_bytes", "ckpt_sha256")
 
 
 class CrossCheckError(RuntimeError):
-    """A number in the paper is not what the checkpoints say."""
+    """A number in results.json or the paper is not what the checkpoints or predictions say."""
 
 
 def recompute(ckpt: Path, image_size: int, layer_types, exclude, baseline_prunable: int | None) -> dict:
@@ -64,18 +68,8 @@ def check_manuscript(name: str, tables: list, rows: list[dict]) -> list[str]:
     return problems
 
 
-def markdown_cells(md: str) -> list[list[list[str]]]:
-    """The pipe tables of paper.md with every CommonMark backslash escape undone: pandoc's
-    GitHub writer escapes a cell's leading '+' (a list marker), e.g. the label '+ distillation'.
-    (tables.markdown_tables undoes only '|' and '#'; evaluate imports that module, so changing
-    it re-runs every evaluation.)"""
-    return [[[re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", c) for c in row] for row in table]
-            for table in markdown_tables(md)]
-
-
-def crosscheck(rows: list[dict], models_dir: Path, markdown: str, latex: str, image_size: int, layer_types,
-               exclude) -> list[str]:
-    """Lines of a report; raises CrossCheckError listing every mismatch."""
+def check_checkpoints(rows: list[dict], models_dir: Path, image_size: int, layer_types, exclude):
+    """Each row's RECOMPUTED numbers against its checkpoint: (problems, report lines)."""
     problems, report, baseline_prunable = [], [], None
     for row in rows:
         got = recompute(models_dir / f"{row['name']}.pt", image_size, layer_types, exclude, baseline_prunable)
@@ -86,13 +80,28 @@ def crosscheck(rows: list[dict], models_dir: Path, markdown: str, latex: str, im
         report.append(f"{row['name']}: removed {got['removed_fraction']:.6f}, params {got['params']}, "
                       f"MACs {got['macs']}, file {got['file_bytes']} B (sha256 {got['ckpt_sha256'][:12]}, "
                       f"as measured: gzip {row['gzip_bytes']} B): " + ("MISMATCH" if wrong else "ok"))
-    problems += check_manuscript("paper.md", markdown_cells(markdown), rows)
-    problems += check_manuscript("paper.tex", latex_tables(latex), rows)
+    return problems, report
+
+
+def check_numbers(rows: list[dict], predictions: dict[str, dict], markdown: str, latex: str):
+    """What needs no checkpoint: the accuracies recounted from the predictions against
+    results.json, then both manuscripts' tables against the recounted rows: (problems, report lines)."""
+    expected, problems, report = recount(rows, predictions)
+    for name, text, fmt in (("paper.md", markdown, "markdown"), ("paper.tex", latex, "latex")):
+        problems += check_manuscript(name, read_tables(text, fmt), expected)
+    return problems, report
+
+
+def crosscheck(rows: list[dict], predictions: dict[str, dict], models_dir: Path, markdown: str, latex: str,
+               image_size: int, layer_types, exclude) -> list[str]:
+    """Lines of a report; raises CrossCheckError listing every mismatch."""
+    problems, report = check_checkpoints(rows, models_dir, image_size, layer_types, exclude)
+    numbers, recounted = check_numbers(rows, predictions, markdown, latex)
+    problems += numbers
     if problems:
-        raise CrossCheckError("the paper does not match the checkpoints:\n  " + "\n  ".join(problems))
-    report.append(f"paper.md and paper.tex: the {len(TABLES)} per-model tables ({', '.join(TABLES)}) "
-                  "show exactly these numbers")
-    return report
+        raise CrossCheckError("the paper does not match the checkpoints and predictions:\n  " + "\n  ".join(problems))
+    return report + recounted + [
+        f"paper.md and paper.tex: the {len(TABLES)} per-model tables ({', '.join(TABLES)}) show exactly these numbers"]
 
 
 def main(argv=None) -> None:
@@ -100,6 +109,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", required=True)
     p.add_argument("--models-dir", required=True)
+    p.add_argument("--predictions", required=True, nargs="+",
+                   help="predictions/<model>.json of every model and seed replica (the evaluate jobs')")
     p.add_argument("--md", required=True, help="paper.md")
     p.add_argument("--tex", required=True, help="paper.tex")
     p.add_argument("--image-size", type=int, required=True)
@@ -108,9 +119,10 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
-        report = crosscheck(read_json(args.results), Path(args.models_dir), Path(args.md).read_text(),
-                            Path(args.tex).read_text(), args.image_size, args.layer_types, args.exclude)
-    except CrossCheckError as e:
+        report = crosscheck(read_json(args.results), read_predictions(args.predictions), Path(args.models_dir),
+                            Path(args.md).read_text(), Path(args.tex).read_text(), args.image_size,
+                            args.layer_types, args.exclude)
+    except (CrossCheckError, PredictionsError, TableReadError) as e:
         raise SystemExit(f"error: {e}") from None
     with atomic_output(args.out) as tmp:
         Path(tmp).write_text("\n".join(report) + "\nall numbers match\n")

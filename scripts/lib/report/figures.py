@@ -16,7 +16,7 @@ from scripts.lib.files import atomic_output, load_torch, read_json  # noqa: E402
 from scripts.lib.mobilenet import FIRST_CONV  # noqa: E402 (torch-free: only the kernel figure needs torch)
 from scripts.lib.planning.matrix import curves  # noqa: E402
 from scripts.lib.planning.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
-from scripts.lib.report.tables import grid_entry  # noqa: E402
+from scripts.lib.report.results import grid_entry  # noqa: E402
 
 MB = 1e6
 DPI = 150

@@ -24,8 +24,10 @@ from scripts.lib.files import atomic_output, parse_json_arg, read_json, setup_lo
 from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import PUBLISHED_PRESET, experiments_by_name, finetune_epochs, prunable_settings, training_bill
 from scripts.lib.planning.registry import BASELINE, CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES
+from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
+from scripts.lib.report.results import grid_entry
 from scripts.lib.report.stats import ALPHA, paired_test
-from scripts.lib.report.tables import FORMATS, Table, grid_entry, model_table, ms, pct, points, ratio
+from scripts.lib.report.tables import Table, model_table
 
 RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "onnxruntime_int8": "ONNX Runtime int8"}
 # Per runtime: the accuracy and the gzip size of what it runs (checkpoint, fp32 ONNX, int8 ONNX).

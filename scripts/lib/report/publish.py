@@ -27,7 +27,8 @@ from pathlib import Path
 from scripts.lib import REPO
 from scripts.lib.files import atomic_output, read_json, write_json
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
-from scripts.lib.report.tables import Table, interval, mb, mega, pct, spread
+from scripts.lib.report.formats import interval, mb, mega, pct, spread
+from scripts.lib.report.tables import Table
 
 NUMBERS = "numbers"  # beside the paper; not "data", which a results folder has (data/dataset.json)
 MANIFEST = "render.json"

@@ -12,7 +12,7 @@ from scripts.lib.files import atomic_output, read_json, write_json
 from scripts.lib.planning.matrix import curve_id
 from scripts.lib.planning.registry import BASELINE
 from scripts.lib.report.stats import wilson_interval
-from scripts.lib.report.tables import COLUMNS, check_registered, grid_entry
+from scripts.lib.report.columns import COLUMNS, check_registered
 
 
 def relative_to_baseline(row: dict, baseline: dict) -> dict:
@@ -29,6 +29,17 @@ def storage_ratios(row: dict) -> dict:
     return {"sparse_fp32_ratio": row["sparse_fp32_bytes"] / row["file_bytes"],
             "sparse_fp16_ratio": row["sparse_fp16_bytes"] / row["file_bytes"],
             "fp16_accuracy_change": row["accuracy_fp16_export"] - row["accuracy"]}
+
+
+def grid_entry(grid: list[dict], runtime: str, batch_size: int, threads: int) -> dict:
+    """The one measurement of a model's latency grid (its row's latency_grid, from the timing
+    job) at this runtime, batch size and thread count."""
+    found = [g for g in grid if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+             == (runtime, batch_size, threads)]
+    if len(found) != 1:
+        raise ValueError(f"the latency grid has {len(found)} measurements of {runtime} at batch {batch_size} "
+                         f"on {threads} thread(s), expected one")
+    return found[0]
 
 
 def table_latency(grid: list[dict]) -> dict:
@@ -64,7 +75,7 @@ def aggregate(metric_files, experiments: list[dict], latency: dict, seed: int = 
     settings beside its metrics and its latency grid from the timing job; seed replicas
     (experiments with `replica_of`) are folded into their experiment's row (fold_replicas),
     `seed` being the seed of the table's own models. Every metric must be a registered
-    column (scripts/tables.py), so that none is silently left out of the CSV."""
+    column (scripts/lib/report/columns.py), so that none is silently left out of the CSV."""
     rows, replicas = [], []
     for path, exp in zip(metric_files, experiments, strict=True):
         m = read_json(path)
