@@ -89,9 +89,7 @@ rule crosscheck_paper:
         report=report(CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"),
     params:
         models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
-        image_size=config["data"]["image_size"],
-        layer_types=" ".join(config["prune"]["layer_types"]),
-        exclude=" ".join(config["prune"]["exclude"]),
+        job=jobs.crosscheck_job(config).to_json(),
         code=code_hash("scripts.crosscheck"),
     resources:
         mem_mb=4000,
@@ -103,10 +101,8 @@ rule crosscheck_paper:
     benchmark:
         f"{BENCHMARKS}/crosscheck_paper.tsv"
     shell:
-        "python -m scripts.crosscheck --results {input.results} --models-dir {params.models_dir}"
-        " --predictions {input.predictions}"
-        " --md {input.md} --tex {input.tex} --image-size {params.image_size} --layer-types {params.layer_types}"
-        " --exclude {params.exclude} --out {output.report} > {log} 2>&1"
+        "python -m scripts.crosscheck --job {params.job:q} --results {input.results} --models-dir {params.models_dir}"
+        " --predictions {input.predictions} --md {input.md} --tex {input.tex} --out {output.report} > {log} 2>&1"
 
 
 rule compile_pdf:

@@ -261,3 +261,15 @@ def figure_job(config: dict, figure: str) -> FigureJob:
     labels = [baseline_label(config) if n == BASELINE else experiments[n]["label"]
               for n in figure_models(config, figure)]
     return FigureJob(figure=figure, labels=labels)
+
+
+@dataclass(frozen=True)
+class CrosscheckJob(Job):
+    """Stage 6: the paper's numbers against the measurements (config keys data.image_size and the
+    paper's prunable set, over which the zeroed share is recounted)."""
+    image_size: int
+    prunable: dict
+
+
+def crosscheck_job(config: dict) -> CrosscheckJob:
+    return CrosscheckJob(image_size=config["data"]["image_size"], prunable=paper_prunable(config))

@@ -13,22 +13,18 @@ manuscripts (paper.md and paper.tex). A mismatch fails.
   results.json with the recounted numbers, through the column registry
   (scripts/lib/report/columns.py): the same headers and formats the paper was written with.
   The manuscripts are read through pandoc's document model (scripts/lib/report/pandoc_tables.py).
-
-    python -m scripts.crosscheck --results results.json --models-dir models --predictions p/*.json \
-        --md paper.md --tex paper.tex --image-size 32 --layer-types Conv2d Linear --exclude --out crosscheck.txt
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from scripts.lib.pruning.channels import count_macs
-from scripts.lib.files import atomic_output, read_json, setup_logging, sha256_file
+from scripts.lib.files import sha256_file
 from scripts.lib.models.network import load_checkpoint
+from scripts.lib.pruning.channels import count_macs
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
 from scripts.lib.report.columns import TABLES, cell, table_columns
-from scripts.lib.report.pandoc_tables import TableReadError, find_table, read_tables
-from scripts.lib.report.recount import PredictionsError, read_predictions, recount
+from scripts.lib.report.pandoc_tables import find_table, read_tables
+from scripts.lib.report.recount import recount
 
 RECOMPUTED = ("removed_fraction", "params", "macs", "file_bytes", "ckpt_sha256")
 
@@ -102,31 +98,3 @@ def crosscheck(rows: list[dict], predictions: dict[str, dict], models_dir: Path,
         raise CrossCheckError("the paper does not match the checkpoints and predictions:\n  " + "\n  ".join(problems))
     return report + recounted + [
         f"paper.md and paper.tex: the {len(TABLES)} per-model tables ({', '.join(TABLES)}) show exactly these numbers"]
-
-
-def main(argv=None) -> None:
-    setup_logging()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", required=True)
-    p.add_argument("--models-dir", required=True)
-    p.add_argument("--predictions", required=True, nargs="+",
-                   help="predictions/<model>.json of every model and seed replica (the evaluate jobs')")
-    p.add_argument("--md", required=True, help="paper.md")
-    p.add_argument("--tex", required=True, help="paper.tex")
-    p.add_argument("--image-size", type=int, required=True)
-    p.add_argument("--layer-types", nargs="+", required=True)
-    p.add_argument("--exclude", nargs="*", default=[])
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    try:
-        report = crosscheck(read_json(args.results), read_predictions(args.predictions), Path(args.models_dir),
-                            Path(args.md).read_text(), Path(args.tex).read_text(), args.image_size,
-                            args.layer_types, args.exclude)
-    except (CrossCheckError, PredictionsError, TableReadError) as e:
-        raise SystemExit(f"error: {e}") from None
-    with atomic_output(args.out) as tmp:
-        Path(tmp).write_text("\n".join(report) + "\nall numbers match\n")
-
-
-if __name__ == "__main__":
-    main()
