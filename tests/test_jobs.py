@@ -50,3 +50,52 @@ def test_an_int_is_a_float_and_stays_equal():
     data = json.loads(sample().to_json())
     data["rate"] = 1
     assert Sample.from_dict(data).rate == 1.0 and isinstance(Sample.from_dict(data).rate, float)
+
+
+def render_spec(run, paper):
+    from scripts.lib import REPO
+    from scripts.lib.planning.jobs import RenderNumbers, RenderSources, RenderSpec
+
+    return RenderSpec(
+        numbers=RenderNumbers(results=f"{run}/results.json", histories=(f"{run}/histories/baseline.json",), correct=(),
+                              data_summary=f"{run}/data/dataset.json", provenance=f"{run}/provenance.json",
+                              latency=f"{run}/latency.json", benchmarks=(f"{run}/benchmarks/time_models.tsv",)),
+        figures={"pareto": (f"{paper}/figures/pareto.png",)},
+        sources=RenderSources(template=f"{REPO}/paper/templates/paper.md.j2",
+                              latex_template=f"{REPO}/paper/templates/paper.latex",
+                              seed_reference=f"{REPO}/paper/seed_reference.yaml"),
+        settings={"preset": "test", "seed": 0})
+
+
+def test_a_render_spec_file_names_its_files_relative_to_itself(tmp_path):
+    """Numbers and figures relative to the spec's folder, sources to the repository: the folder
+    (and the paper beside it) can move, and the spec still names the same files."""
+    import json
+    import os
+    import shutil
+
+    from scripts.lib.planning.jobs import RenderSpec
+
+    spec = render_spec(tmp_path / "run", tmp_path / "paper")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "render.json").write_text(spec.text(tmp_path / "run"))
+    written = json.loads((tmp_path / "run" / "render.json").read_text())
+    assert written["numbers"]["results"] == "results.json" and written["settings"] == spec.settings
+    assert written["figures"] == {"pareto": ["../paper/figures/pareto.png"]}
+    assert written["sources"]["template"] == "paper/templates/paper.md.j2"
+    shutil.move(tmp_path / "run", tmp_path / "moved" / "run")
+    moved = RenderSpec.read(tmp_path / "moved" / "run" / "render.json")
+    assert moved.rebased(os.path.normpath, os.path.normpath) == render_spec(tmp_path / "moved" / "run",
+                                                                            tmp_path / "moved" / "paper")
+
+
+def test_a_render_spec_checks_its_figure_lists():
+    import json
+
+    from scripts.lib.planning.jobs import RenderSpec
+
+    data = json.loads(render_spec("r", "p").to_json())
+    assert RenderSpec.from_dict(data).figures == {"pareto": ("p/figures/pareto.png",)}  # tuples, as built
+    data["figures"]["pareto"] = "p/figures/pareto.png"
+    with pytest.raises(JobError, match=r"RenderSpec.figures\['pareto'\]: expected a list"):
+        RenderSpec.from_dict(data)

@@ -10,24 +10,40 @@ import pytest
 
 from conftest import ROOT
 from fake_results import MATRIX, paper_inputs, results_rows
-from scripts.lib.report.paper import (build_context, channel_speedups, p_value, render, render_source, schedule_comparisons,
-                           stage_seconds, strategy_comparisons)
-from scripts.lib.report.stats import paired_test
 from scripts.lib.planning.registry import FIGURES, Figure
 from scripts.lib.report.columns import COLUMNS
-from scripts.lib.report.formats import points
+from scripts.lib.report.context import build_context
+from scripts.lib.report.findings import channel_speedups, schedule_comparisons, strategy_comparisons
+from scripts.lib.report.formats import interval, pct, points, ratio, spread
+from scripts.lib.report.inputs import Run, stage_seconds
+from scripts.lib.report.manuscript import render, render_source
 from scripts.lib.report.pandoc_tables import read_tables
+from scripts.lib.report.phrases import by_points, compared, p_value, runtime_name
+from scripts.lib.report.stats import paired_test
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
 
 
+def context_of(rows, inputs: dict):
+    return build_context(Run(rows=rows, **inputs))
+
+
 def render_both(tmp_path, rows, quick_config):
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
-    context = build_context(rows, **inputs)
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
     return md.read_text(), tex.read_text()
+
+
+def line_starting(text: str, start: str) -> str:
+    """The one paragraph (pandoc writes each on one line) that begins with `start`."""
+    (line,) = [line for line in text.splitlines() if line.startswith(start)]
+    return line
+
+
+NO_MASKING = "No experiment of this configuration prunes by masking"
+NO_CHANNELS = "No experiment of this configuration removes channels"
 
 
 def numbers_in(text: str) -> set[str]:
@@ -52,8 +68,9 @@ def rows(tmp_path):
 
 def test_both_manuscripts_state_the_same_numbers(tmp_path, rows, quick_config):
     md, tex = render_both(tmp_path, rows, quick_config)
-    title = "# Pruning MobileNetV2 for edge inference on CIFAR-10: a reproducible study"
-    assert md.startswith(title) and r"\title{Pruning MobileNetV2 for edge inference" in tex
+    title = md.splitlines()[0]  # the first-level heading is LaTeX's title
+    assert title.startswith("# ") and f"\\title{{{title[2:]}}}" in tex
+    assert NO_MASKING not in md and NO_CHANNELS not in md  # both families are in the matrix
     md_numbers, tex_numbers = numbers_in(markdown_body(md)), numbers_in(latex_body(tex))
     assert md_numbers == tex_numbers, (md_numbers ^ tex_numbers)
     assert len(md_numbers) > 100  # the tables are in there
@@ -63,13 +80,37 @@ def test_both_manuscripts_state_the_same_numbers(tmp_path, rows, quick_config):
 
 
 def test_summary_gives_three_findings_with_their_numbers(tmp_path, rows, quick_config):
+    """Each finding of the Summary shows the numbers its comparison computed: the schedule
+    comparison at the highest sparsity (both accuracies, their difference, its sign), the
+    sparsest masked model's time and size, the fastest channel-removed model's speed-up."""
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
     md, _ = render_both(tmp_path, rows, quick_config)
     summary = md.split("## Summary")[1].split("## Setup")[0]
-    findings = [line for line in summary.splitlines() if line.startswith("- **")]
-    assert len(findings) == 3
-    assert "keeps **82.8 %** accuracy, one-shot **51.2 %** (+31.5 points for iterative" in findings[0]
-    assert "Masking buys storage, not speed" in findings[1]
-    assert "Removing channels buys speed" in findings[2] and "One-shot channels 50%" in findings[2]
+    lines = [line for line in summary.splitlines() if line.startswith("- **")]
+    schedule, masking, channels = context.analysis.headline
+    assert len(lines) == 3 and [f["kind"] for f in context.analysis.headline] == ["schedule", "masking", "channels"]
+
+    it, one = schedule["iterative"], schedule["oneshot"]
+    assert (it["name"], one["name"]) == ("it_l1_90", "os_l1_90")  # the highest target, compared at equal target
+    shown = re.findall(r"\*\*(\d+\.\d) %\*\*", lines[0])
+    delta = re.search(r"\(([-+]\d+\.\d) points for iterative", lines[0]).group(1)
+    assert shown == [pct(it["accuracy"]), pct(one["accuracy"])] and delta == points(it["accuracy"] - one["accuracy"])
+    assert (float(delta) > 0) == (it["accuracy"] > one["accuracy"])
+    assert abs(float(shown[0]) - float(shown[1]) - float(delta)) <= 0.1 + 1e-9  # the shown numbers agree
+
+    sparsest = max(context.analysis.masked, key=lambda r: r["sparsity_prunable"])
+    assert masking["sparsest"] is sparsest and sparsest["label"] in lines[1]
+    assert f"**{ratio(sparsest['latency_ms'] / rows[0]['latency_ms'])}x**" in lines[1]
+    assert f"{ratio(sparsest['gzip_bytes'] / rows[0]['gzip_bytes'])}x" in lines[1]
+    assert f"**{pct(sparsest['sparse_fp32_ratio'])} %**" in lines[1]
+
+    fastest = max(context.analysis.channels["rows"], key=lambda c: c["cells"][-1]["speedup"])
+    cell = fastest["cells"][-1]
+    assert channels["row"] is fastest["row"] and fastest["row"]["label"] in lines[2]
+    for number in (f"**{ratio(cell['speedup'])}x**", runtime_name(cell["runtime"]), f"batch {cell['batch_size']}",
+                   f"{pct(fastest['row']['macs_ratio'])} %", f"**{pct(fastest['row']['accuracy'])} %**",
+                   f"{points(fastest['row']['accuracy'] - rows[0]['accuracy'])} points"):
+        assert number in lines[2], number
 
 
 def test_prose_has_no_code_identifiers_or_python_reprs(tmp_path, rows, quick_config):
@@ -78,7 +119,9 @@ def test_prose_has_no_code_identifiers_or_python_reprs(tmp_path, rows, quick_con
     for word in ("l1_unstructured", "random_unstructured", "l2_structured", "l2_channels", "random_channels",
                  "oneshot", "True", "False", "None", "{'", "synthetic(", "sha256 generated"):
         assert word not in prose, word
-    assert "SGD with Nesterov momentum 0.9" in prose
+    train = quick_config["train"]  # the baseline's optimiser, stated from its settings
+    line = line_starting(prose, "- **Baseline training**")
+    assert f"momentum {train['momentum']}" in line and ("Nesterov" in line) == bool(train["nesterov"])
 
 
 @pytest.mark.parametrize("family_left_out", ["masking", "channels"])
@@ -86,11 +129,10 @@ def test_paper_renders_without_a_family_of_strategies(tmp_path, quick_config, fa
     channels = ("l2_channels", "random_channels")
     matrix = [m for m in MATRIX if m[2] == "none" or (m[2] in channels) == (family_left_out == "masking")]
     md, tex = render_both(tmp_path, results_rows(tmp_path / "m", matrix), quick_config)
+    # the claim that a family is missing is made exactly when it is
+    assert (NO_MASKING in md, NO_CHANNELS in md) == (family_left_out == "masking", family_left_out == "channels")
     if family_left_out == "masking":
         assert "masked model" not in md.split("## Setup")[0]  # the baseline is not called "the sparsest masked model"
-        assert "No experiment of this configuration prunes by masking" in md
-    else:
-        assert "No experiment of this configuration removes channels" in md
     assert numbers_in(markdown_body(md)) == numbers_in(latex_body(tex))
 
 
@@ -169,7 +211,7 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     by_name["os_l1_90"].update(scope="global", exclude=["features.0.0"], distill={"weight": 0.5, "temperature": 4})
     settings = {**quick_config, "experiments": exps, "sweeps": [], "ablation": ["it_l1_90", "os_l1_90", "os_rnd_90"]}
     inputs = paper_inputs(rows, {**settings, "preset": "test"})
-    context = build_context(rows, **inputs)
+    context = context_of(rows, inputs)
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
     render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
     tables = read_tables(md.read_text(), "markdown")
@@ -187,29 +229,43 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     (recovery,) = [t for t in tables if "Distillation" in t[0]]
     (own,) = [r for r in recovery if r[0] == "One-shot L1 90%"]
     assert own[4:] == ["global", "features.0.0", "no", "weight 0.5, T 4"]
-    assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context["schedule_cmp"])
-    plain = build_context(rows, **paper_inputs(rows, {**settings, "experiments": experiments()[1:], "preset": "test"}))
-    assert any(c["oneshot"]["name"] == "os_l1_90" for c in plain["schedule_cmp"])  # without the options, paired
+    assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context.analysis.schedule)
+    plain = context_of(rows, paper_inputs(rows, {**settings, "experiments": experiments()[1:], "preset": "test"}))
+    assert any(c["oneshot"]["name"] == "os_l1_90" for c in plain.analysis.schedule)  # without the options, paired
 
 
-def test_a_difference_the_paired_test_does_not_support_is_not_called_a_win(tmp_path, rows, quick_config):
-    """Every comparison sentence carries its exact McNemar p-value; one that is not
-    significant at 5 % says so instead of "beat" or "trailed"."""
+def schedule_sentence(md: str, c: dict) -> str:
+    return line_starting(md, f"At {pct(c['sparsity'])} % sparsity, iterative")
+
+
+@pytest.mark.parametrize("iterative_accuracy", [0.8277, 0.40])  # ahead of one-shot's 51.2 %, and behind
+def test_a_comparison_states_its_direction_and_its_test(tmp_path, quick_config, iterative_accuracy):
+    """Every comparison sentence carries its exact McNemar p-value and both accuracies; a
+    supported difference is named by its sign (beat/trailed) and size, one the test does not
+    support at 5 % is stated as no difference, with no direction word."""
+    matrix = [m[:6] + (iterative_accuracy,) + m[7:] if m[0] == "it_l1_90" else m for m in MATRIX]
+    rows = results_rows(tmp_path / "metrics", matrix)
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
-    context = build_context(rows, **inputs)
-    (it,) = [c for c in context["schedule_cmp"] if c["iterative"]["name"] == "it_l1_90"]
+    context = context_of(rows, inputs)
+    (it,) = [c for c in context.analysis.schedule if c["iterative"]["name"] == "it_l1_90"]
     assert it["test"]["significant"] and it["test"] == paired_test(inputs["correct"]["it_l1_90"],
                                                                     inputs["correct"]["os_l1_90"])
-    md = render_source(TEMPLATE, context)
-    assert f"exact McNemar test on the same test images, {p_value(it['test']['p_value'])}, significant at 5 %" in md
+    assert it["delta"] == it["iterative"]["accuracy"] - it["oneshot"]["accuracy"]
+    line = schedule_sentence(render_source(TEMPLATE, context), it)
+    direction = re.findall(r"\b(beat|trailed|matched)\b", line)
+    assert direction == [compared(it["delta"])] == ["beat" if iterative_accuracy > 0.5123 else "trailed"]
+    assert f"by **{by_points(it['delta'])} points**" in line and p_value(it["test"]["p_value"]) in line
+    assert f"({pct(it['iterative']['accuracy'])} % against {pct(it['oneshot']['accuracy'])} %" in line
+    assert "significant at 5 %" in line and "did not differ" not in line
     # the same two models made to agree on almost every image: no longer a supported difference
     near = dict(inputs["correct"])
     near["os_l1_90"] = near["it_l1_90"][:-3] + "000"
-    context = build_context(rows, **{**inputs, "correct": near})
-    (it,) = [c for c in context["schedule_cmp"] if c["iterative"]["name"] == "it_l1_90"]
+    context = context_of(rows, {**inputs, "correct": near})
+    (it,) = [c for c in context.analysis.schedule if c["iterative"]["name"] == "it_l1_90"]
     assert not it["test"]["significant"]
-    md = render_source(TEMPLATE, context)
-    assert "did not differ significantly from one-shot" in md
+    line = schedule_sentence(render_source(TEMPLATE, context), it)
+    assert not re.search(r"\b(beat|trailed|matched)\b", line) and "did not differ significantly" in line
+    assert p_value(it["test"]["p_value"]) in line and f"{points(it['delta'])} points" in line
 
 
 def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
@@ -223,19 +279,31 @@ def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
     row = next(r for r in seeded if r["name"] == "os_l1_50")
     assert row["accuracy_seeds"] == [0.9012, 0.8912] and row["accuracy_std"] == pytest.approx(0.00707, abs=1e-5)
     md, tex = render_both(tmp_path, seeded, quick_config)
-    for text in (md, tex):
-        assert "Seed to seed" in text and "90.1, 89.1" in text and "89.6 ± 0.71" in text
+    expected = [row["label"], "0, 1", ", ".join(pct(a) for a in row["accuracy_seeds"]),
+                f"{pct(row['accuracy_mean'])} ± {spread(row['accuracy_std'])}"]
+    for text, tables in ((md, read_tables(md, "markdown")), (tex, read_tables(tex, "latex"))):
+        (seeds,) = [t for t in tables if t[0][0] == "Model" and "Mean ± std (%)" in t[0]]
+        assert "Seed to seed" in text and seeds[1:] == [expected]
 
 
-def test_the_sparse_probe_sentence_follows_the_measurement(tmp_path, rows, quick_config):
+def probe_claim(md: str) -> tuple[str, str]:
+    """The probe paragraph's verdict over the whole model (faster or slower) and the ratio it shows."""
+    line = line_starting(md, "On the sparsest masked model")
+    verdicts = [v for v, claim in (("faster", "beat the dense ones"), ("slower", "are slower")) if claim in line]
+    (verdict,) = verdicts
+    return verdict, re.search(r"whole model[^(]*\((\d+\.\d+)x", line).group(1)
+
+
+@pytest.mark.parametrize("csr_share", [14 / 9, 0.5])  # CSR slower than dense, then twice as fast
+def test_the_sparse_probe_sentence_follows_the_measurement(tmp_path, rows, quick_config, csr_share):
     """Whether CSR beat dense over the whole model decides the sentence, not the template."""
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
-    md = render_source(TEMPLATE, build_context(rows, **inputs))
-    assert "Over the whole model the CSR products are slower" in md
     for p in inputs["timing"]["sparse_probe"]:
-        p["csr_ms"] = p["dense_ms"] / 2
-    md = render_source(TEMPLATE, build_context(rows, **inputs))
-    assert "Here the CSR products beat the dense ones over the whole model (2.00x)" in md
+        p["csr_ms"] = p["dense_ms"] * csr_share
+    last = inputs["timing"]["sparse_probe"][-1]
+    verdict, shown = probe_claim(render_source(TEMPLATE, context_of(rows, inputs)))
+    assert shown == ratio(last["dense_ms"] / last["csr_ms"])
+    assert verdict == ("faster" if last["dense_ms"] > last["csr_ms"] else "slower")
 
 
 STRUCTURED_90 = ("it_l2_90", "Iterative structured L2 90%", "l2_structured", "iterative", 0.9, 3, 0.1001, 0.1, 1.0)
@@ -246,40 +314,47 @@ def questions_section(md: str) -> str:
 
 
 def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config):
-    from scripts.lib.report.formats import interval, pct, ratio
-
     rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
-    context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
-    q = context["questions"]
-    it = q["iterative"]
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    q = context.questions
+    it = q.iterative
     assert (it["iterative"]["name"], it["oneshot"]["name"]) == ("it_l1_90", "os_l1_90")
     assert it["step_fraction"] == pytest.approx(1 - 0.1 ** (1 / 3))
     assert it["oneshot_pruned_val"] == pytest.approx(0.4123) and it["epochs"] == {"iterative": 6, "oneshot": 2}
-    s = q["structured"]
-    assert s["class_rows_masked"] == 9 and s["chance_in_interval"]  # 10.01 % over 10,000 images
+    s = q.structured
+    assert s["class_rows_masked"] == 9 and s["most_classes"] == 2  # 90 % of 10 classifier rows; one bias wins
+    lo, hi = rows[-1]["accuracy_ci"]
+    assert lo <= 0.1 <= hi and s["chance_in_interval"]  # 10.01 % over 10,000 images
     assert s["widest"]["name"] == "os_ch_50"  # the better of the two 50 % channel rows
     assert s["test"]["p_value"] < 0.05  # 85.6 % against 10.0 % on the same 10,000 images
     text = questions_section(render_source(TEMPLATE, context))
-    for expected in ("**1. Does iterative", "**2. Why did structured", "**3. Why did masking", "**4. Why did",
-                     "so 9 of its 10 rows are zero", "at most 2 of the 10 classes", "at most 20.0 % accuracy", f"95 % interval {interval(rows[-1]['accuracy_ci'])}, which contains chance",
-                     f"to {pct(it['oneshot_pruned_val'])} % before any fine-tuning",
-                     f"{ratio(q['speed']['latency_ratio'])}x the baseline's time",
-                     f"{ratio(q['paradox']['masked_ratio'])}x the baseline's file"):
-        assert expected in text, expected
+    one, two, three, four = (line_starting(text, f"**{n}.") for n in (1, 2, 3, 4))
+    for number in (pct(it["baseline_val"]), pct(it["oneshot_pruned_val"]), pct(it["step_fraction"]),
+                   pct(min(it["iterative_pruned_val"])), f"{it['epochs']['iterative']} epochs"):
+        assert number in one, number
+    numbers = numbers_in(two)
+    assert {str(s["class_rows_masked"]), str(s["classes"]), str(s["most_classes"]),
+            pct(s["most_classes"] / s["classes"]), pct(s["chance"])} <= numbers
+    assert f"95 % interval {interval(rows[-1]['accuracy_ci'])}" in two
+    claim = re.search(r"which (contains|does not contain) chance", two).group(1)
+    assert (claim == "contains") == s["chance_in_interval"]
+    assert f"{ratio(q.speed['latency_ratio'])}x the baseline's time" in three
+    assert f"{ratio(q.paradox['masked_ratio'])}x the baseline's file" in four
 
 
 def test_a_dense_classifier_removes_the_class_rows_sentence(tmp_path, quick_config):
     rows = results_rows(tmp_path / "metrics", MATRIX + [STRUCTURED_90])
     settings = {**quick_config, "preset": "test", "prune": {**quick_config["prune"], "exclude": ["classifier.1"]}}
-    context = build_context(rows, **paper_inputs(rows, settings))
-    assert context["questions"]["structured"]["class_rows_masked"] == 0
-    assert "rows are zero" not in questions_section(render_source(TEMPLATE, context))
+    context = context_of(rows, paper_inputs(rows, settings))
+    assert context.questions.structured["class_rows_masked"] == 0
+    two = line_starting(questions_section(render_source(TEMPLATE, context)), "**2.")
+    assert "rows are zero" not in two and "classes keep only their bias" not in two  # the cause is not claimed
 
 
 def test_without_the_rows_a_question_is_left_out(tmp_path, quick_config):
     rows = results_rows(tmp_path / "metrics")  # no structured masking row
-    context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
-    assert context["questions"]["structured"] is None
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    assert context.questions.structured is None
     text = questions_section(render_source(TEMPLATE, context))
     assert "**2." not in text and "**1." in text
 
@@ -293,9 +368,10 @@ def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, 
     paper must rebuild byte for byte, so the line is left out there."""
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, build_context(rows, **inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
     assert "Memory format" not in md.read_text()
     inputs["provenance"] = {**inputs["provenance"], "engine": {"memory_format": "channels_last"}}
-    render(TEMPLATE, LATEX_TEMPLATE, build_context(rows, **inputs), md, tex)
-    assert "Memory format of training and evaluation: channels last" in md.read_text()
-    assert "Memory format of training and evaluation: channels last" in tex.read_text()
+    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    for text in (md.read_text(), tex.read_text()):
+        (line,) = [line for line in text.splitlines() if "Memory format" in line]
+        assert "channels last" in line  # the recorded format, in words

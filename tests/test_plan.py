@@ -101,6 +101,7 @@ EDITS = {
                           "time_models": 1, "aggregate_results": 1, **PLOTS, "record_provenance": 1, **RENDERING},
     "scripts/lib/report/crosscheck.py": {"crosscheck_paper": 1, "publish_numbers": 1},  # its report is published
     "paper/templates/paper.md.j2": RENDERING,
+    "scripts/lib/report/findings.py": {"record_provenance": 1, **RENDERING},  # the paper's code: not its spec
     "scripts/benchmarks/plan_speed.py": {},  # no job runs it
 }
 

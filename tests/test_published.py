@@ -7,6 +7,7 @@ import pytest
 
 from conftest import ROOT
 from scripts.lib.report import publish
+from scripts.publish import main
 
 PAPER = ROOT / "paper"
 pytestmark = [pytest.mark.slow,
@@ -15,20 +16,20 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_the_committed_paper_rebuilds_byte_for_byte(capsys):
-    assert publish.main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
+    assert main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
 
 
 def test_the_readme_shows_the_committed_numbers():
-    assert publish.main(["readme", str(PAPER), str(ROOT / "README.md"), "--check"]) == 0
+    assert main(["readme", str(PAPER), str(ROOT / "README.md"), "--check"]) == 0
 
 
 def test_the_published_run_passed_its_crosscheck_and_was_the_published_config():
     from scripts.lib.files import read_json
 
     assert (PAPER / publish.NUMBERS / "crosscheck.txt").read_text().endswith("all numbers match\n")
-    manifest = read_json(PAPER / publish.NUMBERS / publish.MANIFEST)
-    assert read_json(PAPER / publish.NUMBERS / manifest["settings"])["preset"] == "paper"
-    assert not read_json(PAPER / publish.NUMBERS / manifest["provenance"])["dirty"]
+    spec = publish.published_spec(PAPER)
+    assert spec.settings["preset"] == "paper"
+    assert not read_json(spec.numbers.provenance)["dirty"]
 
 
 def test_the_committed_folder_is_small_and_holds_no_model():

@@ -412,28 +412,31 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     caught, and the README's published-results block is written from it."""
     from scripts.lib.report import publish
     from scripts.lib.report.formats import pct
+    from scripts.publish import main
 
     _, config, _ = tiny_run
     paper = tmp_path / "paper"
     shutil.copytree(config["paper_dir"], paper)  # away from the results folder it came from
     data = paper / publish.NUMBERS
-    manifest = json.loads((data / "render.json").read_text())
+    spec = publish.published_spec(paper)  # the workflow's render spec, its paths relative to numbers/
     assert not [f for f in paper.rglob("*") if f.suffix in (".pt", ".onnx")]
     assert (data / "crosscheck.txt").is_file() and (data / "metrics" / "os_l1_50_seed1.json").is_file()
-    assert len(manifest["correct"]) == len(manifest["histories"]) == len(model_rows(config))
-    assert publish.main(["check", str(paper)]) == 0
+    assert len(spec.numbers.correct) == len(spec.numbers.histories) == len(model_rows(config))
+    assert spec.settings["preset"] == config["preset"]  # the effective config travels in the spec
+    assert all(Path(f).resolve().is_relative_to(paper.resolve()) for files in spec.figures.values() for f in files)
+    assert main(["check", str(paper)]) == 0
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{publish.README_START}\nstale\n{publish.README_END}\nafter\n")
-    assert publish.main(["readme", str(paper), str(readme), "--check"]) == 1
-    assert publish.main(["readme", str(paper), str(readme)]) == 0
+    assert main(["readme", str(paper), str(readme), "--check"]) == 1
+    assert main(["readme", str(paper), str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{publish.README_END}\nafter\n") and "stale" not in text
-    assert publish.main(["readme", str(paper), str(readme), "--check"]) == 0
-    rows = json.loads((data / manifest["results"]).read_text())
+    assert main(["readme", str(paper), str(readme), "--check"]) == 0
+    rows = json.loads(Path(spec.numbers.results).read_text())
     table = find_table(read_tables(text, "markdown"), publish.results_table(rows).headers, "README")
     assert [r[2] for r in table] == [pct(r["accuracy"]) for r in rows]
 
     rows[1]["accuracy"] += 0.01  # a number changed after rendering: the paper no longer follows
-    (data / manifest["results"]).write_text(json.dumps(rows))
-    assert publish.main(["check", str(paper)]) == 1
+    Path(spec.numbers.results).write_text(json.dumps(rows))
+    assert main(["check", str(paper)]) == 1

@@ -245,20 +245,27 @@ def figure_args():
                     for name, figure in FIGURES.items())
 
 
-def render_inputs():
-    """render_paper's inputs by scripts.paper argument: what publish_numbers copies and records."""
-    return {
-        "results": RESULTS_JSON,
-        "histories": expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS),
-        "data_summary": DATA_SUMMARY,
-        "provenance": PROVENANCE_JSON,
-        "settings": config,
-        "seed_reference": SEED_REFERENCE,
-        "benchmarks": TRAINING_BENCHMARKS,
-        "benchmark_root": os.path.commonpath(TRAINING_BENCHMARKS),
-        "latency": LATENCY_JSON,
-        "correct": expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS),
-        "figures": {name: figure_pngs(figure) for name, figure in FIGURES.items()},
-        "template": rules.render_paper.input.template,
-        "latex_template": rules.render_paper.input.latex_template,
-    }
+def render_spec():
+    """What the paper is rendered from (scripts.lib.planning.jobs.RenderSpec), paths as this
+    workflow names them: render_paper's inputs are taken from it, and write_render_spec writes
+    it for scripts.paper and publish_numbers."""
+    from scripts.lib.planning.jobs import RenderNumbers, RenderSources, RenderSpec
+
+    return RenderSpec(
+        numbers=RenderNumbers(
+            results=RESULTS_JSON,
+            histories=tuple(expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS)),
+            correct=tuple(expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS)),
+            data_summary=DATA_SUMMARY,
+            provenance=PROVENANCE_JSON,
+            latency=LATENCY_JSON,
+            benchmarks=tuple(TRAINING_BENCHMARKS),
+        ),
+        figures={name: tuple(figure_pngs(figure)) for name, figure in FIGURES.items()},
+        sources=RenderSources(
+            template=f"{TEMPLATES}/paper.md.j2",
+            latex_template=f"{TEMPLATES}/paper.latex",
+            seed_reference=SEED_REFERENCE,
+        ),
+        settings=json.loads(json.dumps(config)),  # the effective config, as plain JSON values
+    )

@@ -3,12 +3,15 @@
 
 localrules:
     record_provenance,
+    write_render_spec,
     render_paper,
     compile_pdf,
     publish_numbers,
 
 
 PAPER_FIGURES = figure_files()
+RENDER = render_spec()
+RENDER_SPEC = f"{RESULTS}/render.json"
 
 
 rule record_provenance:
@@ -33,29 +36,41 @@ rule record_provenance:
         "python -m scripts.provenance --job {params.job:q} {params.weights_file} --out {output.json} > {log} 2>&1"
 
 
+# What the paper is rendered from, once, as a file: render_paper reads it, and publish_numbers
+# copies it beside the published paper, where `scripts.publish check` re-renders from it.
+rule write_render_spec:
+    output:
+        spec=RENDER_SPEC,
+    params:
+        # The file's text (paths relative to its folder, templates to the repository): a new
+        # config, model or path rewrites it, and so re-renders the paper; a fresh clone does not.
+        spec=RENDER.text(os.path.dirname(RENDER_SPEC)),
+    log:
+        f"{LOGS}/write_render_spec.log",
+    # Python, not a shell command: the spec holds the whole config, longer than one argument may be.
+    run:
+        Path(output.spec).write_text(params.spec)
+
+
 rule render_paper:
     input:
-        results=RESULTS_JSON,
-        histories=expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS),
-        data_summary=DATA_SUMMARY,
-        provenance=PROVENANCE_JSON,
-        seed_reference=SEED_REFERENCE,
-        template=f"{TEMPLATES}/paper.md.j2",
-        latex_template=f"{TEMPLATES}/paper.latex",
-        latency=LATENCY_JSON,
+        spec=RENDER_SPEC,
+        results=RENDER.numbers.results,
+        histories=RENDER.numbers.histories,
+        data_summary=RENDER.numbers.data_summary,
+        provenance=RENDER.numbers.provenance,
+        latency=RENDER.numbers.latency,
+        # The spec's other numbers are read, not inputs: the benchmark and per-image files are
+        # written with their jobs' outputs, which the results table already waits for; as inputs
+        # they slowed planning (three files per experiment).
+        template=RENDER.sources.template,
+        latex_template=RENDER.sources.latex_template,
+        seed_reference=RENDER.sources.seed_reference,
         **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
     output:
         md=report(PAPER_MD, caption="../report/paper.rst", category="6 Paper"),
         tex=report(PAPER_TEX, caption="../report/paper.rst", category="6 Paper"),
     params:
-        settings=json.dumps(config),
-        # Read, not inputs: each is written with its job's outputs, which the results table
-        # already waits for; as inputs they slowed planning (three files per experiment).
-        benchmarks=TRAINING_BENCHMARKS,
-        benchmark_root=os.path.commonpath(TRAINING_BENCHMARKS),
-        # per-image correctness, for the paired tests: written by the evaluate jobs, like the metrics
-        correct=expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS),
-        figures=figure_args(),
         code=code_hash("scripts.paper"),
     conda:
         ENVIRONMENT
@@ -64,14 +79,7 @@ rule render_paper:
     benchmark:
         f"{BENCHMARKS}/render_paper.tsv"
     shell:
-        "python -m scripts.paper --results {input.results} --histories {input.histories}"
-        " --data-summary {input.data_summary} --provenance {input.provenance}"
-        " --settings {params.settings:q} --seed-reference {input.seed_reference}"
-        " --benchmarks {params.benchmarks} --benchmark-root {params.benchmark_root} --correct {params.correct}"
-        " --latency {input.latency}"
-        " {params.figures}"
-        " --template {input.template} --latex-template {input.latex_template}"
-        " --md {output.md} --tex {output.tex} > {log} 2>&1"
+        "python -m scripts.paper --spec {input.spec:q} --md {output.md:q} --tex {output.tex:q} > {log} 2>&1"
 
 
 # Every run verifies its paper: the tables' numbers recomputed from the checkpoints, the
@@ -129,6 +137,7 @@ rule compile_pdf:
 # paper, they rebuild it byte for byte (scripts/publish.py, "check") without the checkpoints.
 rule publish_numbers:
     input:
+        spec=RENDER_SPEC,
         md=PAPER_MD,
         tex=PAPER_TEX,
         crosscheck=CROSSCHECK_TXT,
@@ -137,8 +146,6 @@ rule publish_numbers:
     output:
         numbers=directory(f"{PAPER}/numbers"),
     params:
-        render=json.dumps(render_inputs()),
-        results_dir=lambda wildcards, input: os.path.dirname(input.csv),
         paper_dir=lambda wildcards, input: os.path.dirname(input.md),
         code=code_hash("scripts.publish"),
     conda:
@@ -146,5 +153,5 @@ rule publish_numbers:
     log:
         f"{LOGS}/publish_numbers.log",
     shell:
-        "python -m scripts.publish collect --results-dir {params.results_dir:q} --paper-dir {params.paper_dir:q} --render {params.render:q}"
+        "python -m scripts.publish collect --spec {input.spec:q} --paper-dir {params.paper_dir:q}"
         " --extra {input.crosscheck} {input.csv} {input.metrics} > {log} 2>&1"

@@ -1,75 +1,58 @@
 """The published paper's numbers, committed beside it, and the checks that it still follows them.
 
-    python -m scripts.publish collect ...          # the publish_numbers rule: <paper>/numbers
-    python -m scripts.publish check paper          # re-render paper.md/.tex from paper/numbers: no byte may change
-    python -m scripts.publish readme paper README.md [--check]   # the README's "Published results" block
-
-`collect` copies every file the paper was rendered from (results, histories, per-image
-correctness, latency, provenance, the data summary, the effective config, the training jobs'
-benchmark files) and the per-model metrics and the cross-check's report into <paper>/numbers,
-keeping their paths under the results folder, and writes render.json: the render arguments,
-relative to that folder. Checkpoints and exports are not copied (they are large and the paper
-reads only their measurements). `check` renders the paper again from those files with the
-repository's current templates and code, into a scratch folder, and compares byte for byte:
-the committed paper is exactly what its committed numbers and this code produce.
+`collect` copies every file a render specification names as the paper's numbers (results,
+histories, per-image correctness, latency, provenance, the data summary, the training jobs'
+benchmark files), and further files (the per-model metrics, the cross-check's report), into
+<paper>/numbers, keeping their paths under the results folder, and writes the spec there
+(render.json), its paths relative to that folder. Checkpoints and exports are not copied
+(they are large and the paper reads only their measurements). `check` renders the paper again
+from that spec with the repository's current templates and code, into a scratch folder, and
+compares byte for byte: the committed paper is exactly what its committed numbers and this
+code produce.
 """
 from __future__ import annotations
 
-import argparse
 import difflib
-import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-from scripts.lib import REPO
-from scripts.lib.files import atomic_output, read_json, write_json
+from scripts.lib.files import atomic_output, read_json
+from scripts.lib.planning.jobs import RenderSpec
+from scripts.lib.planning.registry import CHANNELS
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
+from scripts.lib.report.findings import family
 from scripts.lib.report.formats import interval, mb, mega, pct, spread
+from scripts.lib.report.inputs import STAGE_NAMES, benchmark_stages, epoch_seconds
 from scripts.lib.report.tables import Table
 
 NUMBERS = "numbers"  # beside the paper; not "data", which a results folder has (data/dataset.json)
-MANIFEST = "render.json"
+MANIFEST = "render.json"  # the render spec, in the results folder and in <paper>/numbers alike
 README_START = "<!-- published-results: written by `python -m scripts.publish readme paper README.md`; do not edit -->"
 README_END = "<!-- /published-results -->"
 
 
-def collect(results_dir, paper_dir, render: dict, extra: list[str]) -> Path:
-    """Copy the render inputs (`render`: the scripts.paper arguments, results-folder paths) and
-    the `extra` files into <paper_dir>/numbers; write the manifest with the copies' relative paths.
-    Templates and the seed reference stay in the repository (paths relative to it)."""
-    results_dir, paper_dir = Path(results_dir), Path(paper_dir)
-    out = paper_dir / NUMBERS
+def collect(spec_file, paper_dir, extra: list[str]) -> Path:
+    """Copy the numbers the spec in `spec_file` names, and the `extra` files, into <paper_dir>/numbers,
+    and write the spec there. Every copied file must lie in the spec's folder (the results folder)."""
+    spec_file, paper_dir = Path(spec_file), Path(paper_dir)
+    results_dir, out = spec_file.parent, paper_dir / NUMBERS
     staging = Path(tempfile.mkdtemp(prefix=".numbers.", dir=paper_dir))  # renamed into place when whole
     try:
         def copy(path) -> str:
+            """The copy's path once `out` is in place."""
             rel = Path(os.path.relpath(path, results_dir))
             if rel.parts[0] == "..":
                 raise SystemExit(f"error: {path} is not inside the results folder {results_dir}")
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / rel)
-            return rel.as_posix()
+            return str(out / rel)
 
-        manifest = {}
-        for key, value in render.items():
-            if key in ("template", "latex_template", "seed_reference"):
-                manifest[key] = Path(os.path.relpath(value, REPO)).as_posix()
-            elif key == "figures":  # already in the paper folder: linked relative to it
-                manifest[key] = {name: [Path(os.path.relpath(f, paper_dir)).as_posix() for f in files]
-                                 for name, files in value.items()}
-            elif key == "settings":
-                write_json(value, staging / "settings.json")
-                manifest[key] = "settings.json"
-            elif key == "benchmark_root":
-                manifest[key] = Path(os.path.relpath(value, results_dir)).as_posix()
-            elif isinstance(value, list):
-                manifest[key] = [copy(f) for f in value]
-            else:
-                manifest[key] = copy(value)
-        manifest["extra"] = [copy(f) for f in extra]
-        write_json(manifest, staging / MANIFEST)
+        spec = RenderSpec.read(spec_file).rebased(copy)  # figures stay where they are, beside the paper
+        for f in extra:
+            copy(f)
+        (staging / MANIFEST).write_text(spec.text(out))
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
@@ -78,33 +61,21 @@ def collect(results_dir, paper_dir, render: dict, extra: list[str]) -> Path:
     return out
 
 
-def render_argv(paper_dir, md, tex) -> list[str]:
-    """scripts.paper's arguments that render the paper from <paper_dir>/numbers into md and tex."""
-    paper_dir = Path(paper_dir)
-    data = paper_dir / NUMBERS
-    m = read_json(data / MANIFEST)
-    argv = ["--results", str(data / m["results"]), "--histories", *(str(data / h) for h in m["histories"]),
-            "--data-summary", str(data / m["data_summary"]), "--provenance", str(data / m["provenance"]),
-            "--settings", (data / m["settings"]).read_text(), "--seed-reference", str(REPO / m["seed_reference"]),
-            "--benchmarks", *(str(data / b) for b in m["benchmarks"]),
-            "--benchmark-root", str(data / m["benchmark_root"]), "--latency", str(data / m["latency"]),
-            "--correct", *(str(data / c) for c in m["correct"])]
-    for name, files in m["figures"].items():
-        argv += ["--figure", name, *(str(paper_dir / f) for f in files)]
-    return argv + ["--template", str(REPO / m["template"]), "--latex-template", str(REPO / m["latex_template"]),
-                   "--md", str(md), "--tex", str(tex), "--link-dir", str(paper_dir)]
+def published_spec(paper_dir) -> RenderSpec:
+    """The spec beside a published paper, its paths ready to open."""
+    return RenderSpec.read(Path(paper_dir) / NUMBERS / MANIFEST)
 
 
 def check(paper_dir) -> list[str]:
     """The differences between the committed paper.md/.tex and a rebuild from <paper_dir>/numbers
     (an empty list: identical, byte for byte)."""
-    from scripts import paper  # pandoc and jinja2: only when rendering
+    from scripts.lib.report.manuscript import render_spec  # pandoc and jinja2: only when rendering
 
     paper_dir = Path(paper_dir)
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         rebuilt = {"md": Path(tmp) / "paper.md", "tex": Path(tmp) / "paper.tex"}
-        paper.main(render_argv(paper_dir, rebuilt["md"], rebuilt["tex"]))
+        render_spec(published_spec(paper_dir), rebuilt["md"], rebuilt["tex"], link_dir=paper_dir)
         for ext, new in rebuilt.items():
             old = paper_dir / f"paper.{ext}"
             if not old.exists():
@@ -131,18 +102,15 @@ def results_table(rows: list[dict]) -> Table:
                   "gzip (MB)", "Reproduce within (pts)"], out, [False] + [True] * 7)
 
 
-def stage_table(data: Path, manifest: dict, rows: list[dict]) -> Table:
+def stage_table(spec: RenderSpec, rows: list[dict]) -> Table:
     """Each stage's jobs and wall time (Snakemake's benchmark files) and, for the training
     stages, the time of their epochs by the models' own records (whole across resumes)."""
-    from scripts.lib.report.paper import STAGE_NAMES, epoch_seconds, family, stage_seconds
-    from scripts.lib.planning.registry import CHANNELS
-
-    stages = stage_seconds([data / b for b in manifest["benchmarks"]], data / manifest["benchmark_root"])
+    stages = benchmark_stages(spec.numbers.benchmarks)
     epochs = {}
-    for row, path in zip(rows, manifest["histories"], strict=True):
+    for row, path in zip(rows, spec.numbers.histories, strict=True):
         rule = "finetune_baseline" if row["name"] == rows[0]["name"] else \
             "prune_channels" if family(row) == CHANNELS else "prune_model"
-        epochs[STAGE_NAMES[rule]] = epochs.get(STAGE_NAMES[rule], 0.0) + epoch_seconds(read_json(data / path))
+        epochs[STAGE_NAMES[rule]] = epochs.get(STAGE_NAMES[rule], 0.0) + epoch_seconds(read_json(path))
     body = [[s["stage"], str(s["jobs"]), f"{s['seconds'] / 60:.1f}",
              f"{epochs[s['stage']] / 60:.1f}" if s["stage"] in epochs else ""] for s in stages]
     body.append(["all", str(sum(s["jobs"] for s in stages)), f"{sum(s['seconds'] for s in stages) / 60:.1f}",
@@ -152,12 +120,11 @@ def stage_table(data: Path, manifest: dict, rows: list[dict]) -> Table:
 
 
 def readme_block(paper_dir) -> str:
-    data = Path(paper_dir) / NUMBERS
-    manifest = read_json(data / MANIFEST)
-    rows = read_json(data / manifest["results"])
-    prov = read_json(data / manifest["provenance"])
-    summary = read_json(data / manifest["data_summary"])
-    stages = stage_table(data, manifest, rows)
+    spec = published_spec(paper_dir)
+    rows = read_json(spec.numbers.results)
+    prov = read_json(spec.numbers.provenance)
+    summary = read_json(spec.numbers.data_summary)
+    stages = stage_table(spec, rows)
     study_std = study_seed_std(rows)
     replicated = [r for r in rows if r.get("seeds_run", 1) > 1]
     hw, v = prov["hardware"], prov["versions"]
@@ -197,40 +164,3 @@ def update_readme(readme, block: str, check_only: bool) -> bool:
         with atomic_output(readme) as tmp:
             tmp.write_text(new)
     return new == text
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("collect", help="copy a run's numbers into <paper-dir>/numbers")
-    c.add_argument("--results-dir", required=True)
-    c.add_argument("--paper-dir", required=True)
-    c.add_argument("--render", required=True, type=json.loads, help="scripts.paper's inputs (JSON)")
-    c.add_argument("--extra", nargs="*", default=[], help="further files to keep (metrics, the cross-check)")
-    k = sub.add_parser("check", help="re-render the paper from <paper-dir>/numbers; exit 1 on any changed byte")
-    k.add_argument("paper_dir")
-    r = sub.add_parser("readme", help="write (or --check) the README's published-results block")
-    r.add_argument("paper_dir")
-    r.add_argument("readme")
-    r.add_argument("--check", action="store_true")
-    args = p.parse_args(argv)
-    if args.command == "collect":
-        print(collect(args.results_dir, args.paper_dir, args.render, args.extra))
-        return 0
-    if args.command == "check":
-        problems = check(args.paper_dir)
-        for problem in problems:
-            print(problem)
-        print(f"{args.paper_dir}: " + ("differs from its rebuild" if problems else
-                                       "paper.md and paper.tex rebuilt identical from numbers/"), file=sys.stderr)
-        return 1 if problems else 0
-    same = update_readme(args.readme, readme_block(args.paper_dir), args.check)
-    if args.check and not same:
-        print(f"{args.readme}: the published-results block differs from {args.paper_dir}/numbers "
-              f"(python -m scripts.publish readme {args.paper_dir} {args.readme})", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

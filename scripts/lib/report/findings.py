@@ -1,0 +1,318 @@
+"""What the paper finds: comparisons, paired tests, the hardware gap, the file-size paradox,
+the deployment options and the answers to the seed's questions, computed from one run.
+
+Each statement of the paper is a number here first; the template only places it. A statement
+whose models the run lacks is None (or empty), and the template leaves it out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scripts.lib.mobilenet import CLASSIFIER
+from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
+from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIES
+from scripts.lib.report.inputs import Run
+from scripts.lib.report.phrases import RUNTIME_NAMES
+from scripts.lib.report.stats import paired_test
+from scripts.lib.report.results import grid_entry
+
+# Per runtime: the accuracy and the gzip size of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
+RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
+RUNTIME_GZIP = {"pytorch": "gzip_bytes", "onnxruntime": "onnx_gzip_bytes", "onnxruntime_int8": "int8_gzip_bytes"}
+# A deployment the paper recommends loses at most this much test accuracy against the dense baseline.
+DEPLOY_TOLERANCE = 0.015
+# Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
+RECOVERY_KEYS = ("finetune", "scope", "exclude", "recalibrate_bn", "distill", "pruning_share")
+
+
+def _find(rows, **match):
+    return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+
+def family(row: dict) -> str | None:
+    return STRATEGIES[row["strategy"]].family if row["strategy"] in STRATEGIES else None
+
+
+def masked_rows(rows) -> list[dict]:
+    """The models pruned by masking (dense tensors with zeros)."""
+    return [r for r in rows if family(r) == MASKING]
+
+
+def channel_rows(rows) -> list[dict]:
+    """The models whose channels were physically removed."""
+    return [r for r in rows if family(r) == CHANNELS]
+
+
+# --- comparisons and their paired tests -------------------------------------------------------------
+
+def schedule_comparisons(rows) -> list[dict]:
+    """Iterative against one-shot at the same strategy and target sparsity."""
+    out = []
+    for it in _find(rows, schedule="iterative"):
+        for one in _find(rows, schedule="oneshot", strategy=it["strategy"], target_sparsity=it["target_sparsity"]):
+            out.append({"iterative": it, "oneshot": one, "delta": it["accuracy"] - one["accuracy"],
+                        "sparsity": it["target_sparsity"], "strategy": it["strategy"],
+                        "channels": family(it) == CHANNELS})
+    return out
+
+
+def strategy_comparisons(rows) -> list[dict]:
+    """Each importance criterion against its random control at the same schedule and target."""
+    out = []
+    for name, strategy in STRATEGIES.items():
+        if strategy.control is None:
+            continue
+        for imp in _find(rows, strategy=name):
+            for rnd in _find(rows, strategy=strategy.control, schedule=imp["schedule"],
+                             target_sparsity=imp["target_sparsity"]):
+                out.append({"importance": imp, "random": rnd, "delta": imp["accuracy"] - rnd["accuracy"],
+                            "strategy": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"],
+                            "channels": strategy.family == CHANNELS})
+    return out
+
+
+def plain_rows(rows, settings: dict) -> list[dict]:
+    """The rows that use the shared fine-tune and prunable set: the schedule and strategy
+    comparisons pair only these, so that an option never passes for a schedule's effect."""
+    experiments = experiments_by_name(settings)
+    return [r for r in rows if not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
+
+
+def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
+    """Each comparison with the exact McNemar test of its two models on the same test
+    images (None where a model's per-image results are missing)."""
+    for c in comparisons:
+        a, b = c[first]["name"], c[second]["name"]
+        c["test"] = paired_test(correct[a], correct[b]) if a in correct and b in correct else None
+    return comparisons
+
+
+def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[dict]:
+    """The config's ablation rows in order, each with its change over the row before (and that
+    change's exact McNemar test) and over the first; empty with fewer than two rows."""
+    by_name = {r["name"]: r for r in rows}
+    chain = [by_name[n] for n in settings.get("ablation", []) if n in by_name]
+    if len(chain) < 2:
+        return []
+    experiments, correct = experiments_by_name(settings), correct or {}
+    out = []
+    for i, r in enumerate(chain):
+        prev = chain[i - 1] if i else None
+        test = paired_test(correct[prev["name"]], correct[r["name"]]) \
+            if prev and prev["name"] in correct and r["name"] in correct else None
+        out.append({"row": r, "epochs": finetune_epochs(settings, experiments[r["name"]]),
+                    "delta": r["accuracy"] - prev["accuracy"] if prev else None,
+                    "over_first": r["accuracy"] - chain[0]["accuracy"], "test": test})
+    return out
+
+
+# --- storage and speed ---------------------------------------------------------------------------------
+
+def hardware_gap(rows) -> dict | None:
+    """Storage and latency of the sparsest masked model against the baseline; None without one."""
+    masked = masked_rows(rows)
+    if not masked:
+        return None
+    base = rows[0]
+    sparsest = max(masked, key=lambda r: r["sparsity_prunable"])
+    latencies = [r["latency_ms"] for r in [base, *masked]]
+    return {"baseline": base, "sparsest": sparsest,
+            "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
+            "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
+            "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
+            "latency_min": min(latencies), "latency_max": max(latencies)}
+
+
+def file_size_paradox(rows) -> dict | None:
+    """The seed's way of saving (masks attached) against a plain state_dict, for the sparsest model."""
+    masked = [r for r in rows if r.get("masked_gzip_bytes")]
+    if not masked:
+        return None
+    r = max(masked, key=lambda x: x["sparsity_prunable"])
+    base = rows[0]
+    return {"row": r, "baseline": base, "masked_ratio": r["masked_file_bytes"] / base["file_bytes"],
+            "masked_gzip_ratio": r["masked_gzip_bytes"] / base["gzip_bytes"],
+            "plain_gzip_ratio": r["gzip_bytes"] / base["gzip_bytes"]}
+
+
+def latency_settings(base: dict) -> list[tuple[int, int]]:
+    """(batch size, threads) of the baseline's latency grid, in order."""
+    return sorted({(g["latency_batch_size"], g["latency_threads"]) for g in base["latency_grid"]})
+
+
+def timed_runtimes(base: dict) -> list[str]:
+    """The runtimes of the baseline's latency grid, in RUNTIME_NAMES order."""
+    return [rt for rt in RUNTIME_NAMES if any(g["runtime"] == rt for g in base["latency_grid"])]
+
+
+def channel_speedups(rows) -> dict:
+    """Each channel-removed model's speed-up over the baseline beside its MACs reduction.
+
+    The MACs reduction (baseline MACs / model MACs) is the speed-up a runtime whose time
+    is proportional to the arithmetic would reach; `fraction` is the share of it reached
+    (speed-up / MACs reduction), per runtime and batch size, on the most threads timed.
+    """
+    base = rows[0]
+    threads = max(t for _, t in latency_settings(base))
+    settings = [(rt, b) for rt in timed_runtimes(base) for b, t in latency_settings(base) if t == threads]
+    body = []
+    for r in channel_rows(rows):
+        limit = 1 / r["macs_ratio"]
+        cells = []
+        for runtime, b in settings:
+            speedup = (grid_entry(base["latency_grid"], runtime, b, threads)["latency_ms"]
+                       / grid_entry(r["latency_grid"], runtime, b, threads)["latency_ms"])
+            cells.append({"runtime": runtime, "batch_size": b, "speedup": speedup, "fraction": speedup / limit})
+        body.append({"row": r, "limit": limit, "cells": cells})
+    return {"threads": threads, "settings": settings, "rows": body}
+
+
+def deployment_options(rows) -> dict:
+    """The dense baseline and every channel-removed model in each runtime: accuracy, gzip size,
+    latency at each batch size on the most threads, and the speed-up over the seed's path (the
+    dense model in PyTorch eager). `picks`: per batch size, the fastest option within
+    DEPLOY_TOLERANCE of the baseline's accuracy."""
+    base = rows[0]
+    threads = max(t for _, t in latency_settings(base))
+    batches = sorted({b for b, _ in latency_settings(base)})
+    seed_path = {(b, t): grid_entry(base["latency_grid"], "pytorch", b, t)["latency_ms"]
+                 for b, t in latency_settings(base)}
+    options = []
+    for r in [base, *channel_rows(rows)]:
+        for runtime in timed_runtimes(base):
+            lat = {(b, t): grid_entry(r["latency_grid"], runtime, b, t)["latency_ms"] for b, t in latency_settings(base)}
+            accuracy = r[RUNTIME_ACCURACY[runtime]]
+            options.append({"row": r, "runtime": runtime, "accuracy": accuracy, "gzip_bytes": r[RUNTIME_GZIP[runtime]],
+                            "latency": {b: lat[(b, threads)] for b in batches},
+                            "speedup": {b: seed_path[(b, threads)] / lat[(b, threads)] for b in batches},
+                            "speedup_1thread": {b: seed_path[(b, 1)] / lat[(b, 1)] for b in batches},
+                            "eligible": accuracy >= base["accuracy"] - DEPLOY_TOLERANCE})
+    eligible = [o for o in options if o["eligible"]]  # the baseline in PyTorch always is
+    picks = {b: min(eligible, key=lambda o: o["latency"][b]) for b in batches}
+    int8_channels = [o for o in options if o["runtime"] == "onnxruntime_int8" and o["row"] is not base]
+    fastest_int8 = {b: min(int8_channels, key=lambda o: o["latency"][b]) for b in batches} if int8_channels else None
+    return {"threads": threads, "batches": batches, "options": options, "picks": picks,
+            "tolerance": DEPLOY_TOLERANCE, "fastest_int8_channels": fastest_int8}
+
+
+# --- the run's findings, once ----------------------------------------------------------------------------
+
+def fastest_channels(speedups: dict) -> dict | None:
+    """The channel-removed model with the largest speed-up in the last runtime and batch size timed."""
+    return max(speedups["rows"], key=lambda c: c["cells"][-1]["speedup"]) if speedups["rows"] else None
+
+
+def headline(schedule_cmp, gap, speedups) -> list[dict]:
+    """The paper's headline results, each with its number: the schedule comparison at the
+    highest sparsity, what masking buys, and what removing channels buys. A finding whose
+    models are not in the matrix is left out."""
+    out = []
+    if schedule_cmp:
+        out.append({"kind": "schedule", **max(schedule_cmp, key=lambda c: (c["sparsity"], c["delta"]))})
+    if gap:
+        out.append({"kind": "masking", **gap})
+    if best := fastest_channels(speedups):
+        out.append({"kind": "channels", **best, "cell": best["cells"][-1]})
+    return out
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Every comparison and measurement summary the paper states, from one run."""
+    rows: list[dict]       # table order, the baseline first
+    masked: list[dict]     # the rows pruned by masking
+    schedule: list[dict]   # iterative against one-shot (plain rows), with paired tests
+    strategy: list[dict]   # each importance criterion against its random control, with paired tests
+    chain: list[dict]      # the ablation, in config order
+    gap: dict | None       # the sparsest masked model against the baseline
+    channels: dict         # channel-removed models: speed-up against the MACs reduction
+    deploy: dict           # deployment options and picks
+    paradox: dict | None   # the seed's way of saving against a plain state_dict
+    probe: list[dict]      # dense against CSR products (the timing job's sparse probe)
+    headline: list[dict]   # the Summary's findings
+
+    @property
+    def baseline(self) -> dict:
+        return self.rows[0]
+
+    @property
+    def experiments(self) -> list[dict]:
+        return self.rows[1:]
+
+
+def analyse(run: Run) -> Analysis:
+    plain = plain_rows(run.rows, run.settings)
+    schedule = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", run.correct)
+    gap, speedups = hardware_gap(run.rows), channel_speedups(run.rows)
+    return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
+                    strategy=attach_tests(strategy_comparisons(plain), "importance", "random", run.correct),
+                    chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
+                    deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
+                    probe=run.timing.get("sparse_probe", []), headline=headline(schedule, gap, speedups))
+
+
+# --- the seed's four questions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Questions:
+    """The numbers that answer the seed's four questions; a question whose rows the run lacks is None.
+    1: why iterative beat one-shot; 2: why structured masking collapsed and channel removal did not;
+    3: why masking brought no speed, and what does; 4: the file-size paradox."""
+    iterative: dict | None
+    structured: dict | None
+    speed: dict | None
+    paradox: dict | None
+
+    @property
+    def answered(self) -> bool:
+        return any((self.iterative, self.structured, self.speed, self.paradox))
+
+
+def iterative_answer(run: Run, a: Analysis) -> dict | None:
+    masked_cmp = [c for c in a.schedule if not c["channels"]]
+    if not masked_cmp:
+        return None
+    experiments = experiments_by_name(run.settings)
+    c = max(masked_cmp, key=lambda c: c["sparsity"])
+    it, one = run.histories[c["iterative"]["name"]]["steps"], run.histories[c["oneshot"]["name"]]["steps"]
+    return {**c, "baseline_val": run.histories[BASELINE]["best_val_accuracy"],
+            "oneshot_pruned_val": one[0]["val_accuracy_pruned"],
+            "iterative_pruned_val": [s["val_accuracy_pruned"] for s in it],
+            "step_fraction": 1 - (1 - c["sparsity"]) ** (1 / len(it)),
+            "epochs": {k: finetune_epochs(run.settings, experiments.get(c[k]["name"], c[k])) for k in ("iterative", "oneshot")},
+            "chain": a.chain, "best": max((x["row"] for x in a.chain), key=lambda r: r["accuracy"]) if a.chain else None}
+
+
+def structured_answer(run: Run) -> dict | None:
+    structured = [r for r in run.rows if r["strategy"] == "l2_structured"]
+    if not structured:
+        return None
+    r = max(structured, key=lambda x: x["target_sparsity"])
+    prunable = prunable_settings(run.settings, experiments_by_name(run.settings).get(r["name"], {}))
+    classes = run.settings["data"]["num_classes"]
+    in_set = "Linear" in prunable["layer_types"] and CLASSIFIER not in prunable["exclude"]
+    lo, hi = r["accuracy_ci"]
+    channels = sorted(channel_rows(run.rows), key=lambda x: x["target_sparsity"])
+    widest = max(channels, key=lambda x: (x["target_sparsity"], x["accuracy"])) if channels else None
+    masked = round(r["target_sparsity"] * classes) if in_set else 0
+    return {"row": r, "classes": classes, "classifier_pruned": in_set, "class_rows_masked": masked,
+            # the masked rows' logits are their biases, a constant: only the live rows' classes and
+            # the class with the largest such bias can ever be predicted
+            "most_classes": classes - masked + 1 if masked else classes,
+            "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
+            "channels": channels, "widest": widest,
+            "test": paired_test(run.correct[widest["name"]], run.correct[r["name"]])
+            if widest and widest["name"] in run.correct and r["name"] in run.correct else None}
+
+
+def seed_questions(run: Run, a: Analysis) -> Questions:
+    speed = paradox = None
+    if a.gap:
+        base_ort = next(o for o in a.deploy["options"] if o["row"] is a.baseline and o["runtime"] == "onnxruntime")
+        best = fastest_channels(a.channels)
+        speed = {**a.gap, "probe": a.probe[-1] if a.probe else None, "ort": base_ort, "threads": a.deploy["threads"],
+                 "channels": best, "channels_cell": best["cells"][-1] if best else None}
+    if a.paradox:
+        channels = channel_rows(run.rows)
+        paradox = {**a.paradox, "smallest_channels": min(channels, key=lambda x: x["gzip_bytes"]) if channels else None}
+    return Questions(iterative=iterative_answer(run, a), structured=structured_answer(run), speed=speed, paradox=paradox)

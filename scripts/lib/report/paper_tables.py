@@ -1,0 +1,166 @@
+"""The paper's tables that are not one row per model and column (those come from the column
+registry, scripts.lib.report.tables): each built here from the run's findings, by hand."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
+from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
+from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, latency_settings, timed_runtimes
+from scripts.lib.report.inputs import Run, epoch_seconds
+from scripts.lib.report.phrases import p_value, runtime_name
+from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
+from scripts.lib.report.results import grid_entry
+from scripts.lib.report.tables import Table, model_table
+
+
+def recovery_table(settings: dict) -> Table | None:
+    """How each named experiment prunes and recovers, where it departs from the shared settings."""
+    finetune, body = settings["prune"]["finetune"], []
+    for e in experiments_by_name(settings).values():
+        if e.get("sweep") or (e["schedule"] == "oneshot" and not any(k in e for k in RECOVERY_KEYS)):
+            continue
+        ft = {**finetune, **e.get("finetune", {})}
+        prunable = prunable_settings(settings, e)
+        own_dense = [n for n in prunable["exclude"] if n not in settings["prune"]["exclude"]]
+        distill = e.get("distill")
+        ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
+            else ("global" if prunable["scope"] == "global" else "per layer")
+        body.append([e["label"], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
+                     + ("mask updates" if e["schedule"] == "gradual" else "step(s)"),
+                     f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
+                     f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
+                     f"{e['recalibrate_bn']} batches" if e.get("recalibrate_bn") else "no",
+                     f"weight {distill['weight']:g}, T {distill['temperature']:g}" if distill else "no"])
+    if not body:
+        return None
+    return Table(["Model", "Schedule", "Fine-tune epochs", "Peak lr", "Ranking", "Also dense", "BN recalibration",
+                  "Distillation"], body, [False, False, True, True, False, False, False, False],
+                 "How the experiments that depart from the shared settings prune and recover.")
+
+
+def ablation_table(chain: list[dict], histories: dict) -> Table | None:
+    """The ablation chain: each row's accuracy change over the row before and over the first,
+    at its fine-tune budget and measured fine-tune time."""
+    if not chain:
+        return None
+    body = []
+    for i, c in enumerate(chain):
+        seconds = epoch_seconds(histories[c["row"]["name"]]) if c["row"]["name"] in histories else None
+        body.append([c["row"]["label"], str(c["epochs"]), f"{seconds / 60:.1f}" if seconds is not None else "n/a",
+                     pct(c["row"]["accuracy"]), points(c["delta"]) if i else "reference",
+                     p_value(c["test"]["p_value"]) if c["test"] else "n/a" if i else "reference",
+                     points(c["over_first"]) if i else "reference"])
+    return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
+                  "McNemar, change", "Over the first (points)"], body, [False, True, True, True, True, True, True],
+                 "Ablation at one budget: each row adds one ingredient to the row above it; the exact McNemar "
+                 "test compares each row with the row above on the same test images.")
+
+
+def seeds_table(rows) -> Table | None:
+    """Each experiment that ran with several seeds: its accuracy per seed, mean and standard deviation."""
+    body = [[r["label"], ", ".join(str(s) for s in r["seeds"]), ", ".join(pct(a) for a in r["accuracy_seeds"]),
+             f"{pct(r['accuracy_mean'])} ± {FORMATS['spread'](r['accuracy_std'])}"]
+            for r in rows if r.get("seeds_run", 1) > 1]
+    if not body:
+        return None
+    return Table(["Model", "Seeds", "Accuracy per seed (%)", "Mean ± std (%)"], body, [False, True, True, True],
+                 "Experiments run with several seeds (the fine-tuning order, augmentation and random pruning "
+                 "reseeded; the baseline shared): test accuracy per seed, the first being the seed of the other "
+                 "tables, and the mean ± sample standard deviation.")
+
+
+def seed_table(rows, seed: dict) -> Table | None:
+    """Our accuracy beside the seed study's, for the experiments it reported."""
+    body = [[r["label"], pct(seed["accuracy"][r["name"]]), pct(r["accuracy"]),
+             points(r["accuracy"] - seed["accuracy"][r["name"]])]
+            for r in rows if r["name"] in seed["accuracy"]]
+    if not body:
+        return None
+    return Table(["Model", "Seed accuracy (%)", "This run (%)", "Difference (points)"], body,
+                 [False, True, True, True], f"Top-1 accuracy reported by {seed['source']}, beside this run's.")
+
+
+def latency_tables(rows) -> list[Table]:
+    """One table per runtime: each model's median (IQR) at every batch size and thread count."""
+    settings = latency_settings(rows[0])
+    tables = []
+    for runtime in timed_runtimes(rows[0]):
+        headers = ["Model"] + [f"Batch {b}, {t} thread{'s' if t > 1 else ''} (ms)" for b, t in settings]
+        body = [[r["label"]] + [f"{ms(g['latency_ms'])} ({ms(g['latency_iqr_ms'])})"
+                                for g in (grid_entry(r["latency_grid"], runtime, b, t) for b, t in settings)]
+                for r in rows]
+        tables.append(Table(headers, body, [False] + [True] * len(settings),
+                            f"Latency of one forward pass in {runtime_name(runtime)}: median "
+                            "(inter-quartile range) in ms, per batch size and thread count."))
+    return tables
+
+
+def channel_tables(speedups: dict) -> list[Table]:
+    """What each channel-removed model keeps, and the speed-up it reaches."""
+    if not speedups["rows"]:
+        return []
+    kept = Table(["Model", "Channels kept (%)", "Params (%)", "MACs (%)", "MACs reduction", "Accuracy (%)"],
+                 [[c["row"]["label"], pct(c["row"]["channels_ratio"]), pct(c["row"]["params_ratio"]),
+                   pct(c["row"]["macs_ratio"]), f"{ratio(c['limit'])}x", pct(c["row"]["accuracy"])]
+                  for c in speedups["rows"]], [False] + [True] * 5,
+                 "What each channel-removed model keeps of the baseline.")
+    t = speedups["threads"]
+    fast = Table(["Model"] + [f"{runtime_name(rt)}, batch {b}" for rt, b in speedups["settings"]],
+                 [[c["row"]["label"]] + [f"{ratio(x['speedup'])}x ({pct(x['fraction'])} %)" for x in c["cells"]]
+                  for c in speedups["rows"]], [False] + [True] * len(speedups["settings"]),
+                 f"Speed-up over the baseline on {t} thread{'s' if t > 1 else ''} (baseline latency / model "
+                 "latency), and in brackets the share of the MACs reduction it reaches.")
+    return [kept, fast]
+
+
+def deployment_table(deploy: dict) -> Table:
+    t = deploy["threads"]
+    headers = ["Model", "Runtime", "Accuracy (%)", "Size gzip (MB)"] + [
+        f"Batch {b} (ms)" for b in deploy["batches"]] + [f"Batch {b} speed-up" for b in deploy["batches"]]
+    body = [[o["row"]["label"], runtime_name(o["runtime"]), pct(o["accuracy"]), FORMATS["mb"](o["gzip_bytes"])]
+            + [ms(o["latency"][b]) for b in deploy["batches"]]
+            + [f"{ratio(o['speedup'][b])}x" for b in deploy["batches"]] for o in deploy["options"]]
+    return Table(headers, body, [False, False] + [True] * (2 + 2 * len(deploy["batches"])),
+                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: the dense baseline and each channel-removed "
+                 "model in each runtime (int8: ONNX Runtime static quantization). Speed-up: over the seed's path, the "
+                 "dense baseline in PyTorch eager at the same batch size.")
+
+
+def sparse_probe_table(probe: list[dict]) -> Table | None:
+    """Dense against CSR products of the sparsest masked model's pointwise convolutions."""
+    if not probe:
+        return None
+    body = [[str(p["batch_size"]), str(p["threads"]), ms(p["dense_ms"]), ms(p["csr_ms"]),
+             f"{ratio(p['dense_ms'] / p['csr_ms'])}x",
+             pct(p["break_even_sparsity"]) if p["break_even_sparsity"] is not None else "none up to 99"]
+            for p in probe]
+    return Table(["Batch", "Threads", "Dense (ms)", "CSR (ms)", "CSR speed-up", "CSR faster from (% zeros)"], body,
+                 [True] * 6, "The pointwise (1x1) convolutions of the sparsest masked model as matrix products, "
+                 "summed over its layers: dense (torch.mm) against compressed sparse rows (torch.sparse.mm). Last "
+                 "column: on its largest layer, re-pruned by magnitude to each level of the sweep, the lowest "
+                 "sparsity at which CSR was faster.")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Every table of the paper, by name (None or empty: the run has nothing to tabulate)."""
+    results: Table           # the column registry's per-model tables
+    deployment: Table
+    storage: Table
+    recovery: Table | None   # built here
+    ablation: Table | None
+    seeds: Table | None
+    seed: Table | None
+    latency: list[Table]
+    channels: list[Table]
+    options: Table
+    probe: Table | None
+
+
+def paper_tables(run: Run, a: Analysis) -> Tables:
+    return Tables(**{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
+                  recovery=recovery_table(run.settings), ablation=ablation_table(a.chain, run.histories),
+                  seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
+                  channels=channel_tables(a.channels), options=deployment_table(a.deploy),
+                  probe=sparse_probe_table(a.probe))
