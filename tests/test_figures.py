@@ -54,7 +54,7 @@ def one(drawn: dict):
 
 
 def suptitle(fig) -> str:
-    return fig._suptitle.get_text() if fig._suptitle else ""
+    return fig.get_suptitle()
 
 
 def errorbars(ax) -> list[ErrorbarContainer]:
