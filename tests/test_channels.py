@@ -79,11 +79,18 @@ def test_channel_schedule_follows_the_cumulative_targets(steps):
         assert channel_counts(model) / start == pytest.approx(1 - target, abs=0.01)
 
 
+def conv_widths(model) -> list[int]:
+    return [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
+
+
 def test_round_to_keeps_multiples():
-    model, _ = model_and_copy()
-    prune_channels(model, ratio=0.3, round_to=8)
-    widths = [m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d)]
-    assert all(w % 8 == 0 for w in widths)
+    dense = conv_widths(model_and_copy()[0])  # MobileNetV2's widths are all multiples of 8 already
+    rounded = conv_widths(prune_channels(model_and_copy()[0], ratio=0.3, round_to=8))
+    free = conv_widths(prune_channels(model_and_copy()[0], ratio=0.3, round_to=None))
+    assert all(w % 8 == 0 for w in rounded)
+    assert not all(w % 8 == 0 for w in free)  # 30 % of a multiple of 8 mostly is not: rounding did it
+    assert all(w < d for w, d in zip(rounded, dense) if d >= 16), "channels were removed"
+    assert all(abs(w - f) < 8 for w, f in zip(rounded, free)), "to the nearest multiple, not further"
 
 
 def test_random_control_removes_other_channels_than_l2():

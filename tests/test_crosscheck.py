@@ -11,7 +11,9 @@ import pytest
 from conftest import ROOT
 from fake_results import experiments, latency_file, paper_inputs, results_rows, spread_flags
 from scripts.lib.report.crosscheck import check_numbers
-from scripts.lib.report.paper import build_context, render
+from scripts.lib.report.context import build_context
+from scripts.lib.report.inputs import Run
+from scripts.lib.report.manuscript import render
 from scripts.lib.report.recount import PredictionsError, read_predictions, recount
 from scripts.lib.report.results import aggregate
 
@@ -21,7 +23,7 @@ LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
 
 def render_paper(folder, rows, quick_config) -> tuple[str, str]:
     """paper.md and paper.tex of these rows, as the render job writes them."""
-    context = build_context(rows, **paper_inputs(rows, {**quick_config, "preset": "test"}))
+    context = build_context(Run(rows=rows, **paper_inputs(rows, {**quick_config, "preset": "test"})))
     md, tex = folder / "paper.md", folder / "paper.tex"
     render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
     return md.read_text(), tex.read_text()

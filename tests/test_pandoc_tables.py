@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 from scripts.lib.report.columns import cell, table_columns
-from scripts.lib.report.paper import PANDOC_FROM, to_markdown
+from scripts.lib.report.manuscript import PANDOC_FROM, to_markdown
 from scripts.lib.report.pandoc_tables import TableReadError, find_table, inline_text, read_tables
 from scripts.lib.report.tables import Table
 

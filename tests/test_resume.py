@@ -9,6 +9,7 @@ from scripts.lib.models.engine import DeviceData, TrainHyp, fit
 from scripts.lib.models.network import build_model
 from scripts.lib.pruning.experiment import Experiment, run_experiment
 from scripts.lib.models.resume import ResumePoint, resume_key
+from scripts.lib.files import load_torch
 
 HYP = TrainHyp(epochs=3, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=1)
@@ -42,6 +43,13 @@ def same_state(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def saved_progress(point: ResumePoint) -> tuple[str, dict]:
+    """Where the resume file says the job was, and the progress it keeps."""
+    state = load_torch(point.path)
+    assert state["key"] == point.key
+    return state["where"], state["progress"]
+
+
 def kill_on_call(monkeypatch, module, name, call):
     """Make module.name raise Killed on its `call`-th call (1-based), as a kill would."""
     real, calls = getattr(module, name), []
@@ -68,7 +76,9 @@ def test_fit_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch, hyp):
         kill_on_call(m, engine, "train_one_epoch", 3)  # dies during epoch 3
         with pytest.raises(Killed):
             fit(fresh_model(), data["train"], data["val"], HYP, seed=1, eval_batch_size=48, resume=point)
-    assert point.path.exists()
+    where, progress = saved_progress(point)  # epochs 1 and 2, as the uninterrupted run had them
+    assert where == f"epoch 2/{HYP.epochs}"
+    assert without_seconds(progress["history"]) == without_seconds(ref_history[:2])
     resumed = fresh_model()
     history = fit(resumed, data["train"], data["val"], HYP, seed=1, eval_batch_size=48, resume=point)
     assert without_seconds(history) == without_seconds(ref_history)
@@ -85,13 +95,15 @@ def test_a_resume_file_of_other_settings_is_ignored(tmp_path, caplog):
     (tmp_path / "x.resume").write_bytes(b"torn")  # a file cut short by the kill
     assert other.load() is None
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1})
-    fit(fresh_model(), data["train"], data["val"], hyp, seed=1, eval_batch_size=48, resume=other)
-    assert other.load() is not None  # replaced by this job's own progress
+    history = fit(fresh_model(), data["train"], data["val"], hyp, seed=1, eval_batch_size=48, resume=other)
+    assert other.load()["history"] == history  # replaced by this job's own progress
+    assert saved_progress(other)[0] == "epoch 1/1"
 
 
-def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, module, name):
+def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, module, name, saved):
     """Kill run_experiment on the 3rd call of module.name, resume it, and compare with an
-    uninterrupted run: same history (timings aside), same weights."""
+    uninterrupted run: same history (timings aside), same weights. `saved(ref_history)`: where
+    the resume file must say the job was when it died, and the history it must hold."""
     reference = fresh_model()
     ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
     point = ResumePoint(tmp_path / "x.pt.resume", "k")
@@ -99,7 +111,10 @@ def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, h
         kill_on_call(m, module, name, 3)
         with pytest.raises(Killed):
             run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
-    assert point.path.exists()
+    where, progress = saved_progress(point)
+    expected_where, expected_history = saved(ref_history)
+    assert where == expected_where
+    assert without_seconds(progress["history"]) == without_seconds(expected_history)
     resumed = fresh_model()
     history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
     assert without_seconds(history) == without_seconds(ref_history)
@@ -111,11 +126,15 @@ def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, str
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1, "warmup_epochs": 0})
     exp = Experiment(strategy, "iterative", 0.6, 3)
-    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, experiment, "fit")  # step 3's fine-tune
+    # killed in step 3's fine-tune: the file holds steps 1 and 2
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, experiment, "fit",
+                                             lambda ref: ("step 2/3", ref[:2]))
 
 
 def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 4, "warmup_epochs": 0})
     exp = Experiment("l1_unstructured", "gradual", 0.8, 6, recalibrate_bn=1)
-    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, engine, "train_one_epoch")
+    # killed in epoch 3 of the one fine-tune: the file holds epochs 1 and 2
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, engine, "train_one_epoch",
+                                             lambda ref: ("gradual epoch 2/4", ref[0]["epochs"][:2]))

@@ -2,12 +2,16 @@
 rendered paper's tables say exactly what the metrics files say."""
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -93,16 +97,77 @@ def model_rows(config):
         (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)]
 
 
-def test_every_output_exists(tiny_run):
+def planned_names(config):
+    return [name for name, _, _ in model_rows(config)]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from a PNG's header (its IHDR chunk comes first)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", path
+    assert data[-12:-4] == b"\x00\x00\x00\x00IEND", f"{path}: cut short"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def pdf_pages(data: bytes) -> int:
+    """Page objects of a PDF, those in compressed object streams included (pdfTeX's default)."""
+    chunks = [data]
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            pass  # an image or font stream under another filter
+    return len(re.findall(rb"/Type\s*/Page(?![A-Za-z])", b"\n".join(chunks)))
+
+
+def test_results_hold_the_planned_models_with_accuracies_recounted_from_their_predictions(tiny_run):
+    _, config, _ = tiny_run
+    results = Path(config["results_dir"])
+    rows = json.loads((results / "results.json").read_text())
+    assert [r["name"] for r in rows] == planned_names(config)
+    labels_sha = set()
+    for row, (name, _, target) in zip(rows, model_rows(config)):
+        assert row["target_sparsity"] == target, name
+        assert row["test_images"] == TINY["data"]["synthetic"]["test_size"], name
+        for key in ("accuracy", "accuracy_fp16_export", "accuracy_int8", "accuracy_flip_tta"):
+            assert 0 <= row[key] <= 1, (name, key)
+        lo, hi = row["accuracy_ci"]
+        assert 0 <= lo <= row["accuracy"] <= hi <= 1, name
+        predictions = json.loads((results / "predictions" / f"{name}.json").read_text())
+        assert predictions["name"] == name
+        correct, correct_int8 = predictions["correct"], predictions["correct_int8"]
+        assert len(correct) == len(correct_int8) == row["test_images"] and set(correct + correct_int8) <= {"0", "1"}
+        assert correct.count("1") / len(correct) == pytest.approx(row["accuracy"], abs=1e-12), name
+        assert correct_int8.count("1") / len(correct_int8) == pytest.approx(row["accuracy_int8"], abs=1e-12), name
+        labels_sha.add(predictions["test_labels_sha256"])
+        if not is_channel_experiment(config, name):  # masking: the share of prunable weights zeroed
+            assert abs(row["sparsity_prunable"] - target) < 0.01, name
+    assert len(labels_sha) == 1, "every model was tested on the same labels"
+    with open(results / "results.csv", newline="") as f:  # the CSV is the same table, registered columns only
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == list(COLUMNS)
+    assert [r["name"] for r in table] == planned_names(config)
+    for line, row in zip(table, rows):
+        assert float(line["accuracy"]) == row["accuracy"] and int(line["macs"]) == row["macs"], row["name"]
+
+
+def test_every_figure_is_a_png_the_paper_shows_and_every_model_is_named(tiny_run):
     _, config, _ = tiny_run
     paper = Path(config["paper_dir"])
-    for f in ["paper.md", "paper.tex"]:
-        assert (paper / f).stat().st_size > 0, f
-    for name, figure in FIGURES.items():  # every registry figure was drawn
-        files = ([paper / "figures" / name / f"{m}.png" for m, _, _ in model_rows(config)]
+    md, tex = (paper / "paper.md").read_text(), (paper / "paper.tex").read_text()
+    for name, figure in FIGURES.items():  # every registry figure was drawn, and both manuscripts show it
+        files = ([paper / "figures" / name / f"{m}.png" for m in planned_names(config)]
                  if figure.inputs == "checkpoints" else [paper / "figures" / f"{name}.png"])
-        assert all(f.stat().st_size > 0 for f in files), name
-    assert Path(config["results_dir"], "results.csv").is_file()
+        for f in files:
+            width, height = png_size(f)
+            assert 300 <= width <= 4000 and 150 <= height <= 4000, (f, width, height)
+            assert f.stat().st_size > 5000, f  # not an empty canvas
+            relative = f.relative_to(paper).as_posix()
+            assert f'src="{relative}"' in md and f"{{{relative}}}" in tex, relative
+    kernels = {(paper / "figures" / "kernels" / f"{m}.png").read_bytes() for m in planned_names(config)}
+    assert len(kernels) == len(model_rows(config)), "one image per model, not one image for all"
+    named = {row[0] for table in read_tables(md, "markdown") for row in table[1:]}  # each table row's label
+    assert {label for _, label, _ in model_rows(config)} <= named
 
 
 @pytest.mark.parametrize("manuscript", ["paper.md", "paper.tex"])
@@ -122,13 +187,41 @@ def test_every_table_shows_the_metrics_in_the_registry_format(tiny_run, manuscri
         assert shown == [[cell(c, row) for c in columns] for row in rows], table
 
 
-def test_exports_are_written_for_every_model(tiny_run):
-    _, config, _ = tiny_run
-    exports = Path(config["results_dir"], "exports")
+def test_exports_of_every_model_decode_to_its_checkpoint(tiny_run):
+    """The sparse exports read back to the checkpoint's tensors (fp32 exactly, fp16 rounded),
+    their sizes are the metrics', and both ONNX files run a batch of two in ONNX Runtime."""
+    from scripts.lib.measure.storage import read_sparse_export
+    from scripts.lib.measure.timing import onnx_session
     from scripts.lib.planning.matrix import replicas
-    names = [n for n, _, _ in model_rows(config)] + [r["name"] for r in replicas(config)]
+
+    _, config, _ = tiny_run
+    results = Path(config["results_dir"])
+    exports = results / "exports"
+    names = planned_names(config) + [r["name"] for r in replicas(config)]
     assert sorted(p.name for p in exports.iterdir()) == sorted(
         f"{n}.{v}" for n in names for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx", "int8.onnx"))
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for name in names:
+        m = metrics(config, name)
+        ckpt = torch.load(results / "models" / f"{name}.pt", weights_only=True)
+        state = ckpt["state_dict"]
+        for dtype, key in ((torch.float32, "sparse_fp32_bytes"), (torch.float16, "sparse_fp16_bytes")):
+            path = exports / f"{name}.{'fp32' if dtype == torch.float32 else 'fp16'}.sparse.pt.gz"
+            assert path.stat().st_size == m[key], (name, key)
+            back, meta = read_sparse_export(path)
+            assert meta == ckpt["meta"] and back.keys() == state.keys(), name
+            for k, v in state.items():
+                expected = v.to(dtype).to(v.dtype) if v.is_floating_point() else v
+                assert back[k].dtype == v.dtype and torch.equal(back[k], expected), (name, k)
+        assert (exports / f"{name}.onnx").stat().st_size == m["onnx_bytes"]
+        assert (exports / f"{name}.int8.onnx").stat().st_size == m["int8_bytes"]
+        model, _ = load_checkpoint(results / "models" / f"{name}.pt")
+        with torch.inference_mode():
+            expected = model.eval()(images).numpy()
+        (logits,) = onnx_session(exports / f"{name}.onnx", 1).run(None, {"images": images.numpy()})
+        assert logits.shape == (2, 10) and abs(logits - expected).max() < 1e-3, name
+        (logits,) = onnx_session(exports / f"{name}.int8.onnx", 1).run(None, {"images": images.numpy()})
+        assert logits.shape == (2, 10) and np.isfinite(logits).all(), name
 
 
 def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
@@ -158,6 +251,8 @@ def test_one_timing_job_times_every_model_in_three_runtimes(tiny_run):
         assert {(g["runtime"], g["latency_batch_size"], g["latency_threads"]) for g in grid} == {
             (rt, b, t) for rt in ("pytorch", "onnxruntime", "onnxruntime_int8") for b in (1, 8) for t in threads}
         assert all(g["latency_samples"] == 4 and len(g["latency_pass_ms"]) == 2 for g in grid)  # 2 rounds x 2 passes
+        assert all(g["latency_ms"] > 0 and g["latency_iqr_ms"] >= 0 and min(g["latency_pass_ms"]) > 0
+                   and g["latency_device"] == "cpu" for g in grid), name
         assert result_row(config, name)["latency_grid"] == grid  # the table reads the timing job's file
         assert m["onnx_max_abs_diff"] < 1e-3
         assert 0 <= m["accuracy_int8"] <= 1 and m["int8_bytes"] < m["onnx_bytes"]
@@ -167,6 +262,7 @@ def test_one_timing_job_times_every_model_in_three_runtimes(tiny_run):
     sparsest = max(l1, key=lambda e: e["sparsity"])
     # the CSR probe read the sparsest L1 model: its pointwise weights are about that sparse
     assert all(abs(p["sparsity"] - sparsest["sparsity"]) < 0.1 for p in latency["sparse_probe"])
+    assert all(p["dense_ms"] > 0 and p["csr_ms"] > 0 for p in latency["sparse_probe"])
     assert [(p["batch_size"], p["threads"]) for p in latency["sparse_probe"]] == sorted(
         (b, t) for b in (1, 8) for t in threads)
 
@@ -197,7 +293,14 @@ def test_pdf_compiles(tiny_run):
         if os.environ.get("CI"):
             pytest.fail("CI must install latexmk (see .ci/run) so that the PDF is tested")
         pytest.skip("latexmk not installed: the workflow skips paper.pdf")
-    assert pdf.read_bytes()[:5] == b"%PDF-"
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-" and data.rstrip().endswith(b"%%EOF")
+    pages = pdf_pages(data)
+    # what pdfTeX said it wrote (its last pass): the same pages and bytes
+    log = Path(config["results_dir"], "logs", "compile_pdf.log").read_text().replace("\n", "")
+    written = re.findall(r"Output written on \S*paper\.pdf \((\d+) pages?, (\d+) bytes\)", log)
+    assert written and written[-1] == (str(pages), str(len(data))), (pages, len(data), written)
+    assert pages >= 3  # title and tables, figures, appendix: not a one-page error report
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -420,7 +523,12 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     data = paper / publish.NUMBERS
     spec = publish.published_spec(paper)  # the workflow's render spec, its paths relative to numbers/
     assert not [f for f in paper.rglob("*") if f.suffix in (".pt", ".onnx")]
-    assert (data / "crosscheck.txt").is_file() and (data / "metrics" / "os_l1_50_seed1.json").is_file()
+    results = Path(config["results_dir"])
+    copies = {f.relative_to(data).as_posix() for f in data.rglob("*")
+              if f.is_file() and not f.name.startswith(".snakemake")} - {"render.json"}
+    assert {"crosscheck.txt", "results.json", "latency.json", "metrics/os_l1_50_seed1.json"} <= copies
+    for f in copies:  # every number the paper folder keeps is the run's own file, unchanged
+        assert (data / f).read_bytes() == (results / f).read_bytes(), f
     assert len(spec.numbers.correct) == len(spec.numbers.histories) == len(model_rows(config))
     assert spec.settings["preset"] == config["preset"]  # the effective config travels in the spec
     assert all(Path(f).resolve().is_relative_to(paper.resolve()) for files in spec.figures.values() for f in files)
