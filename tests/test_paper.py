@@ -375,3 +375,20 @@ def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, 
     for text in (md.read_text(), tex.read_text()):
         (line,) = [line for line in text.splitlines() if "Memory format" in line]
         assert "channels last" in line  # the recorded format, in words
+
+
+def test_the_paper_names_the_machine_that_timed_the_models(tmp_path, rows, quick_config):
+    """On a cluster the timing job runs on a compute node, provenance on the host that planned
+    the run: the latencies are stated on the timing job's machine. A latency file from before
+    the timing job recorded it falls back to provenance's host, where every job then ran."""
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    node = {"cpu": "Compute Node CPU 9000", "cores": 64, "simd": ["avx512f"], "gpu": None}
+    inputs["timing"] = {**inputs["timing"], "machine": node}
+    md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
+    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    text = md.read_text()
+    assert "latency of one forward pass on Compute Node CPU 9000" in text and "64 cores" in text
+    assert "Test CPU" not in text and "on a CPU with avx512f" in text
+    inputs["timing"] = {k: v for k, v in inputs["timing"].items() if k != "machine"}
+    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    assert "latency of one forward pass on Test CPU" in md.read_text()

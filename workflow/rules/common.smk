@@ -18,15 +18,24 @@ ROOT = workflow.basedir
 sys.path.insert(0, ROOT)
 # The prefix replaces Snakemake's default, so it restates bash strict mode; it is
 # itself formatted per job, hence the doubled braces.
-shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(ROOT)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+)
 # The pinned software of every Python rule (used with --software-deployment-method conda).
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
-from scripts.lib.planning.config import (ConfigError, check_override, experiment, experiment_name_pattern,
-                            experiments_by_name, replicas_by_name, validate_config)
+from scripts.lib.planning.config import (
+    ConfigError,
+    check_override,
+    experiment,
+    experiment_name_pattern,
+    experiments_by_name,
+    replicas_by_name,
+    validate_config,
+)
 from scripts.lib.planning import jobs
 from scripts.lib.planning.codehash import closure_hash
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
@@ -35,7 +44,9 @@ from scripts.lib.planning.registry import BASELINE, CHANNELS, FIGURES, strategie
 try:
     for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
         with open(configfile) as f:
-            check_override(config, yaml.load(f, Loader=yaml.CSafeLoader) or {}, str(configfile))
+            check_override(
+                config, yaml.load(f, Loader=yaml.CSafeLoader) or {}, str(configfile)
+            )
     check_override(config, dict(workflow.config_settings.config), "--config")
     validate_config(config)
 except ConfigError as e:
@@ -70,8 +81,12 @@ REPLICAS = replicas_by_name(config)
 RUN_SETTINGS = {**SETTINGS, **REPLICAS}  # every prune job's settings
 ALL_MODELS = MODELS + list(REPLICAS)
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
-CHANNEL_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)]
-MASKING_EXPERIMENTS = [n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)]
+CHANNEL_EXPERIMENTS = [
+    n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)
+]
+MASKING_EXPERIMENTS = [
+    n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)
+]
 LATEX = shutil.which("latexmk")
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
@@ -97,8 +112,17 @@ def code_hash(module):
 
 # The stages whose outputs the paper shows: provenance records their code hashes (and
 # re-records the git commit when one changes). The cross-check only verifies the paper.
-PAPER_STAGES = ["scripts.data", "scripts.finetune", "scripts.prune", "scripts.evaluate", "scripts.results",
-                "scripts.timing", "scripts.figures", "scripts.paper", "scripts.provenance"]
+PAPER_STAGES = [
+    "scripts.data",
+    "scripts.finetune",
+    "scripts.prune",
+    "scripts.evaluate",
+    "scripts.results",
+    "scripts.timing",
+    "scripts.figures",
+    "scripts.paper",
+    "scripts.provenance",
+]
 
 
 def names_regex(names):
@@ -137,11 +161,16 @@ def data_input():
     source, path = config["data"]["source"], config["data"]["path"]
     if source == "synthetic":
         return []
-    if not Path(path).exists() and not (source == "torchvision" and path == CIFAR_TARBALL):
+    if not Path(path).exists() and not (
+        source == "torchvision" and path == CIFAR_TARBALL
+    ):
         raise WorkflowError(
             f"config key data.path: {path} does not exist (data.source: {source}). Point it at "
-            + ("torchvision's cifar-10-python.tar.gz" if source == "torchvision"
-               else "an ImageFolder directory or .tar.gz with train/<class>/* and test/<class>/*")
+            + (
+                "torchvision's cifar-10-python.tar.gz"
+                if source == "torchvision"
+                else "an ImageFolder directory or .tar.gz with train/<class>/* and test/<class>/*"
+            )
             + ", or run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
         )
     return [path]
@@ -155,13 +184,17 @@ def weights_input():
     if weights == "imagenet":
         return [IMAGENET_WEIGHTS]
     if not Path(weights).is_file():
-        raise WorkflowError(f"config key model.weights: {weights} is not a file (use imagenet, none or a path)")
+        raise WorkflowError(
+            f"config key model.weights: {weights} is not a file (use imagenet, none or a path)"
+        )
     return [weights]
 
 
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
-    if wildcards.model == BASELINE or RUN_SETTINGS[wildcards.model]["strategy"] in strategies_of(CHANNELS):
+    if wildcards.model == BASELINE or RUN_SETTINGS[wildcards.model][
+        "strategy"
+    ] in strategies_of(CHANNELS):
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
 
@@ -169,20 +202,25 @@ def masked_checkpoint(wildcards):
 def sparse_probe_checkpoint():
     """The masked model the timing job's CSR probe reads: the sparsest L1-unstructured
     experiment (its target sparsity, the largest); none if there is no such row."""
-    l1 = [n for n in MASKING_EXPERIMENTS if n in SETTINGS and SETTINGS[n]["strategy"] == "l1_unstructured"]
+    l1 = [
+        n
+        for n in MASKING_EXPERIMENTS
+        if n in SETTINGS and SETTINGS[n]["strategy"] == "l1_unstructured"
+    ]
     if not l1:
         return []
     return f"{RESULTS}/models/{max(l1, key=lambda n: SETTINGS[n]['sparsity'])}.pt"
 
 
 def final_targets():
-    targets = [RESULTS_CSV, PAPER_MD, PAPER_TEX, CROSSCHECK_TXT,
-               f"{PAPER}/numbers"]
+    targets = [RESULTS_CSV, PAPER_MD, PAPER_TEX, CROSSCHECK_TXT, f"{PAPER}/numbers"]
     if LATEX:
         targets.append(f"{PAPER}/paper.pdf")
     else:
-        print("latexmk not found: paper.pdf is skipped (paper.md and paper.tex are still rendered)",
-              file=sys.stderr)
+        print(
+            "latexmk not found: paper.pdf is skipped (paper.md and paper.tex are still rendered)",
+            file=sys.stderr,
+        )
     return targets
 
 
@@ -194,9 +232,18 @@ def figure_inputs(figure):
     if figure.inputs == "results":
         return {"results": RESULTS_JSON}
     if figure.inputs == "histories":
-        return {"histories": expand(f"{RESULTS}/histories/{{experiment}}.json",
-                                    experiment=jobs.figure_models(config, figure.name))}
-    return {"ckpts": expand(f"{RESULTS}/models/{{model}}.pt", model=jobs.figure_models(config, figure.name))}
+        return {
+            "histories": expand(
+                f"{RESULTS}/histories/{{experiment}}.json",
+                experiment=jobs.figure_models(config, figure.name),
+            )
+        }
+    return {
+        "ckpts": expand(
+            f"{RESULTS}/models/{{model}}.pt",
+            model=jobs.figure_models(config, figure.name),
+        )
+    }
 
 
 def figure_pngs(figure):
@@ -208,7 +255,8 @@ def figure_pngs(figure):
 
 def figure_outputs(figure):
     """A per-model figure's output is its folder, not one file per model: Snakemake tries a
-    requested file against every output of a rule, which made planning quadratic in the models."""
+    requested file against every output of a rule, which made planning quadratic in the models.
+    """
     if figure.inputs == "checkpoints":
         return directory(f"{PAPER}/figures/{figure.name}")
     return figure_pngs(figure)
@@ -228,21 +276,25 @@ def report_figure(figure):
     """A figure's output, marked for Snakemake's report under the paper section it goes in."""
     category = f"5 Figures - {figure.section}"
     if figure.inputs == "checkpoints":
-        return report(figure_outputs(figure), patterns=["{model}.png"], caption="../report/figure.rst",
-                      category=category, subcategory=figure.name)
-    return report(figure_pngs(figure), caption="../report/figure.rst", category=category)
+        return report(
+            figure_outputs(figure),
+            patterns=["{model}.png"],
+            caption="../report/figure.rst",
+            category=category,
+            subcategory=figure.name,
+        )
+    return report(
+        figure_pngs(figure), caption="../report/figure.rst", category=category
+    )
 
 
 def figure_files():
     """The output (file or folder) of every registry figure's job, by name; inputs of the paper."""
     outputs = {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
-    return {name: [out] if isinstance(out, str) else list(out) for name, out in outputs.items()}
-
-
-def figure_args():
-    """--figure NAME FILE... for every registry figure (per-model figures: every model's file)."""
-    return " ".join(f"--figure {name} " + " ".join(shlex.quote(f) for f in figure_pngs(figure))
-                    for name, figure in FIGURES.items())
+    return {
+        name: [out] if isinstance(out, str) else list(out)
+        for name, out in outputs.items()
+    }
 
 
 def render_spec():
@@ -254,8 +306,12 @@ def render_spec():
     return RenderSpec(
         numbers=RenderNumbers(
             results=RESULTS_JSON,
-            histories=tuple(expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS)),
-            correct=tuple(expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS)),
+            histories=tuple(
+                expand(f"{RESULTS}/histories/{{model}}.json", model=MODELS)
+            ),
+            correct=tuple(
+                expand(f"{RESULTS}/predictions/{{model}}.json", model=MODELS)
+            ),
             data_summary=DATA_SUMMARY,
             provenance=PROVENANCE_JSON,
             latency=LATENCY_JSON,
@@ -267,5 +323,7 @@ def render_spec():
             latex_template=f"{TEMPLATES}/paper.latex",
             seed_reference=SEED_REFERENCE,
         ),
-        settings=json.loads(json.dumps(config)),  # the effective config, as plain JSON values
+        settings=json.loads(
+            json.dumps(config)
+        ),  # the effective config, as plain JSON values
     )

@@ -1,5 +1,6 @@
 # Stage 1: data -> one cached tensor file per preset.
 
+
 # Downloads need the network: on a cluster they run where snakemake runs.
 localrules:
     download_cifar10,
@@ -8,15 +9,16 @@ localrules:
 # No code param: the tarball is torchvision's file, checked against its md5, whatever code
 # fetched it; new download code must not fetch it again.
 
+
 rule download_cifar10:
     output:
         CIFAR_TARBALL,
-    conda:
-        ENVIRONMENT
     log:
         "logs/download_cifar10.log",
     benchmark:
         "benchmarks/download_cifar10.tsv"
+    conda:
+        ENVIRONMENT
     shell:
         # tee: an offline failure explains itself on the terminal, not only in the log.
         "python -m scripts.data download-cifar10 --out {output} 2>&1 | tee {log}"
@@ -28,19 +30,21 @@ rule prepare_data:
     output:
         dataset=DATASET,
         summary=DATA_SUMMARY,
-    params:
-        job=jobs.data_job(config).to_json(),
-        input_arg=lambda wildcards, input: f"--input {shlex.quote(input[0])}" if input else "",
-        code=code_hash("scripts.data"),
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        ENVIRONMENT
     log:
         f"{LOGS}/prepare_data.log",
     benchmark:
         f"{BENCHMARKS}/prepare_data.tsv"
+    conda:
+        ENVIRONMENT
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        job=jobs.data_job(config).to_json(),
+        input_arg=lambda wildcards, input: (
+            f"--input {shlex.quote(input[0])}" if input else ""
+        ),
+        code=code_hash("scripts.data"),
     shell:
         "python -m scripts.data prepare --job {params.job:q} {params.input_arg}"
         " --out {output.dataset} --summary {output.summary} > {log} 2>&1"

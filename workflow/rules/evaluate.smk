@@ -1,5 +1,6 @@
 # Stage 4: metrics per model, one timing job over all of them, then the results table.
 
+
 localrules:
     aggregate_results,
 
@@ -16,22 +17,24 @@ rule evaluate_model:
         onnx=f"{RESULTS}/exports/{{model}}.onnx",
         onnx_int8=f"{RESULTS}/exports/{{model}}.int8.onnx",
         correct=f"{RESULTS}/predictions/{{model}}.json",
-    params:
-        job=jobs.evaluate_job(config).to_json(),
-        masked_arg=lambda wildcards, input: f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else "",
-        code=code_hash("scripts.evaluate"),
+    log:
+        f"{LOGS}/evaluate_model/{{model}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_model/{{model}}.tsv"
+    conda:
+        ENVIRONMENT
     # Nothing here is timed (time_models is); jobs.exclusive only decides how jobs share the cores.
     threads: TIMING_THREADS if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
         runtime=60,
         gpu=1 if EXCLUSIVE else 0,
-    conda:
-        ENVIRONMENT
-    log:
-        f"{LOGS}/evaluate_model/{{model}}.log",
-    benchmark:
-        f"{BENCHMARKS}/evaluate_model/{{model}}.tsv"
+    params:
+        job=jobs.evaluate_job(config).to_json(),
+        masked_arg=lambda wildcards, input: (
+            f"--masked-ckpt {input.masked_ckpt}" if input.masked_ckpt else ""
+        ),
+        code=code_hash("scripts.evaluate"),
     shell:
         "python -m scripts.evaluate --job {params.job:q} --ckpt {input.ckpt} --data {input.data} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
@@ -48,24 +51,30 @@ rule time_models:
         onnx_int8=expand(f"{RESULTS}/exports/{{model}}.int8.onnx", model=MODELS),
         sparse_probe=sparse_probe_checkpoint(),
     output:
-        latency=report(LATENCY_JSON, caption="../report/latency.rst", category="4 Evaluation"),
-    params:
-        models=lambda wildcards, input: " ".join(
-            f"--model {m} {c} {o} {q}" for m, c, o, q in zip(MODELS, input.ckpts, input.onnx, input.onnx_int8)),
-        probe=lambda wildcards, input: f"--sparse-probe {input.sparse_probe}" if input.sparse_probe else "",
-        job=jobs.timing_job(config).to_json(),
-        code=code_hash("scripts.timing"),
+        latency=report(
+            LATENCY_JSON, caption="../report/latency.rst", category="4 Evaluation"
+        ),
+    log:
+        f"{LOGS}/time_models.log",
+    benchmark:
+        f"{BENCHMARKS}/time_models.tsv"
+    conda:
+        ENVIRONMENT
     threads: TIMING_THREADS
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=1,
-    conda:
-        ENVIRONMENT
-    log:
-        f"{LOGS}/time_models.log",
-    benchmark:
-        f"{BENCHMARKS}/time_models.tsv"
+    params:
+        models=lambda wildcards, input: " ".join(
+            f"--model {m} {c} {o} {q}"
+            for m, c, o, q in zip(MODELS, input.ckpts, input.onnx, input.onnx_int8)
+        ),
+        probe=lambda wildcards, input: (
+            f"--sparse-probe {input.sparse_probe}" if input.sparse_probe else ""
+        ),
+        job=jobs.timing_job(config).to_json(),
+        code=code_hash("scripts.timing"),
     shell:
         "python -m scripts.timing --job {params.job:q} {params.models} {params.probe}"
         " --threads {threads} --out {output.latency} > {log} 2>&1"
@@ -76,17 +85,19 @@ rule aggregate_results:
         metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
         latency=LATENCY_JSON,
     output:
-        csv=report(RESULTS_CSV, caption="../report/results.rst", category="4 Evaluation"),
+        csv=report(
+            RESULTS_CSV, caption="../report/results.rst", category="4 Evaluation"
+        ),
         json=RESULTS_JSON,
-    params:
-        job=jobs.results_job(config).to_json(),
-        code=code_hash("scripts.results"),
-    conda:
-        ENVIRONMENT
     log:
         f"{LOGS}/aggregate_results.log",
     benchmark:
         f"{BENCHMARKS}/aggregate_results.tsv"
+    conda:
+        ENVIRONMENT
+    params:
+        job=jobs.results_job(config).to_json(),
+        code=code_hash("scripts.results"),
     shell:
         "python -m scripts.results --job {params.job:q} --metrics {input.metrics}"
         " --latency {input.latency} --csv {output.csv} --json {output.json} > {log} 2>&1"

@@ -8,22 +8,22 @@ for figure in FIGURES.values():
     rule:
         name:
             f"plot_{figure.name}"
-        localrule: True
         input:
             **figure_inputs(figure),
         output:
             pngs=report_figure(figure),
+        log:
+            f"{LOGS}/plot_{figure.name}.log",
+        benchmark:
+            f"{BENCHMARKS}/plot_{figure.name}.tsv"
+        localrule: True
+        conda:
+            ENVIRONMENT
         params:
             job=jobs.figure_job(config, figure.name).to_json(),
             caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),
             code=code_hash("scripts.figures"),
-        conda:
-            ENVIRONMENT
-        log:
-            f"{LOGS}/plot_{figure.name}.log",
-        benchmark:
-            f"{BENCHMARKS}/plot_{figure.name}.tsv"
         shell:
             "python -m scripts.figures --job {params.job:q} {params.inputs} --out {params.pngs} > {log} 2>&1"

@@ -1,5 +1,6 @@
 # Stage 2: fine-tune MobileNetV2 into the baseline.
 
+
 localrules:
     fetch_imagenet_weights,
 
@@ -8,12 +9,12 @@ localrules:
 rule fetch_imagenet_weights:
     output:
         IMAGENET_WEIGHTS,
-    conda:
-        ENVIRONMENT
     log:
         "logs/fetch_imagenet_weights.log",
     benchmark:
         "benchmarks/fetch_imagenet_weights.tsv"
+    conda:
+        ENVIRONMENT
     shell:
         # tee: an offline failure explains itself on the terminal, not only in the log.
         "python -m scripts.model fetch-imagenet --out {output} 2>&1 | tee {log}"
@@ -26,25 +27,27 @@ rule finetune_baseline:
     output:
         ckpt=f"{RESULTS}/models/{BASELINE}.pt",
         history=f"{RESULTS}/histories/{BASELINE}.json",
-    params:
-        job=jobs.train_job(config).to_json(),
-        epochs=config["train"]["epochs"],
-        weights_arg=lambda wildcards, input: f"--weights {shlex.quote(str(input.weights))}" if input.weights else "",
-        code=code_hash("scripts.finetune"),
+    log:
+        f"{LOGS}/finetune_baseline.log",
+    benchmark:
+        f"{BENCHMARKS}/finetune_baseline.tsv"
+    conda:
+        ENVIRONMENT
     threads: 4
     # Portable requests only; partitions, accounts and GPU models: workflow/profiles/slurm.
     resources:
         mem_mb=8000,
         runtime=720,
         gpu=1,
+    params:
+        job=jobs.train_job(config).to_json(),
+        epochs=config["train"]["epochs"],
+        weights_arg=lambda wildcards, input: (
+            f"--weights {shlex.quote(str(input.weights))}" if input.weights else ""
+        ),
+        code=code_hash("scripts.finetune"),
     message:
         "Training the baseline ({params.epochs} epochs) on {threads} thread(s); follow it with: tail -f {log}"
-    conda:
-        ENVIRONMENT
-    log:
-        f"{LOGS}/finetune_baseline.log",
-    benchmark:
-        f"{BENCHMARKS}/finetune_baseline.tsv"
     shell:
         "python -m scripts.finetune --job {params.job:q} --data {input.data} {params.weights_arg}"
         " --threads {threads} --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"

@@ -18,20 +18,28 @@ rule record_provenance:
     input:
         weights=weights_input(),
     output:
-        json=report(PROVENANCE_JSON, caption="../report/provenance.rst", category="7 Provenance"),
-    params:
-        # A new config, or new code of a stage the paper shows, re-records provenance (the job
-        # reads the git commit itself) and so re-renders the paper; a commit that changes
-        # neither does not: the same code gives the same numbers.
-        job=jobs.provenance_job(config, {m: code_hash(m) for m in PAPER_STAGES}).to_json(),
-        code=code_hash("scripts.provenance"),
-        weights_file=lambda wildcards, input: f"--weights-file {input.weights}" if input.weights else "",
-    conda:
-        ENVIRONMENT
+        json=report(
+            PROVENANCE_JSON,
+            caption="../report/provenance.rst",
+            category="7 Provenance",
+        ),
     log:
         f"{LOGS}/record_provenance.log",
     benchmark:
         f"{BENCHMARKS}/record_provenance.tsv"
+    conda:
+        ENVIRONMENT
+    params:
+        # A new config, or new code of a stage the paper shows, re-records provenance (the job
+        # reads the git commit itself) and so re-renders the paper; a commit that changes
+        # neither does not: the same code gives the same numbers.
+        job=jobs.provenance_job(
+            config, {m: code_hash(m) for m in PAPER_STAGES}
+        ).to_json(),
+        code=code_hash("scripts.provenance"),
+        weights_file=lambda wildcards, input: (
+            f"--weights-file {input.weights}" if input.weights else ""
+        ),
     shell:
         "python -m scripts.provenance --job {params.job:q} {params.weights_file} --out {output.json} > {log} 2>&1"
 
@@ -39,21 +47,22 @@ rule record_provenance:
 # What the paper is rendered from, once, as a file: render_paper reads it, and publish_numbers
 # copies it beside the published paper, where `scripts.publish check` re-renders from it.
 rule write_render_spec:
+    # Python, not a shell command: the spec holds the whole config, longer than one argument may be.
     output:
         spec=RENDER_SPEC,
+    log:
+        f"{LOGS}/write_render_spec.log",
     params:
         # The file's text (paths relative to its folder, templates to the repository): a new
         # config, model or path rewrites it, and so re-renders the paper; a fresh clone does not.
         spec=RENDER.text(os.path.dirname(RENDER_SPEC)),
-    log:
-        f"{LOGS}/write_render_spec.log",
-    # Python, not a shell command: the spec holds the whole config, longer than one argument may be.
     run:
         Path(output.spec).write_text(params.spec)
 
 
 rule render_paper:
     input:
+        **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
         spec=RENDER_SPEC,
         results=RENDER.numbers.results,
         histories=RENDER.numbers.histories,
@@ -66,18 +75,17 @@ rule render_paper:
         template=RENDER.sources.template,
         latex_template=RENDER.sources.latex_template,
         seed_reference=RENDER.sources.seed_reference,
-        **{f"figure_{name}": files for name, files in PAPER_FIGURES.items()},
     output:
         md=report(PAPER_MD, caption="../report/paper.rst", category="6 Paper"),
         tex=report(PAPER_TEX, caption="../report/paper.rst", category="6 Paper"),
-    params:
-        code=code_hash("scripts.paper"),
-    conda:
-        ENVIRONMENT
     log:
         f"{LOGS}/render_paper.log",
     benchmark:
         f"{BENCHMARKS}/render_paper.tsv"
+    conda:
+        ENVIRONMENT
+    params:
+        code=code_hash("scripts.paper"),
     shell:
         "python -m scripts.paper --spec {input.spec:q} --md {output.md:q} --tex {output.tex:q} > {log} 2>&1"
 
@@ -94,20 +102,22 @@ rule crosscheck_paper:
         models=expand(f"{RESULTS}/models/{{model}}.pt", model=MODELS),
         predictions=expand(f"{RESULTS}/predictions/{{model}}.json", model=ALL_MODELS),
     output:
-        report=report(CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"),
-    params:
-        models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
-        job=jobs.crosscheck_job(config).to_json(),
-        code=code_hash("scripts.crosscheck"),
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        ENVIRONMENT
+        report=report(
+            CROSSCHECK_TXT, caption="../report/crosscheck.rst", category="6 Paper"
+        ),
     log:
         f"{LOGS}/crosscheck_paper.log",
     benchmark:
         f"{BENCHMARKS}/crosscheck_paper.tsv"
+    conda:
+        ENVIRONMENT
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        models_dir=lambda wildcards, input: os.path.dirname(input.models[0]),
+        job=jobs.crosscheck_job(config).to_json(),
+        code=code_hash("scripts.crosscheck"),
     shell:
         "python -m scripts.crosscheck --job {params.job:q} --results {input.results} --models-dir {params.models_dir}"
         " --predictions {input.predictions} --md {input.md} --tex {input.tex} --out {output.report} > {log} 2>&1"
@@ -118,15 +128,17 @@ rule compile_pdf:
         tex=PAPER_TEX,
         figures=[f for files in PAPER_FIGURES.values() for f in files],
     output:
-        pdf=report(f"{PAPER}/paper.pdf", caption="../report/paper.rst", category="6 Paper"),
-    # TeX itself comes from the system (README: Debian's texlive packages); conda-forge has
-    # no working TeX Live, so the environment documents only the Python side.
-    conda:
-        ENVIRONMENT
+        pdf=report(
+            f"{PAPER}/paper.pdf", caption="../report/paper.rst", category="6 Paper"
+        ),
     log:
         f"{LOGS}/compile_pdf.log",
     benchmark:
         f"{BENCHMARKS}/compile_pdf.tsv"
+    # TeX itself comes from the system (README: Debian's texlive packages); conda-forge has
+    # no working TeX Live, so the environment documents only the Python side.
+    conda:
+        ENVIRONMENT
     shell:
         # latexmk's build files go to a scratch folder; only the PDF lands in the paper folder.
         "tmp=$(mktemp -d) && latexmk -pdf -interaction=nonstopmode -halt-on-error -output-directory=$tmp"
@@ -145,13 +157,13 @@ rule publish_numbers:
         metrics=expand(f"{RESULTS}/metrics/{{model}}.json", model=ALL_MODELS),
     output:
         numbers=directory(f"{PAPER}/numbers"),
+    log:
+        f"{LOGS}/publish_numbers.log",
+    conda:
+        ENVIRONMENT
     params:
         paper_dir=lambda wildcards, input: os.path.dirname(input.md),
         code=code_hash("scripts.publish"),
-    conda:
-        ENVIRONMENT
-    log:
-        f"{LOGS}/publish_numbers.log",
     shell:
         "python -m scripts.publish collect --spec {input.spec:q} --paper-dir {params.paper_dir:q}"
         " --extra {input.crosscheck} {input.csv} {input.metrics} > {log} 2>&1"

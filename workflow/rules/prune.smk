@@ -10,24 +10,29 @@ rule prune_model:
         # The seed's way of saving (masks attached), kept for the file-size paradox.
         masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
-    params:
-        job=lambda wildcards: jobs.prune_job(config, RUN_SETTINGS[wildcards.experiment]).to_json(),
-        masked_arg=lambda wildcards, output: f"--masked-ckpt {output.get('masked_ckpt')}"
-        if output.get("masked_ckpt") else "",
-        code=code_hash("scripts.prune"),
+    log:
+        f"{LOGS}/prune_model/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/prune_model/{{experiment}}.tsv"
+    conda:
+        ENVIRONMENT
     threads: 4 if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
         runtime=360,
         gpu=1 if EXCLUSIVE else 0,
+    params:
+        job=lambda wildcards: jobs.prune_job(
+            config, RUN_SETTINGS[wildcards.experiment]
+        ).to_json(),
+        masked_arg=lambda wildcards, output: (
+            f"--masked-ckpt {output.get('masked_ckpt')}"
+            if output.get("masked_ckpt")
+            else ""
+        ),
+        code=code_hash("scripts.prune"),
     message:
         "Pruning {wildcards.experiment} on {threads} thread(s); follow it with: tail -f {log}"
-    conda:
-        ENVIRONMENT
-    log:
-        f"{LOGS}/prune_model/{{experiment}}.log",
-    benchmark:
-        f"{BENCHMARKS}/prune_model/{{experiment}}.tsv"
     shell:
         "python -m scripts.prune --job {params.job:q} --baseline {input.baseline} --data {input.data}"
         " --threads {threads} --ckpt {output.ckpt} {params.masked_arg} --history {output.history} > {log} 2>&1"
@@ -42,9 +47,9 @@ use rule prune_model as prune_channels with:
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
-    wildcard_constraints:
-        experiment=names_regex(CHANNEL_EXPERIMENTS),
     log:
         f"{LOGS}/prune_channels/{{experiment}}.log",
     benchmark:
         f"{BENCHMARKS}/prune_channels/{{experiment}}.tsv"
+    wildcard_constraints:
+        experiment=names_regex(CHANNEL_EXPERIMENTS),

@@ -36,6 +36,7 @@ class Study:
     onnx_max_diff: float        # the largest difference of ONNX Runtime's logits from PyTorch's, over the models
     stages: list[dict]          # wall time per stage
     epoch_minutes: float        # the training epochs of the tabled models, by their own records
+    machine: dict               # the machine that timed the models (cpu, cores, simd, gpu)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,15 @@ def describe(run: Run) -> Study:
                  train_phrase=momentum_phrase(s["train"]), finetune_phrase=momentum_phrase(s["prune"]["finetune"]),
                  bill=training_bill(s), timing=run.timing, baseline_best_epoch=run.histories[BASELINE]["best_epoch"],
                  onnx_max_diff=max(r["onnx_max_abs_diff"] for r in run.rows), stages=run.stages,
-                 epoch_minutes=sum(epoch_seconds(h) for h in run.histories.values()) / 60)
+                 epoch_minutes=sum(epoch_seconds(h) for h in run.histories.values()) / 60,
+                 machine=measuring_machine(run.timing, run.provenance))
+
+
+def measuring_machine(latency: dict, provenance: dict) -> dict:
+    """The machine the latencies were measured on: the timing job records it (on a cluster, a
+    compute node, not the host that planned the run and recorded provenance). Runs timed before
+    the timing job recorded it ran every job on the workflow's host, which provenance names."""
+    return latency.get("machine") or provenance["hardware"]
 
 
 def build_context(run: Run) -> Context:

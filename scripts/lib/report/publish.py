@@ -22,6 +22,7 @@ from scripts.lib.files import atomic_output, read_json
 from scripts.lib.planning.jobs import RenderSpec
 from scripts.lib.planning.registry import CHANNELS
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
+from scripts.lib.report.context import measuring_machine
 from scripts.lib.report.findings import family
 from scripts.lib.report.formats import interval, mb, mega, pct, spread
 from scripts.lib.report.inputs import STAGE_NAMES, benchmark_stages, epoch_seconds
@@ -127,7 +128,7 @@ def readme_block(paper_dir) -> str:
     stages = stage_table(spec, rows)
     study_std = study_seed_std(rows)
     replicated = [r for r in rows if r.get("seeds_run", 1) > 1]
-    hw, v = prov["hardware"], prov["versions"]
+    hw, v = measuring_machine(read_json(spec.numbers.latency), prov), prov["versions"]
     lines = [
         README_START,
         f"Run at commit `{prov['commit'][:12]}`{' (dirty tree)' if prov['dirty'] else ''} on "
