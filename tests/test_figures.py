@@ -25,7 +25,7 @@ from scripts.lib.planning.registry import BASELINE, FIGURES
 from scripts.lib.report import figures
 from scripts.lib.report.figures import draw, pareto_front
 from scripts.lib.report.results import fold_replicas
-from scripts.lib.report.tables import grid_entry
+from scripts.lib.report.results import grid_entry
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
