@@ -179,7 +179,7 @@ def experiments_by_name(config: dict) -> dict[str, dict]:
 
 
 def replicas_by_name(config: dict) -> dict[str, dict]:
-    """The seed replicas of the experiments (scripts/matrix.py replicas), with defaults, by name."""
+    """The seed replicas of the experiments (scripts.lib.planning.matrix.replicas), with defaults, by name."""
     return {e["name"]: _with_defaults(e) for e in replicas(config)}
 
 

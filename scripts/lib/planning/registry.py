@@ -3,7 +3,7 @@
 Plain data, no torch: the workflow reads this module while it plans (every
 `snakemake -n`, every cluster job), the schema's enums are checked against it by
 the tests, and the paper takes its prose names from it. The code of a strategy
-lives in scripts/prune.py (masking) or scripts/channels.py (channel removal),
+lives in scripts/lib/pruning/masks.py (masking) or scripts/lib/pruning/channels.py (channel removal),
 keyed by the same name; a test keeps the two sets equal.
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def strategies_of(family: str) -> tuple[str, ...]:
 
 
 # --- figures -------------------------------------------------------------------------------
-# A figure is one entry here plus one function `plot_<name>` in scripts/figures.py. Its
+# A figure is one entry here plus one function `plot_<name>` in scripts/lib/report/figures.py. Its
 # rule (workflow/rules/figures.smk) and its place in the paper follow from the entry.
 # `inputs` says what the function is given:
 #   "results":     the results table (results.json rows)          plot_<name>(rows, out)
