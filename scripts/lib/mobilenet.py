@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # The file behind MobileNet_V2_Weights.DEFAULT.url (torchvision's ImageNet weights).
 IMAGENET_WEIGHTS_FILE = "mobilenet_v2-7ebf99e0.pth"
+IMAGENET_CLASSES = 1000  # the stock head's outputs
 FIRST_CONV = "features.0.0"  # the 32-filter stem convolution drawn in the kernel grids
 CLASSIFIER = "classifier.1"  # the linear layer replaced by a num_classes head
 

@@ -14,9 +14,9 @@ from torch import nn
 from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
 
 from scripts.lib.files import load_torch, save_torch
+from scripts.lib.mobilenet import CLASSIFIER, IMAGENET_CLASSES
 
 IMAGENET_WEIGHTS = MobileNet_V2_Weights.DEFAULT
-IMAGENET_CLASSES = 1000
 
 
 class WeightsError(RuntimeError):
@@ -60,14 +60,15 @@ def build_model(num_classes: int, weights_path: str | Path | None = None) -> nn.
             raise WeightsError(f"{weights_path}: not a readable state_dict file ({type(e).__name__}: {e})") from e
         if isinstance(state, dict) and "state_dict" in state:  # one of our own checkpoints
             state = state["state_dict"]
-        head = state.get("classifier.1.weight") if isinstance(state, dict) else None
+        head = state.get(f"{CLASSIFIER}.weight") if isinstance(state, dict) else None
         if head is None:
-            raise WeightsError(f"{weights_path}: no classifier.1.weight; not a MobileNetV2 state_dict")
+            raise WeightsError(f"{weights_path}: no {CLASSIFIER}.weight; not a MobileNetV2 state_dict")
         if head.shape[0] == IMAGENET_CLASSES:
             model.load_state_dict(state)
             state = None
     # NOTE: the stock 1000-way ImageNet head is replaced by a num_classes head.
-    model.classifier[1] = nn.Linear(model.classifier[1].in_features, num_classes)
+    parent, _, child = CLASSIFIER.rpartition(".")
+    setattr(model.get_submodule(parent), child, nn.Linear(model.get_submodule(CLASSIFIER).in_features, num_classes))
     if state is not None:
         try:
             model.load_state_dict(state)

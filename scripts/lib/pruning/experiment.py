@@ -20,7 +20,7 @@ from scripts.lib.models.engine import Distillation, TrainHyp, duration, evaluate
 from scripts.lib.models.resume import ResumePoint
 from scripts.lib.pruning.channels import channel_counts
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
-from scripts.lib.pruning.pruners import CHANNEL_METHODS, STRATEGIES, MaskPruner, make_pruner
+from scripts.lib.pruning.pruners import CHANNEL_METHODS, STRATEGIES, make_pruner
 from scripts.lib.pruning.schedules import SCHEDULES, cubic_targets, gradual_update_steps
 
 RESUME_FORMAT = 3  # what a resume file holds; a file of another format is ignored, never misread
@@ -133,7 +133,8 @@ def run_gradual(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: 
     steps_per_epoch = math.ceil(len(splits["train"]) / hyp.batch_size)
     update_at = dict(zip(gradual_update_steps(hyp.epochs * steps_per_epoch, exp.steps, exp.pruning_share),
                          range(1, exp.steps + 1)))
-    pruner = MaskPruner(model, exp.strategy, settings, cubic_targets(exp.sparsity, exp.steps))
+    pruner = make_pruner(model, exp.strategy, settings, cubic_targets(exp.sparsity, exp.steps),
+                         splits["val"].images.shape[-1])  # a masking pruner: Experiment checks it
 
     def before_step(step: int) -> None:
         if step not in update_at:
