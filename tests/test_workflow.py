@@ -352,7 +352,7 @@ def test_kill_9_mid_job_then_the_same_command_resumes_to_the_same_numbers(tiny_r
         killed, deadline = False, time.time() + 600
         while not killed and proc.poll() is None and time.time() < deadline:
             if (work / "results" / "models" / "it_l1_50.pt.resume").exists():  # step 1 of 2 saved
-                pids = subprocess.run(["pgrep", "-f", f"scripts.prune .*{work}.*--name it_l1_50"],
+                pids = subprocess.run(["pgrep", "-f", f"scripts.prune .*{work}.*models/it_l1_50[.]pt"],
                                       capture_output=True, text=True).stdout.split()
                 for pid in pids:
                     os.kill(int(pid), signal.SIGKILL)
