@@ -19,13 +19,14 @@ from scripts.lib.report.results import aggregate
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
+BIBLIOGRAPHY = ROOT / "paper" / "references.bib"
 
 
 def render_paper(folder, rows, quick_config) -> tuple[str, str]:
     """paper.md and paper.tex of these rows, as the render job writes them."""
     context = build_context(Run(rows=rows, **paper_inputs(rows, {**quick_config, "preset": "test"})))
     md, tex = folder / "paper.md", folder / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context, md, tex)
     return md.read_text(), tex.read_text()
 
 

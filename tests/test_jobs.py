@@ -63,6 +63,7 @@ def render_spec(run, paper):
         figures={"pareto": (f"{paper}/figures/pareto.png",)},
         sources=RenderSources(template=f"{REPO}/paper/templates/paper.md.j2",
                               latex_template=f"{REPO}/paper/templates/paper.latex",
+                              bibliography=f"{REPO}/paper/references.bib",
                               seed_reference=f"{REPO}/paper/seed_reference.yaml"),
         settings={"preset": "test", "seed": 0})
 

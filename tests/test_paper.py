@@ -23,6 +23,7 @@ from scripts.lib.report.stats import paired_test
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
+BIBLIOGRAPHY = ROOT / "paper" / "references.bib"
 
 
 def context_of(rows, inputs: dict):
@@ -32,7 +33,7 @@ def context_of(rows, inputs: dict):
 def render_both(tmp_path, rows, quick_config):
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context_of(rows, inputs), md, tex)
     return md.read_text(), tex.read_text()
 
 
@@ -213,7 +214,7 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     inputs = paper_inputs(rows, {**settings, "preset": "test"})
     context = context_of(rows, inputs)
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context, md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context, md, tex)
     tables = read_tables(md.read_text(), "markdown")
     (ablation,) = [t for t in tables if t[0][0] == "Model" and "Over the first (points)" in t[0]]
     acc = {m[0]: m[6] for m in MATRIX}
@@ -368,10 +369,10 @@ def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, 
     paper must rebuild byte for byte, so the line is left out there."""
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context_of(rows, inputs), md, tex)
     assert "Memory format" not in md.read_text()
     inputs["provenance"] = {**inputs["provenance"], "engine": {"memory_format": "channels_last"}}
-    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context_of(rows, inputs), md, tex)
     for text in (md.read_text(), tex.read_text()):
         (line,) = [line for line in text.splitlines() if "Memory format" in line]
         assert "channels last" in line  # the recorded format, in words
@@ -385,10 +386,24 @@ def test_the_paper_names_the_machine_that_timed_the_models(tmp_path, rows, quick
     node = {"cpu": "Compute Node CPU 9000", "cores": 64, "simd": ["avx512f"], "gpu": None}
     inputs["timing"] = {**inputs["timing"], "machine": node}
     md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
-    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context_of(rows, inputs), md, tex)
     text = md.read_text()
     assert "latency of one forward pass on Compute Node CPU 9000" in text and "64 cores" in text
     assert "Test CPU" not in text and "on a CPU with avx512f" in text
     inputs["timing"] = {k: v for k, v in inputs["timing"].items() if k != "machine"}
-    render(TEMPLATE, LATEX_TEMPLATE, context_of(rows, inputs), md, tex)
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context_of(rows, inputs), md, tex)
     assert "latency of one forward pass on Test CPU" in md.read_text()
+
+
+def test_citations_resolve_in_both_manuscripts_and_an_unknown_key_fails_the_render(tmp_path):
+    """pandoc's citeproc formats a cited key and lists it under References in md and tex alike;
+    a key the bibliography lacks is an error, not a '(missing?)' in print."""
+    from scripts.lib.report.manuscript import to_latex, to_markdown
+
+    source = "# T\n\nAs in @renda2020comparing.\n\n## References\n\n::: {#refs}\n:::\n"
+    md, tex = to_markdown(source, BIBLIOGRAPHY), to_latex(source, LATEX_TEMPLATE, BIBLIOGRAPHY)
+    for text in (md, tex):
+        assert "Renda et al. (2020)" in text
+        assert "Comparing Rewinding and Fine-Tuning in Neural Network Pruning" in text
+    with pytest.raises(RuntimeError, match="nokey2099"):
+        to_markdown(source.replace("renda2020comparing", "nokey2099"), BIBLIOGRAPHY)

@@ -25,6 +25,7 @@ shell.prefix(
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
+BIBLIOGRAPHY = f"{ROOT}/paper/references.bib"
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.lib.planning.config import (
@@ -321,6 +322,7 @@ def render_spec():
         sources=RenderSources(
             template=f"{TEMPLATES}/paper.md.j2",
             latex_template=f"{TEMPLATES}/paper.latex",
+            bibliography=BIBLIOGRAPHY,
             seed_reference=SEED_REFERENCE,
         ),
         settings=json.loads(

@@ -74,6 +74,7 @@ rule render_paper:
         # they slowed planning (three files per experiment).
         template=RENDER.sources.template,
         latex_template=RENDER.sources.latex_template,
+        bibliography=RENDER.sources.bibliography,
         seed_reference=RENDER.sources.seed_reference,
     output:
         md=report(PAPER_MD, caption="../report/paper.rst", category="6 Paper"),

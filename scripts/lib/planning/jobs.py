@@ -304,9 +304,11 @@ class RenderNumbers(Job):
 
 @dataclass(frozen=True)
 class RenderSources(Job):
-    """The repository's files that shape the paper: templates and the seed study's reported numbers."""
+    """The repository's files that shape the paper: templates, the bibliography and the seed
+    study's reported numbers."""
     template: str                # the manuscript (pandoc markdown, jinja)
     latex_template: str          # pandoc's LaTeX template (the preamble)
+    bibliography: str            # BibTeX, read by pandoc's citation processing
     seed_reference: str
 
 

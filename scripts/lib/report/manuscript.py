@@ -26,6 +26,10 @@ from scripts.lib.report.stats import ALPHA
 PANDOC_FROM = "markdown"
 PANDOC_MD = ["--wrap=none"]
 PANDOC_TEX = ["--wrap=none", "--standalone", "--shift-heading-level-by=-1"]
+# Citations: pandoc's citeproc formats [@key] and the reference list (where the manuscript puts
+# its ::: {#refs} block) in both outputs alike, so md and tex cite the same way. pandoc only
+# warns about a key the bibliography lacks; --fail-if-warnings makes that an error.
+CITATIONS = ["--citeproc", "--fail-if-warnings"]
 # What the template knows besides the run: the code's registries and the paired tests' level.
 GLOBALS = {"strategies": STRATEGIES, "masking": MASKING, "alpha": ALPHA}
 
@@ -45,18 +49,23 @@ def render_source(template, context: Context | dict) -> str:
     return environment(template.parent).get_template(template.name).render(**variables)
 
 
-def to_markdown(source: str) -> str:
-    return pypandoc.convert_text(source, "gfm", format=PANDOC_FROM, extra_args=PANDOC_MD)
+def citations(bibliography) -> list[str]:
+    return [*CITATIONS, f"--bibliography={bibliography}"] if bibliography else []
 
 
-def to_latex(source: str, latex_template) -> str:
+def to_markdown(source: str, bibliography=None) -> str:
+    return pypandoc.convert_text(source, "gfm", format=PANDOC_FROM, extra_args=PANDOC_MD + citations(bibliography))
+
+
+def to_latex(source: str, latex_template, bibliography=None) -> str:
     return pypandoc.convert_text(source, "latex", format=PANDOC_FROM,
-                                 extra_args=[*PANDOC_TEX, f"--template={latex_template}"])
+                                 extra_args=[*PANDOC_TEX, f"--template={latex_template}", *citations(bibliography)])
 
 
-def render(template, latex_template, context: Context, md_out, tex_out) -> None:
+def render(template, latex_template, bibliography, context: Context, md_out, tex_out) -> None:
     source = render_source(template, context)
-    for text, out in ((to_markdown(source), md_out), (to_latex(source, latex_template), tex_out)):
+    for text, out in ((to_markdown(source, bibliography), md_out),
+                      (to_latex(source, latex_template, bibliography), tex_out)):
         with atomic_output(out) as tmp:
             tmp.write_text(text)
 
@@ -65,4 +74,5 @@ def render_spec(spec: RenderSpec, md_out, tex_out, link_dir=None) -> None:
     """The paper a spec (paths to open) describes, into md_out and tex_out. Figures are linked
     relative to `link_dir`, by default md_out's folder (publish renders elsewhere to compare)."""
     run = load(spec, Path(link_dir or Path(md_out).parent))
-    render(spec.sources.template, spec.sources.latex_template, build_context(run), md_out, tex_out)
+    render(spec.sources.template, spec.sources.latex_template, spec.sources.bibliography, build_context(run),
+           md_out, tex_out)
