@@ -53,7 +53,7 @@ def numbers_in(text: str) -> set[str]:
 
 def latex_body(tex: str) -> str:
     """The document's text: no preamble, no column-width arithmetic of pandoc's tables."""
-    body = tex.split(r"\begin{document}")[1]
+    body = tex.split(r"\begin{document}")[1].replace("--", "\u2013")  # LaTeX's en dash (page ranges), as md writes it
     return re.sub(r"\\real\{[0-9.]+\}|\d+\\tabcolsep|\\includegraphics\[[^]]*\]", "", body)
 
 

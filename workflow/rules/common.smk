@@ -26,6 +26,8 @@ ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
 BIBLIOGRAPHY = f"{ROOT}/paper/references.bib"
+# The manuscript's sections, included by paper.md.j2: inputs of the render like the template.
+SECTION_TEMPLATES = sorted(str(p) for p in Path(TEMPLATES, "sections").glob("*.md.j2"))
 
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.lib.planning.config import (

@@ -73,6 +73,7 @@ rule render_paper:
         # written with their jobs' outputs, which the results table already waits for; as inputs
         # they slowed planning (three files per experiment).
         template=RENDER.sources.template,
+        sections=SECTION_TEMPLATES,
         latex_template=RENDER.sources.latex_template,
         bibliography=RENDER.sources.bibliography,
         seed_reference=RENDER.sources.seed_reference,
