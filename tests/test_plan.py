@@ -164,7 +164,12 @@ def test_a_fresh_clone_reruns_no_computation(settled, tmp_path):
     assert planned(tmp_path / "other", work) == RENDERING
 
 
-@pytest.mark.parametrize("path", list(EDITS))
+# The fast set plans three of the edits (a module every stage runs, a template, a file no job
+# runs); the others are marked slow (each plan takes seconds), and the full set runs them all.
+FAST_EDITS = ("scripts/lib/models/engine.py", "paper/templates/paper.md.j2", "scripts/benchmarks/plan_speed.py")
+
+
+@pytest.mark.parametrize("path", [p if p in FAST_EDITS else pytest.param(p, marks=pytest.mark.slow) for p in EDITS])
 def test_editing_a_file_reruns_exactly_the_jobs_that_use_it(settled, path):
     clone, work = settled
     edited = clone / path
