@@ -500,7 +500,7 @@ def test_each_option_row_is_tested_against_the_row_it_modifies(tmp_path, quick_c
     for name, words in (("os_l1_90_dense", "layers kept dense"), ("os_l1_90_recal", "batch-norm recalibration")):
         c = by_name[name]
         assert c["test"] == paired_test(inputs["correct"][name], inputs["correct"]["os_l1_90"])
-        line = line_starting(md, f"With {words} added to One-shot L1 90%, {c['option']['label']} ")
+        line = line_starting(md, f"{c['option']['label']}, which adds {words} to One-shot L1 90%, ")
         assert p_value(c["test"]["p_value"]) in line
         direction = re.findall(r"\b(beat|trailed|matched)\b", line)
         if c["test"]["significant"]:

@@ -42,7 +42,7 @@ TINY = {
          "schedule": "oneshot", "sparsity": 0.5},
         {"name": "it_l2_30", "label": "Structured L2 30%", "strategy": "l2_structured",
          "schedule": "iterative", "sparsity": 0.3, "steps": 2},
-        {"name": "os_ch_50", "label": "L2, 50% of channels ({macs_removed} % of MACs) removed", "strategy": "l2_channels",
+        {"name": "os_ch_50", "label": "L2, 50% of channels (<macs_removed> % of MACs) removed", "strategy": "l2_channels",
          "schedule": "oneshot", "sparsity": 0.5},
         # every recovery option at once: the cubic schedule with a rewound learning rate,
         # batch-norm recalibration, distillation, a fine-tune budget of its own

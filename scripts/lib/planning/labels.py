@@ -1,7 +1,7 @@
-"""Labels that carry measured values: a config label may name a measurement in braces, which the
+"""Labels that carry measured values: a config label may name a measurement in angle brackets, which the
 results stage fills in, so that no label states by hand what a model removed.
 
-    label: "One-shot L2, 50% of channels ({macs_removed} % of MACs) removed"
+    label: "One-shot L2, 50% of channels (<macs_removed> % of MACs) removed"
     -> "One-shot L2, 50% of channels (73 % of MACs) removed"
 
 A placeholder sits inside a bracketed part of the label (the schema's `label` pattern says so):
@@ -19,8 +19,10 @@ LABEL_FIELDS = {
     "params_removed": "share of the baseline's parameters removed (1 - params_ratio)",
     "channels_removed": "share of the baseline's convolution channels removed (1 - channels_ratio)",
 }
-PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-BRACKETED_PLACEHOLDER = re.compile(r"\s*\([^()]*\{[^{}]*\}[^()]*\)")
+# Angle brackets, not braces: Snakemake formats every params string of a rule, and a label travels
+# in the jobs' JSON there, so "{macs_removed}" would be taken for a wildcard.
+PLACEHOLDER = re.compile(r"<([^<>]*)>")
+BRACKETED_PLACEHOLDER = re.compile(r"\s*\([^()]*<[^<>]*>[^()]*\)")
 
 
 def label_values(row: dict) -> dict[str, str]:

@@ -28,7 +28,7 @@ def sweep_label(strategy: str, schedule: str, sparsity: float) -> str:
     phrase = STRATEGIES[strategy].phrase
     if STRATEGIES[strategy].family == CHANNELS:
         return (f"{SCHEDULES[schedule].phrase.capitalize()} {phrase}, {sparsity * 100:g}% of channels "
-                "({macs_removed} % of MACs) removed")
+                "(<macs_removed> % of MACs) removed")
     return f"{SCHEDULES[schedule].phrase.capitalize()} {phrase} {sparsity * 100:g}%"
 
 

@@ -102,7 +102,7 @@ def aggregate(metric_files, experiments: list[dict], latency: dict, seed: int = 
         raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
     for row in rows:
         row.update(relative_to_baseline(row, rows[0]))
-        row["label"] = fill_label(row["label"], row)  # "{macs_removed}" and the like: measured, not typed
+        row["label"] = fill_label(row["label"], row)  # "<macs_removed>" and the like: measured, not typed
         row.update(storage_ratios(row))
         n = row["test_images"]
         row["accuracy_ci"] = list(wilson_interval(round(row["accuracy"] * n), n))
