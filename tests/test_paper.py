@@ -511,3 +511,30 @@ def test_each_option_row_is_tested_against_the_row_it_modifies(tmp_path, quick_c
     # +0.6 points: not supported where the two models disagree on thousands of images, supported where
     # the 60 images are all gains
     assert by_name["os_l1_90_recal"]["test"]["significant"] == only_gains
+
+
+@pytest.mark.parametrize("faster", [False, True])
+def test_masking_is_said_to_bring_no_speed_only_when_none_was_measured(tmp_path, quick_config, faster):
+    """The Summary's "not speed" holds while the sparsest masked model's best speed-up stays
+    within how far the timing passes disagree; one setting measured clearly faster changes it."""
+    rows = results_rows(tmp_path / "metrics")
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    inputs["timing"] = {**inputs["timing"], "agreement": {**inputs["timing"]["agreement"], "max_spread": 0.05}}
+    sparsest = max((r for r in rows if r["strategy"].endswith("_unstructured")), key=lambda r: r["sparsity_prunable"])
+    if faster:
+        cell = sparsest["latency_grid"][3]
+        cell["latency_ms"] = grid_of(rows[0], cell)["latency_ms"] / 2  # twice as fast in one setting
+    context = context_of(rows, inputs)
+    assert context.analysis.gap["sparsest"] is sparsest and context.analysis.gap["faster"] == faster
+    md = render_source(TEMPLATE, context)
+    title = line_starting(md, "- **Masking buys storage")
+    assert ("and here some speed" in title) == faster and ("not speed" in title) != faster
+    if faster:
+        assert f"**{ratio(0.5)}x** ({setting(cell)})" in title  # the fastest setting, stated
+    assert ("confirm it:" in md) != faster
+
+
+def grid_of(row: dict, cell: dict) -> dict:
+    (g,) = [g for g in row["latency_grid"] if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
+            == (cell["runtime"], cell["latency_batch_size"], cell["latency_threads"])]
+    return g

@@ -139,10 +139,12 @@ def speedup_range(row: dict, base: dict) -> dict:
     return {"low": min(cells, key=lambda c: c["speedup"]), "high": max(cells, key=lambda c: c["speedup"])}
 
 
-def hardware_gap(rows) -> dict | None:
+def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     """Storage and latency of the sparsest masked model against the baseline; None without one.
     `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
-    multiple of the baseline's over every setting timed (`low` and `high` with their settings)."""
+    multiple of the baseline's over every setting timed (`low` and `high` with their settings);
+    `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
+    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured."""
     masked = masked_rows(rows)
     if not masked:
         return None
@@ -158,7 +160,8 @@ def hardware_gap(rows) -> dict | None:
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
             "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
                         "threads": base["latency_threads"]},
-            "time_range": times, "latency_min": min(latencies), "latency_max": max(latencies)}
+            "time_range": times, "faster": span["high"]["speedup"] > 1 + noise,
+            "latency_min": min(latencies), "latency_max": max(latencies)}
 
 
 def file_size_paradox(rows) -> dict | None:
@@ -287,7 +290,9 @@ class Analysis:
 def analyse(run: Run) -> Analysis:
     plain = plain_rows(run.rows, run.settings)
     schedule = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", run.correct)
-    gap, speedups = hardware_gap(run.rows), channel_speedups(run.rows)
+    # one pass measures no disagreement: then any measured speed-up counts
+    gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
+    speedups = channel_speedups(run.rows)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
                     strategy=attach_tests(strategy_comparisons(plain), "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
