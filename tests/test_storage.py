@@ -110,3 +110,24 @@ def test_export_of_a_channel_pruned_model_rebuilds_it_alone(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(back(x), model(x))
+
+
+def test_the_export_is_compared_with_the_checkpoint_under_the_same_gzip(tmp_path):
+    """Like with like: the gzipped export against the gzipped checkpoint. Unpruned, the export
+    saves little against gzip; against the raw file the same bytes would look like a saving that
+    is gzip's, not the export's. The results table divides by the gzip size."""
+    from scripts.lib.models.network import save_checkpoint
+    from scripts.lib.report.results import storage_ratios
+
+    torch.manual_seed(0)
+    model = build_model(10)
+    save_checkpoint(model, tmp_path / "dense.pt", {"num_classes": 10, "name": "dense"})
+    row = {"file_bytes": (tmp_path / "dense.pt").stat().st_size, "gzip_bytes": gzip_size(tmp_path / "dense.pt"),
+           "sparse_fp32_bytes": write_sparse_export(model.state_dict(), tmp_path / "e32.gz", "float32"),
+           "sparse_fp16_bytes": write_sparse_export(model.state_dict(), tmp_path / "e16.gz", "float16"),
+           "accuracy": 0.5, "accuracy_fp16_export": 0.5}
+    ratios = storage_ratios(row)
+    assert ratios["sparse_fp32_ratio"] == row["sparse_fp32_bytes"] / row["gzip_bytes"]
+    assert ratios["sparse_fp16_ratio"] == row["sparse_fp16_bytes"] / row["gzip_bytes"]
+    assert 0.8 < ratios["sparse_fp32_ratio"] < 1.0  # nothing pruned: about what gzip already does
+    assert row["sparse_fp32_bytes"] / row["file_bytes"] < ratios["sparse_fp32_ratio"]  # the raw file flatters it

@@ -42,7 +42,7 @@ TINY = {
          "schedule": "oneshot", "sparsity": 0.5},
         {"name": "it_l2_30", "label": "Structured L2 30%", "strategy": "l2_structured",
          "schedule": "iterative", "sparsity": 0.3, "steps": 2},
-        {"name": "os_ch_50", "label": "Channels L2 50%", "strategy": "l2_channels",
+        {"name": "os_ch_50", "label": "L2, 50% of channels (<macs_removed> % of MACs) removed", "strategy": "l2_channels",
          "schedule": "oneshot", "sparsity": 0.5},
         # every recovery option at once: the cubic schedule with a rewound learning rate,
         # batch-norm recalibration, distillation, a fine-tune budget of its own
@@ -265,6 +265,12 @@ def test_one_timing_job_times_every_model_in_three_runtimes(tiny_run):
     assert all(p["dense_ms"] > 0 and p["csr_ms"] > 0 for p in latency["sparse_probe"])
     assert [(p["batch_size"], p["threads"]) for p in latency["sparse_probe"]] == sorted(
         (b, t) for b in (1, 8) for t in threads)
+    # the CSR sweep pruned the baseline's own dense layers to each level: each matrix holds that share of zeros
+    sweep = latency["sparse_sweep"]
+    assert [l["role"] for l in sweep["layers"]] == ["expansion", "projection", "classifier"]
+    assert all(l["zeros"] < 0.01 for l in sweep["layers"])
+    assert all(abs(c["zeros"] - c["sparsity"]) < 1e-3 for c in sweep["cells"])
+    assert {(c["batch_size"], c["threads"]) for c in sweep["cells"]} == {(b, t) for b in (1, 8) for t in threads}
 
 
 def test_reported_sparsity_matches_the_checkpoints(tiny_run):

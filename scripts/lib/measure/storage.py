@@ -13,6 +13,11 @@ form one stream, stored byte-shuffled (all first bytes, then all second bytes,
 ...: the sign/exponent bytes of weights are alike and gzip finds them, as in
 HDF5's and Blosc's shuffle filter); the bitmasks form another. The export is a
 torch.save'd dict of plain tensors and lists (loadable with weights_only=True), gzipped.
+
+The export is gzipped, so its size is compared with the dense checkpoint's size under the same
+gzip (gzip_bytes, GZIP_LEVEL), never with the raw file: gzip alone takes an unpruned MobileNetV2
+checkpoint to about 90 % of its file, and a 90 %-sparse one to about 19 % (zeros compress), so a
+ratio to the raw file credits the export with what gzip does.
 """
 from __future__ import annotations
 

@@ -9,8 +9,11 @@ The whole round-robin runs `passes` times in a row; the speed-up ratios of the p
 are compared (the `agreement` block), which is how the paper knows how far to trust them.
 
 Runtimes: PyTorch eager (the checkpoint), ONNX Runtime fp32 and ONNX Runtime int8 (QDQ).
-The sparse-kernel probe (`--sparse-probe`) times the pointwise convolutions of a masked
-model as dense and as CSR matrix products: the one sparse path a stock CPU install has.
+The sparse sweep times the one sparse path a stock CPU install has, CSR matrix products
+(torch.sparse.mm), against dense ones (torch.mm) on DENSE layers of the baseline (a 1x1
+expansion, a 1x1 projection, the classifier), each magnitude-pruned to every SWEEP_LEVELS
+sparsity, round-robin like the models; the paper computes the break-even sparsities from its
+cells. The probe (`--sparse-probe`) times a masked model's own pointwise convolutions the same two ways.
 """
 from __future__ import annotations
 
@@ -167,80 +170,128 @@ def pass_agreement(grids: dict[str, list[dict]], reference: str = BASELINE) -> d
             "within_5_percent": sum(s["spread"] <= 0.05 for s in spreads) / len(spreads), "worst": worst}
 
 
-# --- the sparse-kernel probe ----------------------------------------------------------------------
+# --- the sparse-kernel probe and sweep --------------------------------------------------------------
+
+# The magnitude sparsities the sweep prunes each dense layer of the baseline to (the paper reads
+# them from the latency file, never from here).
+SWEEP_LEVELS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
 
-def pointwise_inputs(model, image_size: int, batch_size: int) -> list[tuple[str, torch.Tensor, tuple]]:
-    """(name, weight as an out x in matrix, input shape) of every 1x1 convolution, at this batch size."""
-    shapes, hooks = {}, []
+def csr(w: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return w.to_sparse_csr()
+
+
+def product_pair(w: torch.Tensor, x: torch.Tensor) -> tuple:
+    """Dense (torch.mm) and CSR (torch.sparse.mm) products of the out x in matrix `w` with the
+    in x columns activations `x`: the one sparse path a stock CPU install of PyTorch has."""
+    sparse = csr(w)
+    return (lambda: torch.mm(w, x)), (lambda: torch.sparse.mm(sparse, x))
+
+
+def pointwise_inputs(model, image_size: int) -> list[tuple[str, torch.Tensor, int]]:
+    """(name, weight as an out x in matrix, output pixels per image) of every 1x1 convolution
+    (groups 1) and every Linear layer, in forward order."""
+    pixels, hooks = {}, []
     for name, m in model.named_modules():
-        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1:
-            hooks.append(m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, inp[0].shape)))
-    with torch.inference_mode():
-        model.eval()(torch.zeros(1, 3, image_size, image_size))
-    for h in hooks:
-        h.remove()
+        if isinstance(m, torch.nn.Linear) or (isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)
+                                              and m.groups == 1):
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: pixels.__setitem__(name, out[0, 0].numel() if out.dim() == 4 else 1)))
+    try:
+        with torch.inference_mode():
+            model.eval()(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
+    finally:
+        for h in hooks:
+            h.remove()
     modules = dict(model.named_modules())
-    out = []
-    for name, shape in shapes.items():
-        w = modules[name].weight.detach().flatten(1)  # out x in
-        pixels = batch_size * shape[2] * shape[3]
-        out.append((name, w, (w.shape[1], pixels)))
-    return out
+    return [(name, modules[name].weight.detach().cpu().flatten(1), n) for name, n in pixels.items()]
 
 
-def sparse_probe(model, image_size: int, batch_size: int, threads: int, settings: TimingSettings,
-                 sweep=(0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)) -> dict:
-    """Dense (torch.mm) against CSR (torch.sparse.mm) products of the model's own pointwise
-    weights with activations of a batch, summed over the layers; then the largest layer at
-    swept magnitude sparsities, to find where CSR starts to win (if anywhere)."""
-    layers = pointwise_inputs(model, image_size, batch_size)
+def sparse_probe(model, image_size: int, batch_size: int, threads: int, settings: TimingSettings) -> dict:
+    """Dense against CSR products of a masked model's own pointwise (1x1) convolution weights
+    with the activations of a batch, summed over the layers."""
+    modules = dict(model.named_modules())
+    layers = [(w, n) for name, w, n in pointwise_inputs(model, image_size)
+              if isinstance(modules[name], torch.nn.Conv2d)]
     torch.manual_seed(0)
-
-    def pair(w, shape):
-        x = torch.randn(*shape)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            csr = w.to_sparse_csr()
-        return (lambda: torch.mm(w, x)), (lambda: torch.sparse.mm(csr, x))
-
-    def timed(w, shape):
-        dense, sparse = pair(w, shape)
+    model_dense = model_sparse = 0.0
+    zeros = total = 0
+    for w, pixels in layers:
+        dense, sparse = product_pair(w, torch.randn(w.shape[1], batch_size * pixels))
         d, s = [], []
         for _ in range(settings.rounds):  # interleaved, as the models are
             d.append(time_block(dense, threads, settings.warmup, settings.block_time / 4))
             s.append(time_block(sparse, threads, settings.warmup, settings.block_time / 4))
-        return 1e3 * statistics.median(d), 1e3 * statistics.median(s)
-
-    model_dense = model_sparse = 0.0
-    zeros = total = 0
-    for _, w, shape in layers:
-        d, s = timed(w, shape)
-        model_dense, model_sparse = model_dense + d, model_sparse + s
+        model_dense, model_sparse = model_dense + 1e3 * statistics.median(d), model_sparse + 1e3 * statistics.median(s)
         zeros, total = zeros + int((w == 0).sum()), total + w.numel()
-    name, w, shape = max(layers, key=lambda l: l[1].numel() * l[2][1])
-    curve = []
-    for level in sweep:
-        k = int(round(level * w.numel()))
-        pruned = w.clone().flatten()
-        pruned[pruned.abs().argsort()[:k]] = 0
-        d, s = timed(pruned.view_as(w), shape)
-        curve.append({"sparsity": level, "dense_ms": d, "csr_ms": s})
     return {"batch_size": batch_size, "threads": threads, "layers": len(layers), "sparsity": zeros / total,
-            "dense_ms": model_dense, "csr_ms": model_sparse,
-            "sweep_layer": name, "sweep_shape": [w.shape[0], w.shape[1], shape[1]], "sweep": curve,
-            "break_even_sparsity": break_even(curve)}
+            "dense_ms": model_dense, "csr_ms": model_sparse}
 
 
-def break_even(curve: list[dict]) -> float | None:
-    """The lowest swept sparsity from which CSR beats dense at every higher level too (a
-    single noisy win below that is not a break-even); None if CSR never does."""
-    level = None
-    for point in sorted(curve, key=lambda c: c["sparsity"], reverse=True):
-        if point["csr_ms"] >= point["dense_ms"]:
-            break
-        level = point["sparsity"]
-    return level
+def sweep_layers(model, image_size: int) -> list[dict]:
+    """The layer shapes the sweep prunes, from a dense model: the 1x1 expansion convolution and
+    the 1x1 projection of an inverted-residual block with the most MACs (torchvision's
+    InvertedResidual; the network's last 1x1 convolution belongs to neither), and the
+    classifier (the last Linear layer), each as an out x in matrix."""
+    from torchvision.models.mobilenetv2 import InvertedResidual
+
+    in_blocks = {id(sub) for m in model.modules() if isinstance(m, InvertedResidual) for sub in m.modules()}
+    modules = dict(model.named_modules())
+    layers = pointwise_inputs(model, image_size)
+    convs = [l for l in layers if isinstance(modules[l[0]], torch.nn.Conv2d) and id(modules[l[0]]) in in_blocks]
+    roles = {"expansion": [l for l in convs if l[1].shape[0] > l[1].shape[1]],
+             "projection": [l for l in convs if l[1].shape[0] < l[1].shape[1]],
+             "classifier": [l for l in layers if isinstance(modules[l[0]], torch.nn.Linear)][-1:]}
+    out = []
+    for role, candidates in roles.items():
+        if candidates:
+            name, w, pixels = max(candidates, key=lambda l: l[1].numel() * l[2])
+            out.append({"role": role, "layer": name, "weight": w, "pixels": pixels})
+    return out
+
+
+def magnitude_pruned(w: torch.Tensor, level: float) -> torch.Tensor:
+    """`w` with its round(level * numel) smallest |w| set to zero."""
+    k = int(round(level * w.numel()))
+    pruned = w.clone().flatten()
+    pruned[pruned.abs().argsort()[:k]] = 0
+    return pruned.view_as(w)
+
+
+def sparse_sweep(model, image_size: int, settings: TimingSettings, levels=SWEEP_LEVELS) -> dict:
+    """Dense against CSR on DENSE layers (the baseline's), each magnitude-pruned to every level,
+    at every batch size and thread count of the latency grid. Timed as the models are: in
+    `rounds` rounds, each timing every (layer, level, kernel) once per setting in an order that
+    rotates from round to round. The cells record the zeros each pruned matrix really holds."""
+    torch.manual_seed(0)
+    layers = sweep_layers(model, image_size)
+    matrices = {(l["role"], level): magnitude_pruned(l["weight"], level) for l in layers for level in levels}
+    pixels = {l["role"]: l["pixels"] for l in layers}
+    items = [(role, level, kernel) for role, level in matrices for kernel in ("dense", "csr")]
+    settings_bt = latency_settings(settings.batch_sizes, settings.threads)
+    inputs = {(b, role): torch.randn(matrices[(role, levels[0])].shape[1], b * pixels[role])
+              for b in settings.batch_sizes for role in pixels}
+    runs = {}
+    for b, t in settings_bt:
+        for (role, level), w in matrices.items():
+            runs[(b, t, role, level, "dense")], runs[(b, t, role, level, "csr")] = product_pair(w, inputs[(b, role)])
+    samples = {key: [] for key in runs}
+    log.info("sparse sweep: %d layers x %d levels x 2 kernels x %d settings x %d rounds", len(layers), len(levels),
+             len(settings_bt), settings.rounds)
+    for _, (b, t), item in schedule(items, settings_bt, settings.rounds):
+        key = (b, t, *item)
+        samples[key].append(1e3 * time_block(runs[key], t, settings.warmup, settings.block_time / 4))
+    cells = [{"role": role, "batch_size": b, "threads": t, "sparsity": level,
+              "zeros": float((matrices[(role, level)] == 0).float().mean()),
+              "dense_ms": statistics.median(samples[(b, t, role, level, "dense")]),
+              "csr_ms": statistics.median(samples[(b, t, role, level, "csr")])}
+             for b, t in settings_bt for role, level in matrices]
+    return {"levels": list(levels),
+            "layers": [{"role": l["role"], "layer": l["layer"], "shape": list(l["weight"].shape),
+                        "pixels": l["pixels"], "zeros": float((l["weight"] == 0).float().mean())} for l in layers],
+            "cells": cells}
 
 
 # --- the job ---------------------------------------------------------------------------------------
@@ -277,6 +328,8 @@ def measure(models: list[list[str]], settings: TimingSettings, image_size: int, 
                            "rounds": settings.rounds, "block_time": settings.block_time, "passes": settings.passes,
                            "threads": settings.threads, "device": str(device), "torch": torch.__version__},
               "machine": hardware(), "models": grids, "agreement": pass_agreement(grids)}
+    baseline = load_checkpoint({m[0]: m[1] for m in models}[BASELINE])[0].eval()
+    result["sparse_sweep"] = sparse_sweep(baseline, image_size, settings)
     if sparse_probe_ckpt:
         probe_model = load_checkpoint(sparse_probe_ckpt)[0].eval()
         result["sparse_probe"] = [sparse_probe(probe_model, image_size, b, t, settings)

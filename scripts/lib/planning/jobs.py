@@ -19,6 +19,7 @@ from pathlib import Path
 from scripts.lib import REPO
 
 from scripts.lib.planning.config import config_hash, experiments_by_name, prunable_settings, replicas_by_name
+from scripts.lib.planning.labels import label_before_results
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
 
@@ -271,7 +272,7 @@ def figure_models(config: dict, figure: str) -> list[str]:
 
 def figure_job(config: dict, figure: str) -> FigureJob:
     experiments = experiments_by_name(config)
-    labels = [baseline_label(config) if n == BASELINE else experiments[n]["label"]
+    labels = [baseline_label(config) if n == BASELINE else label_before_results(experiments[n]["label"])
               for n in figure_models(config, figure)]
     return FigureJob(figure=figure, labels=labels)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
 
 # A sweep's rows share everything but strategy and sparsity.
 SWEEP_KEYS = ("strategies", "sparsities", "schedule", "steps")
@@ -23,7 +23,12 @@ def sweep_name(strategy: str, schedule: str, sparsity: float) -> str:
 
 
 def sweep_label(strategy: str, schedule: str, sparsity: float) -> str:
+    """A channel row's target is a share of channels; what it removes of the MACs is measured, and
+    the results stage fills it in (scripts.lib.planning.labels)."""
     phrase = STRATEGIES[strategy].phrase
+    if STRATEGIES[strategy].family == CHANNELS:
+        return (f"{SCHEDULES[schedule].phrase.capitalize()} {phrase}, {sparsity * 100:g}% of channels "
+                "(<macs_removed> % of MACs) removed")
     return f"{SCHEDULES[schedule].phrase.capitalize()} {phrase} {sparsity * 100:g}%"
 
 

@@ -36,9 +36,10 @@ TABLES = {
                   "model's accuracy and gzip size, and the latency "
                   "of one forward pass in PyTorch eager (the table's batch size and thread count are given "
                   "in the text), with its inter-quartile range.",
-    "storage": "Sparse exports against the dense checkpoint: per tensor the smallest of dense, bitmask and "
-               "compressed sparse rows, gzipped, with fp32 or fp16 values; the last column is the test "
-               "accuracy change of the fp16 export.",
+    "storage": "Sparse exports against the dense checkpoint, both gzipped: per tensor the smallest of dense, "
+               "bitmask and compressed sparse rows, with fp32 or fp16 values, gzipped; each export's size as a "
+               "share of the dense checkpoint's gzip size; the last column is the test accuracy change of the "
+               "fp16 export.",
 }
 
 LABEL = Column("label", "Model", text, tables=tuple(TABLES), numeric=False)
@@ -85,9 +86,9 @@ COLUMNS = {c.key: c for c in (
     Column("int8_bytes", "int8 ONNX (MB)", mb),
     Column("int8_gzip_bytes", "int8 gzip (MB)", mb, tables=("deployment",)),
     Column("sparse_fp32_bytes", "Sparse fp32 (MB)", mb, tables=("storage",)),
-    Column("sparse_fp32_ratio", "fp32 of dense file (%)", pct, tables=("storage",)),
+    Column("sparse_fp32_ratio", "fp32 of dense gzip (%)", pct, tables=("storage",)),  # gzip against gzip
     Column("sparse_fp16_bytes", "Sparse fp16 (MB)", mb, tables=("storage",)),
-    Column("sparse_fp16_ratio", "fp16 of dense file (%)", pct, tables=("storage",)),
+    Column("sparse_fp16_ratio", "fp16 of dense gzip (%)", pct, tables=("storage",)),
     Column("accuracy_fp16_export", "Accuracy fp16 export (%)", pct),
     Column("fp16_accuracy_change", "fp16 accuracy change (points)", points, tables=("storage",)),
     Column("masked_file_bytes", "Masked file (MB)", mb),

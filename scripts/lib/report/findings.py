@@ -15,6 +15,7 @@ from scripts.lib.report.inputs import Run
 from scripts.lib.report.phrases import RUNTIME_NAMES
 from scripts.lib.report.stats import paired_test
 from scripts.lib.report.results import grid_entry
+from scripts.lib.report.sweep import sweep_findings
 
 # Per runtime: the accuracy and the gzip size of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
 RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
@@ -106,20 +107,60 @@ def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[di
     return out
 
 
+def option_comparisons(rows, settings: dict, correct: dict) -> list[dict]:
+    """Each row that adds recovery options (RECOVERY_KEYS) to a plain row of the same strategy,
+    schedule, target and steps, against that row, with the exact McNemar test of the two."""
+    experiments = experiments_by_name(settings)
+    plain = {(r["strategy"], r["schedule"], r["target_sparsity"], r["steps"]): r for r in plain_rows(rows, settings)}
+    out = []
+    for r in rows:
+        options = [k for k in RECOVERY_KEYS if k in experiments.get(r["name"], {})]
+        twin = plain.get((r["strategy"], r["schedule"], r["target_sparsity"], r["steps"]))
+        if options and twin:
+            out.append({"option": r, "plain": twin, "options": options, "delta": r["accuracy"] - twin["accuracy"]})
+    return attach_tests(out, "option", "plain", correct)
+
+
 # --- storage and speed ---------------------------------------------------------------------------------
 
-def hardware_gap(rows) -> dict | None:
-    """Storage and latency of the sparsest masked model against the baseline; None without one."""
+def speedups(row: dict, base: dict) -> list[dict]:
+    """The row's speed-up over the baseline (baseline latency / row latency, same runtime, batch
+    size and thread count) in every setting of the baseline's latency grid."""
+    return [{"runtime": g["runtime"], "batch_size": g["latency_batch_size"], "threads": g["latency_threads"],
+             "speedup": g["latency_ms"] / grid_entry(row["latency_grid"], g["runtime"], g["latency_batch_size"],
+                                                     g["latency_threads"])["latency_ms"]}
+            for g in base["latency_grid"]]
+
+
+def speedup_range(row: dict, base: dict) -> dict:
+    """The slowest and the fastest setting of a row against the baseline (`low`, `high`: cells
+    of `speedups`), so that no speed-up is stated without the setting it was measured in."""
+    cells = speedups(row, base)
+    return {"low": min(cells, key=lambda c: c["speedup"]), "high": max(cells, key=lambda c: c["speedup"])}
+
+
+def hardware_gap(rows, noise: float = 0.0) -> dict | None:
+    """Storage and latency of the sparsest masked model against the baseline; None without one.
+    `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
+    multiple of the baseline's over every setting timed (`low` and `high` with their settings);
+    `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
+    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured."""
     masked = masked_rows(rows)
     if not masked:
         return None
     base = rows[0]
     sparsest = max(masked, key=lambda r: r["sparsity_prunable"])
     latencies = [r["latency_ms"] for r in [base, *masked]]
+    span = speedup_range(sparsest, base)  # its least time against the baseline's is its highest speed-up
+    times = {"low": {**span["high"], "ratio": 1 / span["high"]["speedup"]},
+             "high": {**span["low"], "ratio": 1 / span["low"]["speedup"]}}
     return {"baseline": base, "sparsest": sparsest,
             "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
             "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
+            "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
+                        "threads": base["latency_threads"]},
+            "time_range": times, "faster": span["high"]["speedup"] > 1 + noise,
             "latency_min": min(latencies), "latency_max": max(latencies)}
 
 
@@ -197,12 +238,16 @@ def deployment_options(rows) -> dict:
 
 # --- the run's findings, once ----------------------------------------------------------------------------
 
-def fastest_channels(speedups: dict) -> dict | None:
-    """The channel-removed model with the largest speed-up in the last runtime and batch size timed."""
-    return max(speedups["rows"], key=lambda c: c["cells"][-1]["speedup"]) if speedups["rows"] else None
+def fastest_channels(speedups: dict, base: dict) -> dict | None:
+    """The channel-removed model with the largest speed-up in any setting timed, with the range of
+    its speed-ups over every setting (`range`: `low` and `high`, each with its setting)."""
+    if not speedups["rows"]:
+        return None
+    ranged = [{**c, "range": speedup_range(c["row"], base)} for c in speedups["rows"]]
+    return max(ranged, key=lambda c: c["range"]["high"]["speedup"])
 
 
-def headline(schedule_cmp, gap, speedups) -> list[dict]:
+def headline(schedule_cmp, gap, speedups, base: dict) -> list[dict]:
     """The paper's headline results, each with its number: the schedule comparison at the
     highest sparsity, what masking buys, and what removing channels buys. A finding whose
     models are not in the matrix is left out."""
@@ -211,8 +256,8 @@ def headline(schedule_cmp, gap, speedups) -> list[dict]:
         out.append({"kind": "schedule", **max(schedule_cmp, key=lambda c: (c["sparsity"], c["delta"]))})
     if gap:
         out.append({"kind": "masking", **gap})
-    if best := fastest_channels(speedups):
-        out.append({"kind": "channels", **best, "cell": best["cells"][-1]})
+    if best := fastest_channels(speedups, base):
+        out.append({"kind": "channels", **best})
     return out
 
 
@@ -228,7 +273,9 @@ class Analysis:
     channels: dict         # channel-removed models: speed-up against the MACs reduction
     deploy: dict           # deployment options and picks
     paradox: dict | None   # the seed's way of saving against a plain state_dict
-    probe: list[dict]      # dense against CSR products (the timing job's sparse probe)
+    options: list[dict]    # each row with recovery options against the plain row it modifies, with paired tests
+    probe: list[dict]      # dense against CSR products of the sparsest masked model (the timing job's probe)
+    sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
     headline: list[dict]   # the Summary's findings
 
     @property
@@ -243,12 +290,16 @@ class Analysis:
 def analyse(run: Run) -> Analysis:
     plain = plain_rows(run.rows, run.settings)
     schedule = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", run.correct)
-    gap, speedups = hardware_gap(run.rows), channel_speedups(run.rows)
+    # one pass measures no disagreement: then any measured speed-up counts
+    gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
+    speedups = channel_speedups(run.rows)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
                     strategy=attach_tests(strategy_comparisons(plain), "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
                     deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
-                    probe=run.timing.get("sparse_probe", []), headline=headline(schedule, gap, speedups))
+                    options=option_comparisons(run.rows, run.settings, run.correct),
+                    probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
+                    headline=headline(schedule, gap, speedups, run.rows[0]))
 
 
 # --- the seed's four questions ---------------------------------------------------------------------------
@@ -309,9 +360,8 @@ def seed_questions(run: Run, a: Analysis) -> Questions:
     speed = paradox = None
     if a.gap:
         base_ort = next(o for o in a.deploy["options"] if o["row"] is a.baseline and o["runtime"] == "onnxruntime")
-        best = fastest_channels(a.channels)
         speed = {**a.gap, "probe": a.probe[-1] if a.probe else None, "ort": base_ort, "threads": a.deploy["threads"],
-                 "channels": best, "channels_cell": best["cells"][-1] if best else None}
+                 "channels": fastest_channels(a.channels, a.baseline)}
     if a.paradox:
         channels = channel_rows(run.rows)
         paradox = {**a.paradox, "smallest_channels": min(channels, key=lambda x: x["gzip_bytes"]) if channels else None}

@@ -14,11 +14,14 @@ from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
 
 
-def recovery_table(settings: dict) -> Table | None:
-    """How each named experiment prunes and recovers, where it departs from the shared settings."""
+def recovery_table(settings: dict, rows) -> Table | None:
+    """How each named experiment prunes and recovers, where it departs from the shared settings
+    (labelled as in the results, whose labels carry the measured values their placeholders name)."""
     finetune, body = settings["prune"]["finetune"], []
+    labels = {r["name"]: r["label"] for r in rows}
     for e in experiments_by_name(settings).values():
-        if e.get("sweep") or (e["schedule"] == "oneshot" and not any(k in e for k in RECOVERY_KEYS)):
+        if e["name"] not in labels or e.get("sweep") or (e["schedule"] == "oneshot"
+                                                           and not any(k in e for k in RECOVERY_KEYS)):
             continue
         ft = {**finetune, **e.get("finetune", {})}
         prunable = prunable_settings(settings, e)
@@ -26,7 +29,7 @@ def recovery_table(settings: dict) -> Table | None:
         distill = e.get("distill")
         ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
             else ("global" if prunable["scope"] == "global" else "per layer")
-        body.append([e["label"], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
+        body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
                      + ("mask updates" if e["schedule"] == "gradual" else "step(s)"),
                      f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
                      f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
@@ -132,14 +135,34 @@ def sparse_probe_table(probe: list[dict]) -> Table | None:
     if not probe:
         return None
     body = [[str(p["batch_size"]), str(p["threads"]), ms(p["dense_ms"]), ms(p["csr_ms"]),
-             f"{ratio(p['dense_ms'] / p['csr_ms'])}x",
-             pct(p["break_even_sparsity"]) if p["break_even_sparsity"] is not None else "none up to 99"]
-            for p in probe]
-    return Table(["Batch", "Threads", "Dense (ms)", "CSR (ms)", "CSR speed-up", "CSR faster from (% zeros)"], body,
-                 [True] * 6, "The pointwise (1x1) convolutions of the sparsest masked model as matrix products, "
-                 "summed over its layers: dense (torch.mm) against compressed sparse rows (torch.sparse.mm). Last "
-                 "column: on its largest layer, re-pruned by magnitude to each level of the sweep, the lowest "
-                 "sparsity at which CSR was faster.")
+             f"{ratio(p['dense_ms'] / p['csr_ms'])}x"] for p in probe]
+    return Table(["Batch", "Threads", "Dense (ms)", "CSR (ms)", "CSR speed-up"], body, [True] * 5,
+                 "The pointwise (1x1) convolutions of the sparsest masked model as matrix products, summed over its "
+                 "layers: dense (torch.mm) against compressed sparse rows (torch.sparse.mm).")
+
+
+def layer_phrase(layer: dict) -> str:
+    """'expansion features.2.conv.0.0, 96x16 on 256 pixels'."""
+    out, inp = layer["shape"]
+    pixels = f" on {layer['pixels']} pixels" if layer["pixels"] > 1 else ""
+    return f"{layer['role']} {layer['layer']}, {out}x{inp}{pixels}"
+
+
+def sparse_sweep_table(sweep: dict | None) -> Table | None:
+    """The CSR speed-up (dense time / CSR time) of each swept layer at each level and setting,
+    and the break-even sparsity computed from them."""
+    if not sweep:
+        return None
+    levels = sweep["levels"]
+    body = [[layer_phrase(c["layer"]), str(c["batch_size"]), str(c["threads"])]
+            + [f"{ratio(p['dense_ms'] / p['csr_ms'])}x" for p in c["curve"]]
+            + [f"{c['break_even'] * 100:g}" if c["break_even"] is not None else "none"] for c in sweep["curves"]]
+    return Table(["Layer (out x in)", "Batch", "Threads"] + [f"{x * 100:g} %" for x in levels]
+                 + ["CSR faster from (% zeros)"], body, [False] + [True] * (len(levels) + 3),
+                 "Dense layers of the baseline as matrix products, each pruned by magnitude to the sparsity of the "
+                 "column: compressed sparse rows' speed-up over the dense product (dense time / CSR time; above "
+                 "1.00x CSR is faster). Last column: the lowest sparsity from which CSR is faster at every higher "
+                 "level swept.")
 
 
 @dataclass(frozen=True)
@@ -156,11 +179,12 @@ class Tables:
     channels: list[Table]
     options: Table
     probe: Table | None
+    sweep: Table | None
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
     return Tables(**{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
-                  recovery=recovery_table(run.settings), ablation=ablation_table(a.chain, run.histories),
+                  recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
-                  probe=sparse_probe_table(a.probe))
+                  probe=sparse_probe_table(a.probe), sweep=sparse_sweep_table(a.sweep))

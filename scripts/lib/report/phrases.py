@@ -77,5 +77,32 @@ def p_value(p: float) -> str:
     return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
 
 
+# What a recovery option (an experiment key of scripts.lib.report.findings.RECOVERY_KEYS) adds, in words.
+OPTION_PHRASES = {"finetune": "a fine-tune of its own", "scope": "one global ranking", "exclude": "layers kept dense",
+                  "recalibrate_bn": "batch-norm recalibration", "distill": "distillation",
+                  "pruning_share": "a pruning share of its own"}
+
+
+def option_phrase(key: str) -> str:
+    return OPTION_PHRASES[key]
+
+
+def setting_phrase(cell: dict) -> str:
+    """Where a latency or speed-up was measured: 'ONNX Runtime int8, batch 64, 2 threads'."""
+    t = cell["threads"]
+    return f"{RUNTIME_NAMES[cell['runtime']]}, batch {cell['batch_size']}, {t} thread{'s' if t != 1 else ''}"
+
+
+def break_even_phrase(level: float | None, levels) -> str:
+    """Where CSR starts to beat the dense product, from a sweep's break-even sparsity
+    (scripts.lib.report.sweep.break_even): never claims a level the sweep did not measure."""
+    if level is None:
+        return f"at no level swept (up to {max(levels) * 100:g} % zeros)"
+    if level == min(levels):
+        return f"at every level swept (from {level * 100:g} % zeros, the lowest)"
+    return f"from {level * 100:g} % zeros"
+
+
 FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase,
-           "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase}
+           "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
+           "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase}

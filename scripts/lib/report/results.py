@@ -9,6 +9,7 @@ import csv
 import statistics
 
 from scripts.lib.files import atomic_output, read_json, write_json
+from scripts.lib.planning.labels import fill_label
 from scripts.lib.planning.matrix import curve_id
 from scripts.lib.planning.registry import BASELINE
 from scripts.lib.report.stats import wilson_interval
@@ -25,9 +26,11 @@ def relative_to_baseline(row: dict, baseline: dict) -> dict:
 
 
 def storage_ratios(row: dict) -> dict:
-    """Each sparse export against the model's own dense checkpoint file, and what fp16 costs."""
-    return {"sparse_fp32_ratio": row["sparse_fp32_bytes"] / row["file_bytes"],
-            "sparse_fp16_ratio": row["sparse_fp16_bytes"] / row["file_bytes"],
+    """Each sparse export against the model's own dense checkpoint, like with like: the export is
+    gzipped (scripts.lib.measure.storage), so it is divided by the checkpoint's gzip size (the
+    same gzip level), never by its raw file; and what fp16 costs."""
+    return {"sparse_fp32_ratio": row["sparse_fp32_bytes"] / row["gzip_bytes"],
+            "sparse_fp16_ratio": row["sparse_fp16_bytes"] / row["gzip_bytes"],
             "fp16_accuracy_change": row["accuracy_fp16_export"] - row["accuracy"]}
 
 
@@ -99,6 +102,7 @@ def aggregate(metric_files, experiments: list[dict], latency: dict, seed: int = 
         raise ValueError(f"the first model must be the {BASELINE!r}, got {rows[0]['name']!r}")
     for row in rows:
         row.update(relative_to_baseline(row, rows[0]))
+        row["label"] = fill_label(row["label"], row)  # "<macs_removed>" and the like: measured, not typed
         row.update(storage_ratios(row))
         n = row["test_images"]
         row["accuracy_ci"] = list(wilson_interval(round(row["accuracy"] * n), n))
