@@ -553,3 +553,13 @@ def grid_of(row: dict, cell: dict) -> dict:
     (g,) = [g for g in row["latency_grid"] if (g["runtime"], g["latency_batch_size"], g["latency_threads"])
             == (cell["runtime"], cell["latency_batch_size"], cell["latency_threads"])]
     return g
+
+
+def test_a_timing_file_without_the_sweep_renders_and_says_so(tmp_path, rows, quick_config):
+    """Runs timed before the sweep of dense layers (the published numbers until they are
+    re-run) still render: the sweep's table and sentences give way to one sentence."""
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    inputs["timing"] = {k: v for k, v in inputs["timing"].items() if k != "sparse_sweep"}
+    md = render_source(TEMPLATE, context_of(rows, inputs))
+    assert "This run's timing file has no sweep of dense layers" in md
+    assert "CSR beat the dense product" not in md
