@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
 from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIES
+from scripts.lib.report.controls import control_findings, is_dense_control
 from scripts.lib.report.inputs import Run
 from scripts.lib.report.phrases import RUNTIME_NAMES
 from scripts.lib.report.stats import paired_test
@@ -72,10 +73,12 @@ def strategy_comparisons(rows) -> list[dict]:
 
 
 def plain_rows(rows, settings: dict) -> list[dict]:
-    """The rows that use the shared fine-tune and prunable set: the schedule and strategy
-    comparisons pair only these, so that an option never passes for a schedule's effect."""
+    """The pruned rows that use the shared fine-tune and prunable set: the schedule and strategy
+    comparisons pair only these, so that an option never passes for a schedule's effect (the
+    dense controls, which prune nothing, are compared in scripts.lib.report.controls)."""
     experiments = experiments_by_name(settings)
-    return [r for r in rows if not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
+    return [r for r in rows if not is_dense_control(r)
+            and not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
 
 
 def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
@@ -230,6 +233,7 @@ class Analysis:
     paradox: dict | None   # the seed's way of saving against a plain state_dict
     probe: list[dict]      # dense against CSR products (the timing job's sparse probe)
     headline: list[dict]   # the Summary's findings
+    controls: list[dict]   # models that remove nothing, each against the pruned model it controls
 
     @property
     def baseline(self) -> dict:
@@ -237,7 +241,9 @@ class Analysis:
 
     @property
     def experiments(self) -> list[dict]:
-        return self.rows[1:]
+        """The pruned models (the controls left out)."""
+        controls = {c["row"]["name"] for c in self.controls}
+        return [r for r in self.rows[1:] if r["name"] not in controls]
 
 
 def analyse(run: Run) -> Analysis:
@@ -248,7 +254,8 @@ def analyse(run: Run) -> Analysis:
                     strategy=attach_tests(strategy_comparisons(plain), "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
                     deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
-                    probe=run.timing.get("sparse_probe", []), headline=headline(schedule, gap, speedups))
+                    probe=run.timing.get("sparse_probe", []), headline=headline(schedule, gap, speedups),
+                    controls=control_findings(run.rows, run.settings, run.histories, run.correct))
 
 
 # --- the seed's four questions ---------------------------------------------------------------------------
