@@ -126,7 +126,7 @@ def test_the_prune_program_fine_tunes_a_dense_row_without_masks(tmp_path, base_c
     (lambda c: c["experiments"][2].update(control_of="dense_kd"), r"experiments\[2\].control_of: 'dense_kd' is not a "
      "pruning experiment"),
     (lambda c: c["experiments"][0].update(control_of="os_ch_50"), r"experiments\[0\].control_of: only a dense row"),
-    (lambda c: c["experiments"][2].update(sparsity=0.5), r"experiments\[2\].sparsity: the dense control removes nothing"),
+    (lambda c: c["experiments"][2].update(sparsity=0.5), r"experiments\[2\].sparsity: the dense control removes"),
     (lambda c: c["experiments"][3].update(schedule="gradual", steps=4), r"experiments\[3\].schedule: gradual"),
     (lambda c: c["small_dense"][0].update(matches="it_l1_50"), r"small_dense\[0\].matches: 'it_l1_50' is not a "
      "channel-removal experiment"),
@@ -223,3 +223,27 @@ def test_the_small_dense_net_trains_at_its_width_loads_like_any_checkpoint_and_r
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     history = json.loads((tmp_path / "killed.json").read_text())
     assert len(history["epochs"]) == 3 and history["width"] == match
+
+
+def test_the_results_figures_draw_the_controls_at_zero_sparsity_and_keep_them_off_the_curves(
+        tmp_path, monkeypatch):
+    from fake_results import MATRIX, results_rows
+    from scripts.lib.planning.matrix import curves
+    from scripts.lib.report import figures
+
+    controls = [("dense_it", "Dense, iterative schedule", "dense", "iterative", 0.0, 3, 0.93, 1.0, 1.0),
+                ("dense_os", "Dense, one-shot", "dense", "oneshot", 0.0, 1, 0.92, 1.0, 1.0),
+                ("small_ch", "Small dense", "none", "none", 0.0, 0, 0.84, 0.5, 0.6)]
+    rows = results_rows(tmp_path / "m", MATRIX + controls)
+    plain = results_rows(tmp_path / "p", MATRIX)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["dense_it"]["removed_fraction"] == 0 and by_name["small_ch"]["removed_fraction"] > 0.5
+    assert [[r["name"] for r in c] for c in curves(rows)] == [[r["name"] for r in c] for c in curves(plain)]
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault(path, fig))
+    for name in ("pareto", "curves", "leaderboard", "latency_macs"):
+        figures.plot_function(name)(rows, tmp_path / f"{name}.png")
+    pareto = drawn[tmp_path / "pareto.png"]
+    assert len([c for c in pareto.axes[0].containers]) == len(rows)  # every model, controls included
+    leaderboard = drawn[tmp_path / "leaderboard.png"]
+    assert {t.get_text() for t in leaderboard.axes[0].get_yticklabels()} >= {c[1] for c in controls}
