@@ -10,6 +10,8 @@ shortest decimal that builds the same layers.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from scripts.lib.models.network import architecture_spec, build_model
@@ -46,16 +48,19 @@ def match_width(target_macs: int, num_classes: int, image_size: int) -> dict:
         below, above = {"width": lo, "macs": macs_lo}, {"width": hi, "macs": macs_hi}
         chosen = below if target_macs - macs_lo <= macs_hi - target_macs else above
         spec = probe(chosen["width"], num_classes, image_size)[1]
-    width = shortest_width(chosen["width"], spec, num_classes, image_size)
+    width = shortest_width(chosen["width"], spec, num_classes, image_size, up=chosen is above)
     return {"width_mult": width, "macs": chosen["macs"], "target_macs": target_macs,
             "residual": chosen["macs"] - target_macs, "relative_residual": (chosen["macs"] - target_macs) / target_macs,
             "below": below, "above": above}
 
 
-def shortest_width(width: float, spec: dict, num_classes: int, image_size: int) -> float:
-    """`width` written with the fewest decimals that still build the same layers."""
+def shortest_width(width: float, spec: dict, num_classes: int, image_size: int, up: bool) -> float:
+    """`width` written with the fewest decimals that still build the same layers. It lies at one
+    end of its step (the bisection's), so it is rounded away from that end: up from the lower
+    end (`up`, the step above the target), down from the upper end."""
     for digits in range(1, 7):
-        short = round(width, digits)
+        scale = 10 ** digits
+        short = (math.ceil(width * scale) if up else math.floor(width * scale)) / scale
         if short > 0 and probe(short, num_classes, image_size)[1] == spec:
             return short
     return width
