@@ -252,3 +252,13 @@ def test_the_results_figures_draw_the_controls_at_zero_sparsity_and_keep_them_of
     assert len([c for c in pareto.axes[0].containers]) == len(rows)  # every model, controls included
     leaderboard = drawn[tmp_path / "leaderboard.png"]
     assert {t.get_text() for t in leaderboard.axes[0].get_yticklabels()} >= {c[1] for c in controls}
+
+
+def test_the_readme_block_counts_each_models_training_epochs_under_the_rule_that_trained_it():
+    from scripts.lib.report.inputs import STAGE_NAMES
+    from scripts.lib.report.publish import training_rule
+
+    rows = {"l1_unstructured": "prune_model", "l2_channels": "prune_channels", "dense": "finetune_dense",
+            "none": "train_small_dense"}  # "none": a row without a strategy, a small dense net
+    assert {s: training_rule({"name": "x", "strategy": s}) for s in rows} == rows
+    assert set(rows.values()) <= set(STAGE_NAMES)
