@@ -3,13 +3,15 @@
     python -m scripts.finetune --job '{...}' --data dataset.pt [--weights FILE] --ckpt baseline.pt --history h.json
 
 The job (scripts.lib.planning.jobs.TrainJob): the config's train section, seed and engine.
-Without --weights the network starts from random initialisation. A killed job resumes from
-its last finished epoch (<ckpt>.resume) when rerun with the same settings and inputs.
+Without --weights the network starts from random initialisation. With --width (the file of
+scripts.width) it trains a small dense control instead: MobileNetV2 at that width multiplier,
+named as the file says. A killed job resumes from its last finished epoch (<ckpt>.resume) when
+rerun with the same settings and inputs.
 """
 import argparse
 
 from scripts.lib.data.datasets import load_dataset
-from scripts.lib.files import log, setup_logging, write_json
+from scripts.lib.files import log, read_json, setup_logging, write_json
 from scripts.lib.models.baseline import finetune
 from scripts.lib.models.engine import TrainHyp
 from scripts.lib.models.network import WeightsError, save_checkpoint
@@ -24,6 +26,7 @@ def main(argv=None) -> None:
     p.add_argument("--job", required=True, type=TrainJob.argument(), help="the settings (JSON)")
     p.add_argument("--data", required=True, help="dataset.pt from the data stage")
     p.add_argument("--weights", help="initial state_dict (ImageNet's or a file); random initialisation without")
+    p.add_argument("--width", help="a small dense control's width match (JSON of scripts.width); the baseline without")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (capped at the machine's cores)")
     p.add_argument("--ckpt", required=True, help="output checkpoint")
     p.add_argument("--history", required=True, help="output JSON history")
@@ -31,19 +34,23 @@ def main(argv=None) -> None:
     job: TrainJob = args.job
     configure_threads(args.threads)
     dataset = load_dataset(args.data)
-    resume = ResumePoint(f"{args.ckpt}.resume", resume_key(
-        {"job": job.to_json(), "weights": args.weights}, [args.data] + ([args.weights] if args.weights else [])))
+    width = read_json(args.width) if args.width else None
+    inputs = [args.data] + [f for f in (args.weights, args.width) if f]  # the baseline's key as before
+    resume = ResumePoint(f"{args.ckpt}.resume", resume_key({"job": job.to_json(), "weights": args.weights}, inputs))
     try:
         model, history = finetune(dataset, args.weights, TrainHyp.from_dict(job.hyp), job.engine.mean,
                                   job.engine.std, job.seed, job.engine.eval_batch_size, job.engine.memory_format,
-                                  resume)
+                                  resume, width["width_mult"] if width else 1.0)
     except WeightsError as e:
         raise SystemExit(f"error: {e}") from None
-    save_checkpoint(model, args.ckpt, {"num_classes": len(dataset["classes"]), "name": "baseline",
-                                       "classes": dataset["classes"]})
+    name = width["name"] if width else "baseline"
+    meta = {"num_classes": len(dataset["classes"]), "name": name, "classes": dataset["classes"]}
+    if width:  # rebuilt at this width by network.model_from_state
+        meta["width_mult"], history["width"] = width["width_mult"], width
+    save_checkpoint(model, args.ckpt, meta)
     write_json(history, args.history)
     resume.done()
-    log.info("baseline: best val accuracy %.4f at epoch %d", history["best_val_accuracy"], history["best_epoch"])
+    log.info("%s: best val accuracy %.4f at epoch %d", name, history["best_val_accuracy"], history["best_epoch"])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 The job (scripts.lib.planning.jobs.PruneJob): the experiment, its prunable set, its
 fine-tuning, seed and engine. A masking experiment also writes the seed's way of saving
-(masks attached, --masked-ckpt). A killed job resumes after its last finished step.
+(masks attached, --masked-ckpt); the dense control (strategy dense) removes nothing and
+only fine-tunes. A killed job resumes after its last finished step.
 """
 import argparse
 import copy
@@ -20,7 +21,7 @@ from scripts.lib.models.runtime import configure_threads, select_device
 from scripts.lib.planning.jobs import PruneJob
 from scripts.lib.pruning.experiment import RESUME_FORMAT, Experiment, run_experiment
 from scripts.lib.pruning.masks import make_permanent, prunable_modules
-from scripts.lib.pruning.pruners import CHANNEL_METHODS
+from scripts.lib.pruning.pruners import CHANNEL_METHODS, DENSE_METHODS
 
 
 def main(argv=None) -> None:
@@ -40,9 +41,10 @@ def main(argv=None) -> None:
         exp, hyp = Experiment.from_dict(job.experiment), TrainHyp.from_dict(job.hyp)
     except (ValueError, KeyError, TypeError) as e:
         raise SystemExit(f"error: experiment {job.name}: {e}") from None
-    if (exp.strategy in CHANNEL_METHODS) == bool(args.masked_ckpt):
-        raise SystemExit(f"error: experiment {job.name}: --masked-ckpt is for masking strategies only "
-                         f"(strategy {exp.strategy})")
+    masking = exp.strategy not in (*CHANNEL_METHODS, *DENSE_METHODS)
+    if masking != bool(args.masked_ckpt):
+        raise SystemExit(f"error: experiment {job.name}: --masked-ckpt is for masking strategies, and they need "
+                         f"it (strategy {exp.strategy})")
     device = select_device()
     model, meta = load_checkpoint(args.baseline)
     model.to(device)
@@ -58,9 +60,8 @@ def main(argv=None) -> None:
     if exp.strategy in CHANNEL_METHODS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
     else:
-        # The seed's way of saving, kept once on purpose: masks still attached
-        # (weight_orig + weight_mask), which is why its file sizes did not move.
-        save_checkpoint(model, args.masked_ckpt, meta)
+        if masking:  # the seed's way of saving, kept once on purpose: masks still attached
+            save_checkpoint(model, args.masked_ckpt, meta)  # (weight_orig + weight_mask): its sizes did not move
         make_permanent([m for _, m in prunable_modules(model, job.prunable["layer_types"], job.prunable["exclude"])])
         save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": job.name, "experiment": job.experiment, "device": str(device),

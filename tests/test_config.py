@@ -112,4 +112,5 @@ def test_the_training_bill_counts_every_epoch(base_config):
         {"name": "b", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.9, "steps": 3},
         {"name": "c", "strategy": "l1_unstructured", "schedule": "gradual", "sparsity": 0.9, "steps": 50,
          "finetune": {"epochs": 5}, "distill": {"weight": 0.5, "temperature": 4}}]
-    assert training_bill(cfg) == {"baseline": 7, "finetune": 2 + 6 + 5 + 2, "distilled": 5, "total": 22}
+    assert training_bill(cfg) == {"baseline": 7, "finetune": 2 + 6 + 5 + 2, "distilled": 5, "small_dense": 0,
+                                  "total": 22}

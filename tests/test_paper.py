@@ -563,3 +563,85 @@ def test_a_timing_file_without_the_sweep_renders_and_says_so(tmp_path, rows, qui
     md = render_source(TEMPLATE, context_of(rows, inputs))
     assert "This run's timing file has no sweep of dense layers" in md
     assert "CSR beat the dense product" not in md
+
+
+# --- the controls: rows that remove nothing ------------------------------------------------------
+
+# A dense fine-tune at the iterative row's schedule, one at its budget with distillation, and a
+# small dense net matched to the one-shot channel row (name, label, strategy, schedule, target, steps,
+# accuracy, kept, latency scale, as MATRIX).
+CONTROLS = [
+    ("dense_it", "Dense, iterative schedule", "dense", "iterative", 0.0, 3, 0.9301, 1.0, 1.0),
+    ("dense_kd", "Dense, one fine-tune, distilled", "dense", "oneshot", 0.0, 1, 0.8301, 1.0, 1.0),
+    ("small_ch", "Small dense, MACs of channels 50%", "none", "none", 0.0, 0, 0.8401, 0.5, 0.6),
+]
+
+
+def controls_settings(quick_config) -> dict:
+    """A valid configuration whose matrix is MATRIX's rows and the controls."""
+    from scripts.lib.planning.config import validate_config
+
+    epochs = quick_config["prune"]["finetune"]["epochs"]
+    rows = [{"name": n, "label": label, "strategy": s, "schedule": sch, "sparsity": t, "steps": steps}
+            for n, label, s, sch, t, steps, *_ in MATRIX[1:] + CONTROLS[:2]]
+    rows[-2]["control_of"] = "it_l1_90"
+    rows[-1].update(control_of="it_l1_90", finetune={"epochs": 3 * epochs, "lr": 0.05},
+                    distill={"weight": 0.5, "temperature": 4})
+    return validate_config({**quick_config, "preset": "test", "experiments": rows, "sweeps": [], "ablation": [],
+                            "seeds_experiments": [], "small_dense": [{"name": "small_ch", "label": CONTROLS[2][1],
+                                                                      "matches": "os_ch_50"}]})
+
+
+def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pruning_comparisons(
+        tmp_path, quick_config):
+    from scripts.lib.report.crosscheck import check_numbers
+    from scripts.lib.report.recount import read_predictions
+
+    rows = results_rows(tmp_path / "m", MATRIX + CONTROLS, predictions=tmp_path / "p")
+    settings = controls_settings(quick_config)
+    by_name = {r["name"]: r for r in rows}
+    inputs = paper_inputs(rows, settings)
+    inputs["correct"] = {n: p["correct"] for n, p in read_predictions(sorted((tmp_path / "p").glob("*.json"))).items()}
+    width = {"name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4, "macs": by_name["small_ch"]["macs"],
+             "target_macs": by_name["os_ch_50"]["macs"], "residual": 12, "relative_residual": 0.0123,
+             "below": {"width": 0.3999, "macs": 1_500_000}, "above": {"width": 0.4001, "macs": 1_600_000}}
+    inputs["histories"]["small_ch"] = {"best_epoch": 3, "epochs": [{"epoch": 1, "seconds": 9.0}], "width": width}
+    context = context_of(rows, inputs)
+    md, tex = (tmp_path / "paper.md"), (tmp_path / "paper.tex")
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context, md, tex)
+    md, tex = md.read_text(), tex.read_text()
+    assert numbers_in(markdown_body(md)) == numbers_in(latex_body(tex))
+
+    a = context.analysis
+    assert [c["row"]["name"] for c in a.controls] == ["dense_it", "dense_kd", "small_ch"]
+    assert [r["name"] for r in a.experiments] == [m[0] for m in MATRIX[1:]]  # the pruned models only
+    assert f"prune it in {len(MATRIX) - 1} ways, train 3 control(s) that remove nothing," in md
+    # the schedule and strategy comparisons pair pruned rows only, as without the controls
+    assert [(c["iterative"]["name"], c["oneshot"]["name"]) for c in a.schedule] == [("it_l1_90", "os_l1_90")]
+    assert all(c["importance"]["strategy"] != "dense" for c in a.strategy)
+    assert "dense" not in [r[0] for r in context.tables.recovery.rows] if context.tables.recovery else True
+
+    (table,) = [t for t in read_tables(md, "markdown") if t[0][0] == "Control"]
+    assert [r[0] for r in table[1:]] == [c[1] for c in CONTROLS]
+    small = table[3]
+    assert small[1] == "small dense from scratch, width 0.4" and small[2] == "One-shot channels 50%"
+    assert small[6:8] == [f"{by_name['small_ch']['macs'] / 1e6:.2f}", f"{by_name['os_ch_50']['macs'] / 1e6:.2f}"]
+    assert table[1][3] == str(3 * quick_config["prune"]["finetune"]["epochs"])  # the iterative row's budget
+    assert table[2][5] == "weight 0.5, T 4" and table[2][4] == "0.05"
+    for c in a.controls:
+        assert table[1 + a.controls.index(c)][10] == points(c["row"]["accuracy"] - c["of"]["accuracy"])
+    dense = line_starting(md, f"Dense, iterative schedule, the baseline fine-tuned for the same {table[1][3]} epoch(s) "
+                              "as Iterative L1 90% without removing a weight, ")
+    assert f"{pct(by_name['dense_it']['accuracy'])} % against {pct(by_name['it_l1_90']['accuracy'])} %" in dense
+    assert "exact McNemar test" in dense
+    small_line = line_starting(md, "Small dense, MACs of channels 50%, MobileNetV2 at width 0.4")
+    assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
+    assert "- **Controls**" in md and "Liu et al." in md
+    # the controls' rows reach the per-model tables, which the cross-check reads back cell by cell
+    problems, _ = check_numbers(rows, read_predictions(sorted((tmp_path / "p").glob("*.json"))), md, tex)
+    assert problems == []
+
+
+def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):
+    md, _ = render_both(tmp_path, rows, quick_config)
+    assert "### Controls" not in md and "- **Controls**" not in md and "control(s) that remove nothing" not in md

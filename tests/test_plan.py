@@ -1,6 +1,7 @@
 """The workflow as Snakemake plans it: lint, config errors before any job, dry runs."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -245,3 +246,55 @@ def test_the_slurm_profile_sizes_every_rule_that_asks_for_a_gpu():
     profile = yaml.safe_load((ROOT / "workflow" / "profiles" / "slurm" / "config.yaml").read_text())
     assert {"finetune_baseline", "prune_model", "prune_channels", "evaluate_model", "time_models"} <= gpu_rules
     assert gpu_rules <= set(profile["set-resources"]) and gpu_rules <= set(profile["set-threads"])
+
+
+CONTROLS = {
+    "experiments": [
+        {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
+        {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
+        {"name": "dense_it", "strategy": "dense", "schedule": "iterative", "sparsity": 0, "steps": 2,
+         "control_of": "it_l1_50"},
+        {"name": "dense_kd", "strategy": "dense", "schedule": "oneshot", "sparsity": 0, "control_of": "it_l1_50",
+         "finetune": {"epochs": 4, "lr": 0.05}, "distill": {"weight": 0.5, "temperature": 4}}],
+    "small_dense": [{"name": "small_ch_50", "matches": "os_ch_50"}],
+    "sweeps": [], "ablation": [], "seeds_experiments": [],
+}
+
+
+def test_the_controls_are_planned_when_asked_for_and_only_then(tmp_path):
+    """Dense rows are prune jobs without masks (finetune_dense); a small dense net is a width
+    match on its matched experiment's checkpoint, then a training job of the baseline's program;
+    all of them are evaluated, timed and tabled like the others. The quick preset plans none."""
+    def plan(*configfiles):
+        out = tmp_path / str(len(configfiles))
+        run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), *map(str, configfiles),
+                        "--config", f"results_dir={out}", f"paper_dir={out}/paper", "--dry-run", "--printshellcmds")
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run.stdout, out
+
+    quick, _ = plan()
+    assert "match_width" not in re.findall(r"^rule (\w+):", quick, re.MULTILINE)
+    assert "without pruning" not in quick and "small dense" not in quick and "scripts.width" not in quick
+    configfile = tmp_path / "controls.yaml"
+    configfile.write_text(yaml.safe_dump(CONTROLS))
+    stdout, out = plan(configfile)
+    # training jobs print their message in place of the rule's block
+    assert len(re.findall(r": Fine-tuning dense_(it|kd) without pruning \(a dense control\)", stdout)) == 2
+    assert len(re.findall(r": Training the small dense net small_ch_50 from scratch", stdout)) == 1
+    assert len(re.findall(r": Pruning ", stdout)) == 2  # it_l1_50 and os_ch_50
+    rules = re.findall(r"^rule (\w+):", stdout, re.MULTILINE)
+    assert (rules.count("match_width"), rules.count("evaluate_model")) == (1, 6)
+    commands = [line.removeprefix("Shell command: ") for line in stdout.splitlines()
+                if line.startswith("Shell command: python -m scripts.")]
+    dense = [PruneJob.from_json(job_arg(c)) for c in commands if "scripts.prune " in c and "dense" in c]
+    assert sorted(j.name for j in dense) == ["dense_it", "dense_kd"]
+    assert all("--masked-ckpt" not in c for c in commands if "scripts.prune " in c and "dense" in c)
+    (width,) = [c for c in commands if "scripts.width " in c]
+    assert f"--matched {out}/models/os_ch_50.pt" in width and f"--out {out}/controls/small_ch_50.width.json" in width
+    (small,) = [c for c in commands if "scripts.finetune " in c and "--width" in c]
+    quick_config = yaml.safe_load((ROOT / "workflow/presets/quick.yaml").read_text())
+    hyp = json.loads(job_arg(small))["hyp"]  # the baseline's epochs and os_ch_50's one fine-tune
+    assert hyp["epochs"] == quick_config["train"]["epochs"] + quick_config["prune"]["finetune"]["epochs"]
+    assert f"--ckpt {out}/models/small_ch_50.pt" in small
+    (timing,) = [c for c in commands if "scripts.timing " in c]
+    assert all(f"--model {m} " in timing for m in ("dense_it", "dense_kd", "small_ch_50"))

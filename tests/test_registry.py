@@ -7,7 +7,7 @@ import yaml
 
 from conftest import ROOT
 from scripts.lib.planning.config import load_schema
-from scripts.lib.planning.registry import CHANNELS, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
+from scripts.lib.planning.registry import CHANNELS, DENSE, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
 from scripts.lib.report.columns import COLUMNS, DETAIL_FIELDS, TABLES, check_registered, table_columns
 from scripts.lib.report.formats import mb, mega, ms, pct, points, ratio
 
@@ -22,10 +22,13 @@ def test_the_schema_takes_strategies_and_schedules_from_the_registries():
 def test_every_registered_strategy_has_code_and_no_code_is_unregistered():
     from scripts.lib.pruning.channels import IMPORTANCES
     from scripts.lib.pruning.masks import MASKING_METHODS
+    from scripts.lib.pruning.pruners import DENSE_METHODS
     from scripts.lib.pruning.schedules import SCHEDULES as CODE_SCHEDULES
 
     assert set(strategies_of(MASKING)) == set(MASKING_METHODS)
     assert set(strategies_of(CHANNELS)) == set(IMPORTANCES)
+    assert set(strategies_of(DENSE)) == set(DENSE_METHODS)
+    assert set(STRATEGIES) == set(strategies_of(MASKING) + strategies_of(CHANNELS) + strategies_of(DENSE))
     assert set(CODE_SCHEDULES) == set(SCHEDULES)
 
 

@@ -49,7 +49,12 @@ TINY = {
         {"name": "gr_l1_60", "label": "Gradual L1 60%", "strategy": "l1_unstructured", "schedule": "gradual",
          "sparsity": 0.6, "steps": 3, "recalibrate_bn": 1, "distill": {"weight": 0.5, "temperature": 2.0},
          "finetune": {"epochs": 2, "lr": 0.05}, "scope": "global", "exclude": ["features.0.0"]},
+        # the dense control of it_l1_50: its two fine-tunes, nothing removed
+        {"name": "dense_it_50", "label": "Dense, iterative budget", "strategy": "dense", "schedule": "iterative",
+         "sparsity": 0, "steps": 2, "control_of": "it_l1_50"},
     ],
+    # a small dense net at the width whose MACs match os_ch_50's, trained from scratch
+    "small_dense": [{"name": "small_ch_50", "label": "Small dense, MACs of channels 50%", "matches": "os_ch_50"}],
     "ablation": ["os_l1_50", "it_l1_50", "gr_l1_60"],
     # one new row (30 %); its 50 % row is os_l1_50, trained once
     "sweeps": [{"strategies": ["l1_unstructured"], "sparsities": [0.3, 0.5], "schedule": "oneshot"}],
@@ -91,10 +96,15 @@ def is_channel_experiment(config, name):
     return any(e["name"] == name and e["strategy"].endswith("_channels") for e in config["experiments"])
 
 
+def is_dense_control(config, name):
+    return any(e["name"] == name and e["strategy"] == "dense" for e in config["experiments"])
+
+
 def model_rows(config):
     from scripts.lib.planning.matrix import all_experiments
     return [("baseline", "Baseline (trained from scratch)", 0.0)] + [
-        (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)]
+        (e["name"], e["label"], e["sparsity"]) for e in all_experiments(config)] + [
+        (e["name"], e["label"], 0.0) for e in config.get("small_dense", [])]
 
 
 def planned_names(config):
@@ -229,8 +239,8 @@ def test_seed_style_masked_checkpoints_are_kept_and_measured(tiny_run):
     for e in config["experiments"]:
         m = metrics(config, e["name"])
         masked = Path(config["results_dir"], "models", "masked", f"{e['name']}.pt")
-        if is_channel_experiment(config, e["name"]):  # no masks: channels were cut out
-            assert m["masked_file_bytes"] is None and not masked.exists()
+        if is_channel_experiment(config, e["name"]) or is_dense_control(config, e["name"]):
+            assert m["masked_file_bytes"] is None and not masked.exists()  # no masks: cut out, or none at all
             continue
         assert m["masked_file_bytes"] == masked.stat().st_size > m["file_bytes"]
         keys = torch.load(masked, weights_only=True)["state_dict"].keys()

@@ -37,12 +37,20 @@ from scripts.lib.planning.config import (
     experiment_name_pattern,
     experiments_by_name,
     replicas_by_name,
+    small_dense_by_name,
     validate_config,
 )
 from scripts.lib.planning import jobs
 from scripts.lib.planning.codehash import closure_hash
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
-from scripts.lib.planning.registry import BASELINE, CHANNELS, FIGURES, strategies_of
+from scripts.lib.planning.registry import (
+    BASELINE,
+    CHANNELS,
+    DENSE,
+    FIGURES,
+    MASKING,
+    strategies_of,
+)
 
 try:
     for configfile in workflow.overwrite_configfiles:  # --configfile FILE...
@@ -77,7 +85,10 @@ IMAGENET_WEIGHTS = f"resources/weights/{IMAGENET_WEIGHTS_FILE}"
 # Each experiment with its defaults, by name (looked up once per job: no scan of the list).
 SETTINGS = experiments_by_name(config)
 EXPERIMENTS = list(SETTINGS)
-MODELS = [BASELINE] + EXPERIMENTS  # the models of the paper's tables and figures
+# Small dense nets trained from scratch at a matched width (config key small_dense): controls.
+SMALL_DENSE = small_dense_by_name(config)
+# The models of the paper's tables and figures.
+MODELS = [BASELINE] + EXPERIMENTS + list(SMALL_DENSE)
 # Seed replicas (config key seeds): pruned and evaluated like the experiments, then folded
 # into their experiment's row as a mean and spread; never timed, drawn or tabled alone.
 REPLICAS = replicas_by_name(config)
@@ -88,7 +99,11 @@ CHANNEL_EXPERIMENTS = [
     n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)
 ]
 MASKING_EXPERIMENTS = [
-    n for n, e in RUN_SETTINGS.items() if e["strategy"] not in strategies_of(CHANNELS)
+    n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(MASKING)
+]
+# Dense controls fine-tune without pruning: no masks either (workflow/rules/controls.smk).
+DENSE_EXPERIMENTS = [
+    n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(DENSE)
 ]
 LATEX = shutil.which("latexmk")
 # Wall time of the compute stages, for the paper's provenance section.
@@ -96,6 +111,8 @@ TRAINING_BENCHMARKS = (
     [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
     + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in MASKING_EXPERIMENTS]
     + [f"{BENCHMARKS}/prune_channels/{n}.tsv" for n in CHANNEL_EXPERIMENTS]
+    + [f"{BENCHMARKS}/finetune_dense/{n}.tsv" for n in DENSE_EXPERIMENTS]
+    + [f"{BENCHMARKS}/train_small_dense/{n}.tsv" for n in SMALL_DENSE]
     + [f"{BENCHMARKS}/evaluate_model/{n}.tsv" for n in ALL_MODELS]
     + [f"{BENCHMARKS}/time_models.tsv"]
 )
@@ -195,9 +212,9 @@ def weights_input():
 
 def masked_checkpoint(wildcards):
     """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
-    if wildcards.model == BASELINE or RUN_SETTINGS[wildcards.model][
-        "strategy"
-    ] in strategies_of(CHANNELS):
+    # None for the baseline and the small dense nets.
+    run = RUN_SETTINGS.get(wildcards.model)
+    if run is None or run["strategy"] not in strategies_of(MASKING):
         return []
     return [f"{RESULTS}/models/masked/{wildcards.model}.pt"]
 

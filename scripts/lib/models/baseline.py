@@ -11,12 +11,13 @@ from scripts.lib.models.resume import ResumePoint
 
 
 def finetune(dataset: dict, weights: str | None, hyp: TrainHyp, mean, std, seed: int,
-             eval_batch_size: int, fmt: str, resume: ResumePoint | None = None):
+             eval_batch_size: int, fmt: str, resume: ResumePoint | None = None, width_mult: float = 1.0):
     """Return (model at its best validation epoch, history dict); `fmt` is the memory format
-    the model and its batches compute in (engine.memory_format)."""
+    the model and its batches compute in (engine.memory_format); `width_mult` < 1 trains a
+    narrower MobileNetV2 (a small dense control)."""
     device = select_device()
     seed_everything(seed)
-    model = build_model(len(dataset["classes"]), weights).to(device)
+    model = build_model(len(dataset["classes"]), weights, width_mult).to(device)
     splits = device_splits(dataset, mean, std, device, memory_format(fmt))
     t0 = time.perf_counter()
     epochs = fit(model, splits["train"], splits["val"], hyp, seed, eval_batch_size, tag="baseline ", resume=resume)

@@ -45,13 +45,14 @@ def fetch_imagenet_weights(out: str | Path) -> None:
         dst.replace(out)
 
 
-def build_model(num_classes: int, weights_path: str | Path | None = None) -> nn.Module:
+def build_model(num_classes: int, weights_path: str | Path | None = None, width_mult: float = 1.0) -> nn.Module:
     """torchvision MobileNetV2 with a `num_classes` head, optionally from a state_dict file.
 
     An ImageNet (1000-class) state_dict is loaded before the head is replaced, so
-    every layer but the new classifier starts from it.
+    every layer but the new classifier starts from it. `width_mult` scales every layer's
+    channels as torchvision does (rounded to multiples of 8): the small dense controls.
     """
-    model = mobilenet_v2(weights=None)
+    model = mobilenet_v2(weights=None, width_mult=width_mult)
     state = None
     if weights_path is not None:
         try:
@@ -113,8 +114,9 @@ def apply_architecture(model: nn.Module, spec: dict[str, list[int]]) -> nn.Modul
 
 
 def model_from_state(meta: dict, state_dict: dict) -> nn.Module:
-    """The model a checkpoint describes: stock MobileNetV2, resized if it was channel-pruned."""
-    model = build_model(meta["num_classes"])
+    """The model a checkpoint describes: stock MobileNetV2 (at its width multiplier, for a small
+    dense net trained so), resized if it was channel-pruned."""
+    model = build_model(meta["num_classes"], width_mult=meta.get("width_mult", 1.0))
     if "architecture" in meta:
         apply_architecture(model, meta["architecture"])
     model.load_state_dict(state_dict)

@@ -111,6 +111,7 @@ def check_semantics(config: dict) -> None:
     for name in replicas_by_name(config):
         if name.casefold() in seen:
             raise ConfigError(f"config key seeds: the replica name {name!r} is taken by an experiment; rename it")
+    check_controls(config, seen)
     for i, name in enumerate(config.get("ablation", [])):
         if name not in names:
             raise ConfigError(f"config key ablation[{i}]: {name!r} is not an experiment (named rows and sweep rows); "
@@ -118,11 +119,50 @@ def check_semantics(config: dict) -> None:
 
 
 def check_gradual(exp: dict, key: str) -> None:
-    from scripts.lib.planning.registry import CHANNELS, STRATEGIES
+    from scripts.lib.planning.registry import CHANNELS, DENSE, STRATEGIES
 
-    if exp["schedule"] == "gradual" and STRATEGIES[exp["strategy"]].family == CHANNELS:
+    family = STRATEGIES[exp["strategy"]].family
+    if exp["schedule"] == "gradual" and family in (CHANNELS, DENSE):
         raise ConfigError(f"config key {key}.schedule: gradual updates masks during training; it is for "
-                          f"masking strategies, not {exp['strategy']!r}")
+                          f"masking strategies, not {exp['strategy']!r}"
+                          + (" (the dense control of a gradual row is one-shot with that row's finetune)"
+                             if family == DENSE else ""))
+    if family == DENSE and exp["sparsity"] != 0:
+        raise ConfigError(f"config key {key}.sparsity: the dense control removes nothing; its sparsity must be 0, "
+                          f"got {exp['sparsity']}")
+
+
+def check_controls(config: dict, seen: dict) -> None:
+    """A dense row's control_of names a pruning row of the same fine-tune budget; a small dense
+    net has a name of its own and matches a channel-removal experiment. `seen`: the taken names,
+    casefolded (experiments, sweep rows)."""
+    from scripts.lib.planning.registry import CHANNELS, DENSE, STRATEGIES
+
+    experiments = experiments_by_name(config)
+    for i, exp in enumerate(config["experiments"]):
+        key, target = f"experiments[{i}].control_of", exp.get("control_of")
+        if target is None:
+            continue
+        if STRATEGIES[exp["strategy"]].family != DENSE:
+            raise ConfigError(f"config key {key}: only a dense row (strategy dense) is a control of another")
+        if target not in experiments or STRATEGIES[experiments[target]["strategy"]].family == DENSE:
+            raise ConfigError(f"config key {key}: {target!r} is not a pruning experiment (named rows and sweep rows)")
+        mine, theirs = finetune_epochs(config, exp), finetune_epochs(config, experiments[target])
+        if mine != theirs:
+            raise ConfigError(f"config key {key}: {exp['name']!r} fine-tunes {mine} epoch(s) in all, {target!r} "
+                              f"{theirs}: a control at another budget separates nothing (set its finetune.epochs "
+                              "or steps)")
+    replica_names = {n.casefold() for n in replicas_by_name(config)}
+    for i, entry in enumerate(config.get("small_dense", [])):
+        key, name = f"small_dense[{i}]", entry["name"]
+        if name.casefold() == BASELINE or name.casefold() in seen or name.casefold() in replica_names:
+            raise ConfigError(f"config key {key}.name: {name!r} is taken (the baseline, an experiment or a seed "
+                              "replica, in any letter case)")
+        seen[name.casefold()] = -1
+        match = experiments.get(entry["matches"])
+        if match is None or STRATEGIES[match["strategy"]].family != CHANNELS:
+            raise ConfigError(f"config key {key}.matches: {entry['matches']!r} is not a channel-removal experiment "
+                              "(a masked model keeps the baseline's MACs: there is no smaller width to match)")
 
 
 def check_override(config: dict, override: dict, source: str, path=()) -> None:
@@ -202,11 +242,24 @@ def finetune_epochs(config: dict, exp: dict) -> int:
     return epochs if exp["schedule"] == "gradual" else epochs * exp.get("steps", 1)
 
 
+def small_dense_by_name(config: dict) -> dict[str, dict]:
+    """The small dense networks (config key small_dense), label defaulting to the name, by name."""
+    return {e["name"]: {"label": e["name"], **e} for e in config.get("small_dense", [])}
+
+
+def small_dense_epochs(config: dict, entry: dict) -> int:
+    """A small dense net's training epochs: the baseline's and the matched experiment's fine-tuning."""
+    return config["train"]["epochs"] + finetune_epochs(config, experiments_by_name(config)[entry["matches"]])
+
+
 def training_bill(config: dict) -> dict:
     """The study's cost in training epochs: the baseline's, every experiment's fine-tuning,
-    and how many of those distil the baseline (each also runs the teacher's forward pass)."""
+    how many of those distil the baseline (each also runs the teacher's forward pass), and the
+    small dense networks trained from scratch."""
     experiments = [*experiments_by_name(config).values(), *replicas_by_name(config).values()]
     from_scratch = config["train"]["epochs"]
     finetune = sum(finetune_epochs(config, e) for e in experiments)
     distilled = sum(finetune_epochs(config, e) for e in experiments if e.get("distill"))
-    return {"baseline": from_scratch, "finetune": finetune, "distilled": distilled, "total": from_scratch + finetune}
+    small = sum(small_dense_epochs(config, e) for e in small_dense_by_name(config).values())
+    return {"baseline": from_scratch, "finetune": finetune, "distilled": distilled, "small_dense": small,
+            "total": from_scratch + finetune + small}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from scripts.lib import REPO
 
-from scripts.lib.planning.config import config_hash, experiments_by_name, prunable_settings, replicas_by_name
+from scripts.lib.planning.config import (config_hash, experiments_by_name, prunable_settings, replicas_by_name,
+                                         small_dense_by_name, small_dense_epochs)
 from scripts.lib.planning.labels import label_before_results
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
@@ -127,9 +128,9 @@ def engine(config: dict) -> Engine:
 
 
 # The prune job's experiment: every key of an experiment row but those that name it (name,
-# label), set its fine-tuning or prunable set (their own settings below), or fold it into
-# another row (seed, replica_of: the seed is the job's own).
-EXPERIMENT_OWN_KEYS = ("name", "label", "finetune", "sweep", "scope", "exclude", "seed", "replica_of")
+# label), set its fine-tuning or prunable set (their own settings below), fold it into
+# another row (seed, replica_of: the seed is the job's own) or pair it with one (control_of).
+EXPERIMENT_OWN_KEYS = ("name", "label", "finetune", "sweep", "scope", "exclude", "seed", "replica_of", "control_of")
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,26 @@ def train_job(config: dict) -> TrainJob:
     return TrainJob(hyp=config["train"], seed=config["seed"], engine=engine(config))
 
 
+@dataclass(frozen=True)
+class WidthJob(Job):
+    """Stage 3, controls: the width multiplier of a small dense net, from the model it matches."""
+    name: str         # the small dense net (config key small_dense[].name)
+    matches: str      # the experiment whose checkpoint's MACs the width matches
+    image_size: int   # MACs are counted for one image of this size
+
+
+def width_job(config: dict, name: str) -> WidthJob:
+    return WidthJob(name=name, matches=small_dense_by_name(config)[name]["matches"],
+                    image_size=config["data"]["image_size"])
+
+
+def small_dense_job(config: dict, name: str) -> TrainJob:
+    """A small dense net's training: the baseline's recipe and seed, for the baseline's epochs plus
+    the matched experiment's fine-tune epochs (its width comes from its WidthJob's file)."""
+    epochs = small_dense_epochs(config, small_dense_by_name(config)[name])
+    return TrainJob(hyp={**config["train"], "epochs": epochs}, seed=config["seed"], engine=engine(config))
+
+
 def prune_job(config: dict, run: dict) -> PruneJob:
     """`run`: an experiment row with its defaults, or a seed replica of one."""
     return PruneJob(name=run["name"], experiment={k: v for k, v in run.items() if k not in EXPERIMENT_OWN_KEYS},
@@ -234,7 +255,9 @@ def results_job(config: dict) -> ResultsJob:
     """Experiment settings in table order, the baseline first; seed replicas last (folded into
     their experiments' rows)."""
     rows = [{"name": BASELINE, "label": baseline_label(config)}]
-    rows += list(experiments_by_name(config).values()) + list(replicas_by_name(config).values())
+    rows += list(experiments_by_name(config).values())
+    rows += [{"name": n, "label": e["label"]} for n, e in small_dense_by_name(config).items()]
+    rows += list(replicas_by_name(config).values())
     return ResultsJob(rows=rows, seed=config["seed"])
 
 
@@ -261,18 +284,19 @@ class FigureJob(Job):
 
 def figure_models(config: dict, figure: str) -> list[str]:
     """The models whose files a figure is given: every iterative experiment's history, or every
-    model's checkpoint (the baseline first); none for figures of the results table."""
+    model's checkpoint (the baseline first, the small dense nets last); none for figures of the
+    results table."""
     experiments = experiments_by_name(config)
     if FIGURES[figure].inputs == "histories":
         return [n for n, e in experiments.items() if e["schedule"] == "iterative"]
     if FIGURES[figure].inputs == "checkpoints":
-        return [BASELINE, *experiments]
+        return [BASELINE, *experiments, *small_dense_by_name(config)]
     return []
 
 
 def figure_job(config: dict, figure: str) -> FigureJob:
-    experiments = experiments_by_name(config)
-    labels = [baseline_label(config) if n == BASELINE else label_before_results(experiments[n]["label"])
+    named = {**experiments_by_name(config), **small_dense_by_name(config)}
+    labels = [baseline_label(config) if n == BASELINE else label_before_results(named[n]["label"])
               for n in figure_models(config, figure)]
     return FigureJob(figure=figure, labels=labels)
 

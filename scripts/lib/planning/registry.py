@@ -14,12 +14,13 @@ BASELINE = "baseline"  # reserved experiment name: the trained, unpruned model
 
 MASKING = "masking"    # zeros in dense tensors (torch.nn.utils.prune)
 CHANNELS = "channels"  # channels cut out of the network (Torch-Pruning)
+DENSE = "dense"        # nothing removed: the controls that separate pruning from training
 
 
 @dataclass(frozen=True)
 class Strategy:
     name: str            # the config's `strategy` value
-    family: str          # MASKING or CHANNELS
+    family: str          # MASKING, CHANNELS or DENSE
     phrase: str          # how the paper names it in a sentence
     description: str     # one sentence for the paper's setup section
     control: str | None = None  # the random control of this importance criterion, if any
@@ -44,6 +45,10 @@ STRATEGIES = {s.name: s for s in (
              control="random_channels"),
     Strategy("random_channels", CHANNELS, "random channel",
              "channels chosen at random are cut out of the network, the control of group L2"),
+    # The control of every pruning row: its schedule and fine-tuning with nothing removed (sparsity 0).
+    Strategy("dense", DENSE, "dense fine-tuning",
+             "nothing is removed: the baseline is fine-tuned with a pruned row's schedule and budget, the control "
+             "that separates what pruning does from what the extra training does"),
 )}
 
 SCHEDULES = {s.name: s for s in (

@@ -20,7 +20,7 @@ from scripts.lib.models.engine import Distillation, TrainHyp, duration, evaluate
 from scripts.lib.models.resume import ResumePoint
 from scripts.lib.pruning.channels import channel_counts
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
-from scripts.lib.pruning.pruners import CHANNEL_METHODS, STRATEGIES, make_pruner
+from scripts.lib.pruning.pruners import CHANNEL_METHODS, DENSE_METHODS, STRATEGIES, make_pruner
 from scripts.lib.pruning.schedules import SCHEDULES, cubic_targets, gradual_update_steps
 
 RESUME_FORMAT = 3  # what a resume file holds; a file of another format is ignored, never misread
@@ -49,8 +49,11 @@ class Experiment:
             raise ValueError(f"recalibrate_bn must be >= 0 batches, got {self.recalibrate_bn!r}")
         if not 0 < self.pruning_share <= 1:
             raise ValueError(f"pruning_share must be in (0, 1], got {self.pruning_share!r}")
-        if self.schedule == "gradual" and self.strategy in CHANNEL_METHODS:
-            raise ValueError("the gradual schedule updates masks during training: it is for masking strategies")
+        if self.schedule == "gradual" and self.strategy in (*CHANNEL_METHODS, *DENSE_METHODS):
+            raise ValueError("the gradual schedule updates masks during training: it is for masking strategies "
+                             "(the dense control of a gradual row is one-shot, with the gradual row's fine-tune)")
+        if self.strategy in DENSE_METHODS and self.sparsity != 0:
+            raise ValueError(f"the dense control removes nothing: its sparsity must be 0, got {self.sparsity!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":

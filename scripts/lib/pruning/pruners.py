@@ -16,7 +16,8 @@ from scripts.lib.pruning.channels import IMPORTANCES, ChannelPruner
 from scripts.lib.pruning.masks import MASKING_METHODS, prunable_modules, prune_step, restore_masks
 
 CHANNEL_METHODS = tuple(IMPORTANCES)  # physically removed channels
-STRATEGIES = (*MASKING_METHODS, *CHANNEL_METHODS)
+DENSE_METHODS = ("dense",)  # nothing removed: the fine-tuning alone, the control of every pruning row
+STRATEGIES = (*MASKING_METHODS, *CHANNEL_METHODS, *DENSE_METHODS)
 
 
 class Pruner(Protocol):
@@ -55,9 +56,31 @@ class MaskPruner:
         self.done = state["done"]
 
 
+class DensePruner:
+    """Removes nothing: each step leaves the model as it is, so that the schedule's fine-tunes run
+    on the dense model alone (the control of a pruning row at its budget)."""
+
+    def __init__(self, targets: list[float]):
+        if any(targets):
+            raise ValueError(f"the dense control removes nothing: its targets must be 0, got {targets}")
+        self.targets, self.done = list(targets), 0
+
+    def step(self, k: int | None = None) -> float:
+        self.done = self.done + 1 if k is None else k
+        return 0.0
+
+    def state(self) -> dict:
+        return {"done": self.done}
+
+    def load_state(self, state: dict, model_state: dict) -> None:
+        self.done = state["done"]
+
+
 def make_pruner(model: nn.Module, strategy: str, settings: dict, targets: list[float], image_size: int) -> Pruner:
-    """The pruner of a strategy: masking, or channel removal (the classifier's outputs, the
-    classes, and the excluded modules keep their channels)."""
+    """The pruner of a strategy: masking, channel removal (the classifier's outputs, the
+    classes, and the excluded modules keep their channels), or none (the dense control)."""
+    if strategy in DENSE_METHODS:
+        return DensePruner(targets)
     if strategy in CHANNEL_METHODS:
         ignored = [model.get_submodule(n) for n in (CLASSIFIER, *settings["exclude"])]
         return ChannelPruner(model, strategy, targets, image_size, settings.get("round_to"), ignored)

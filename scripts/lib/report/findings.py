@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
 from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIES
+from scripts.lib.report.controls import control_findings, is_dense_control
 from scripts.lib.report.inputs import Run
 from scripts.lib.report.phrases import RUNTIME_NAMES
 from scripts.lib.report.stats import paired_test
@@ -73,10 +74,12 @@ def strategy_comparisons(rows) -> list[dict]:
 
 
 def plain_rows(rows, settings: dict) -> list[dict]:
-    """The rows that use the shared fine-tune and prunable set: the schedule and strategy
-    comparisons pair only these, so that an option never passes for a schedule's effect."""
+    """The pruned rows that use the shared fine-tune and prunable set: the schedule and strategy
+    comparisons pair only these, so that an option never passes for a schedule's effect (the
+    dense controls, which prune nothing, are compared in scripts.lib.report.controls)."""
     experiments = experiments_by_name(settings)
-    return [r for r in rows if not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
+    return [r for r in rows if not is_dense_control(r)
+            and not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
 
 
 def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
@@ -277,6 +280,7 @@ class Analysis:
     probe: list[dict]      # dense against CSR products of the sparsest masked model (the timing job's probe)
     sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
     headline: list[dict]   # the Summary's findings
+    controls: list[dict]   # models that remove nothing, each against the pruned model it controls
 
     @property
     def baseline(self) -> dict:
@@ -284,7 +288,9 @@ class Analysis:
 
     @property
     def experiments(self) -> list[dict]:
-        return self.rows[1:]
+        """The pruned models (the controls left out)."""
+        controls = {c["row"]["name"] for c in self.controls}
+        return [r for r in self.rows[1:] if r["name"] not in controls]
 
 
 def analyse(run: Run) -> Analysis:
@@ -299,7 +305,8 @@ def analyse(run: Run) -> Analysis:
                     deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
                     options=option_comparisons(run.rows, run.settings, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
-                    headline=headline(schedule, gap, speedups, run.rows[0]))
+                    headline=headline(schedule, gap, speedups, run.rows[0]),
+                    controls=control_findings(run.rows, run.settings, run.histories, run.correct))
 
 
 # --- the seed's four questions ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from scripts.lib.planning.registry import BASELINE, FIGURES
 # Snakemake rules as the paper's provenance names the stages.
 STAGE_NAMES = {"prepare_data": "data", "finetune_baseline": "baseline training",
                "prune_model": "pruning by masking", "prune_channels": "channel removal",
+               "finetune_dense": "dense fine-tuning (controls)", "train_small_dense": "small dense training (controls)",
                "evaluate_model": "evaluation", "time_models": "timing"}
 
 

@@ -15,7 +15,7 @@ import pypandoc
 
 from scripts.lib.files import atomic_output
 from scripts.lib.planning.jobs import RenderSpec
-from scripts.lib.planning.registry import MASKING, STRATEGIES
+from scripts.lib.planning.registry import CHANNELS, MASKING, STRATEGIES
 from scripts.lib.report.context import Context, build_context
 from scripts.lib.report.inputs import load
 from scripts.lib.report.phrases import FILTERS
@@ -31,7 +31,7 @@ PANDOC_TEX = ["--wrap=none", "--standalone", "--shift-heading-level-by=-1"]
 # warns about a key the bibliography lacks; --fail-if-warnings makes that an error.
 CITATIONS = ["--citeproc", "--fail-if-warnings"]
 # What the template knows besides the run: the code's registries and the paired tests' level.
-GLOBALS = {"strategies": STRATEGIES, "masking": MASKING, "alpha": ALPHA}
+GLOBALS = {"strategies": STRATEGIES, "masking": MASKING, "channels": CHANNELS, "alpha": ALPHA}
 
 
 def environment(template_dir) -> jinja2.Environment:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
-from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
+from scripts.lib.report.controls import controls_table
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, latency_settings, timed_runtimes
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.phrases import p_value, runtime_name
@@ -20,9 +21,9 @@ def recovery_table(settings: dict, rows) -> Table | None:
     finetune, body = settings["prune"]["finetune"], []
     labels = {r["name"]: r["label"] for r in rows}
     for e in experiments_by_name(settings).values():
-        if e["name"] not in labels or e.get("sweep") or (e["schedule"] == "oneshot"
-                                                           and not any(k in e for k in RECOVERY_KEYS)):
-            continue
+        if e["name"] not in labels or e.get("sweep") or STRATEGIES[e["strategy"]].family == DENSE \
+                or (e["schedule"] == "oneshot" and not any(k in e for k in RECOVERY_KEYS)):
+            continue  # the dense controls have a table of their own (controls_table)
         ft = {**finetune, **e.get("finetune", {})}
         prunable = prunable_settings(settings, e)
         own_dense = [n for n in prunable["exclude"] if n not in settings["prune"]["exclude"]]
@@ -180,6 +181,7 @@ class Tables:
     options: Table
     probe: Table | None
     sweep: Table | None
+    controls: Table | None   # the controls beside the pruned models they control
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
@@ -187,4 +189,4 @@ def paper_tables(run: Run, a: Analysis) -> Tables:
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
-                  probe=sparse_probe_table(a.probe), sweep=sparse_sweep_table(a.sweep))
+                  probe=sparse_probe_table(a.probe), sweep=sparse_sweep_table(a.sweep), controls=controls_table(a.controls))

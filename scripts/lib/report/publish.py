@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scripts.lib.files import atomic_output, read_json
 from scripts.lib.planning.jobs import RenderSpec
-from scripts.lib.planning.registry import CHANNELS
+from scripts.lib.planning.registry import CHANNELS, DENSE, MASKING
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
 from scripts.lib.report.context import measuring_machine
 from scripts.lib.report.findings import family
@@ -103,14 +103,20 @@ def results_table(rows: list[dict]) -> Table:
                   "gzip (MB)", "Reproduce within (pts)"], out, [False] + [True] * 7)
 
 
+def training_rule(row: dict) -> str:
+    """The rule that trained a model of the table other than the baseline: its strategy's family
+    says which; a row without a strategy is a small dense net (workflow/rules/controls.smk)."""
+    return {MASKING: "prune_model", CHANNELS: "prune_channels", DENSE: "finetune_dense"}.get(family(row),
+                                                                                          "train_small_dense")
+
+
 def stage_table(spec: RenderSpec, rows: list[dict]) -> Table:
     """Each stage's jobs and wall time (Snakemake's benchmark files) and, for the training
     stages, the time of their epochs by the models' own records (whole across resumes)."""
     stages = benchmark_stages(spec.numbers.benchmarks)
     epochs = {}
     for row, path in zip(rows, spec.numbers.histories, strict=True):
-        rule = "finetune_baseline" if row["name"] == rows[0]["name"] else \
-            "prune_channels" if family(row) == CHANNELS else "prune_model"
+        rule = "finetune_baseline" if row["name"] == rows[0]["name"] else training_rule(row)
         epochs[STAGE_NAMES[rule]] = epochs.get(STAGE_NAMES[rule], 0.0) + epoch_seconds(read_json(path))
     body = [[s["stage"], str(s["jobs"]), f"{s['seconds'] / 60:.1f}",
              f"{epochs[s['stage']] / 60:.1f}" if s["stage"] in epochs else ""] for s in stages]
