@@ -169,11 +169,39 @@ class PruneJob(Job):
     engine: Engine
 
 
+# evaluate.int8's choices (the schema lists the same; tests/test_quantize.py checks they agree)
+INT8_CALIBRATIONS = ("minmax", "percentile", "entropy")
+INT8_FORMATS = ("qdq", "qoperator")
+INT8_ACTIVATIONS = ("int8", "uint8")
+
+
+@dataclass(frozen=True)
+class Int8(Job):
+    """evaluate.int8: how ONNX Runtime quantizes a model (scripts.lib.measure.quantize)."""
+    calibration_images: int
+    calibration: str           # INT8_CALIBRATIONS: how a tensor's range is set from the calibration images
+    percentile: float          # percentile calibration: the share (%) of |values| the range keeps
+    format: str                # INT8_FORMATS
+    activations: str           # INT8_ACTIVATIONS: int8 = S8S8, uint8 = U8S8 (weights are always int8)
+    fp32_gain: float | None    # Conv/Gemm whose noise gain exceeds this stay fp32; None: none by this rule
+    fp32_nodes: tuple[str, ...]  # ONNX node names that stay fp32 whatever their gain
+
+    def __post_init__(self):
+        for key, allowed in (("calibration", INT8_CALIBRATIONS), ("format", INT8_FORMATS),
+                             ("activations", INT8_ACTIVATIONS)):
+            if getattr(self, key) not in allowed:
+                raise JobError(f"evaluate.int8.{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if not 50 < self.percentile < 100:
+            raise JobError(f"evaluate.int8.percentile must be in (50, 100), got {self.percentile!r}")
+        if self.fp32_gain is not None and not self.fp32_gain > 0:
+            raise JobError(f"evaluate.int8.fp32_gain must be > 0 or null, got {self.fp32_gain!r}")
+
+
 @dataclass(frozen=True)
 class EvaluateJob(Job):
     """Stage 4: one model's metrics and exports (latency is the timing job's)."""
     prunable: dict  # the paper's prunable set, over which every model's sparsity is counted
-    int8: dict      # evaluate.int8: the calibration
+    int8: Int8      # evaluate.int8: calibration, format, activation type, layers kept fp32
     seed: int       # picks the calibration images
     engine: Engine
 
@@ -216,8 +244,8 @@ def paper_prunable(config: dict) -> dict:
 
 
 def evaluate_job(config: dict) -> EvaluateJob:
-    return EvaluateJob(prunable=paper_prunable(config), int8=config["evaluate"]["int8"], seed=config["seed"],
-                       engine=engine(config))
+    return EvaluateJob(prunable=paper_prunable(config), int8=Int8.from_dict(config["evaluate"]["int8"], "evaluate.int8"),
+                       seed=config["seed"], engine=engine(config))
 
 
 def timing_job(config: dict) -> TimingJob:
