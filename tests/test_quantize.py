@@ -157,8 +157,13 @@ def test_gain_rule_keeps_the_amplifying_layer_fp32(tmp_path):
     assert max(gains, key=gains.get) == "/3/Conv"
     threshold = sorted(gains.values())[-2] * 1.01  # above every other layer's gain
     kept = quantize_int8(path, batches(), tmp_path / "b.onnx", settings(fp32_gain=threshold))
-    assert kept["fp32_nodes"] == ["/3/Conv"] and whole["fp32_nodes"] == []
-    assert op_types(tmp_path / "b.onnx")["/3/Conv"] == "Conv"
+    # with it the layers that compute its input (conv /0 and its ReLU6 /2): their int8 output would be its input
+    assert kept["fp32_nodes"] == ["/0/Conv", "/2/Clip", "/3/Conv"] and whole["fp32_nodes"] == []
+    assert [g["node"] for g in kept["layers"] if g["fp32"]] == ["/0/Conv", "/3/Conv"]
+    model = onnx.load(str(tmp_path / "b.onnx"))
+    quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    assert "/2/Clip_output_0" not in quantized and "/0/Conv_output_0" not in quantized  # its input stays float
+    assert {"/4/Clip_output_0", "/5/Conv_output_0"} <= quantized  # the layers after it stay int8
 
 
 def test_tensor_ranges_are_the_values_seen(tmp_path):

@@ -185,3 +185,32 @@ def layer_gains(model_path, int8_path) -> list[dict]:
                     "max_channel_l1": float(norms.max()), "median_channel_l1": float(np.median(norms)),
                     "noise_gain": float(in_step * norms.max() / out_step) if out_step else None})
     return out
+
+
+def with_float_inputs(model_path, nodes) -> set[str]:
+    """`nodes` and every node that must stay fp32 too for their inputs to stay float: the node that
+    computes an input (back through ReLU6 to the layer it is fused into) and every other reader of
+    it. Leaving a node alone out of quantization keeps its input's rounding: in the QDQ format a
+    quantized producer or reader quantizes the tensor all the same."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    readers = {}
+    for n in model.graph.node:
+        for t in n.input:
+            readers.setdefault(t, []).append(n)
+    by_name = {n.name: n for n in model.graph.node}
+    keep = set(nodes)
+    for name in nodes:
+        tensor = by_name[name].input[0]
+        while True:
+            keep.update(r.name for r in readers.get(tensor, []))
+            producer = made_by.get(tensor)
+            if producer is None:
+                break
+            keep.add(producer.name)
+            if producer.op_type not in ACTIVATIONS:
+                break
+            tensor = producer.input[0]
+    return keep

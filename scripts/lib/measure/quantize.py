@@ -7,8 +7,9 @@ on data the calibration has not seen. Format QDQ (QuantizeLinear/DequantizeLinea
 each quantised operator, which ONNX Runtime's CPU kernels fuse) or QOperator (QLinearConv etc.).
 
 Layers can stay fp32: those named in evaluate.int8.fp32_nodes, and every Conv/Gemm whose noise
-gain (scripts.lib.measure.int8_ranges.layer_gains) exceeds evaluate.int8.fp32_gain. The gain is
-measured on the model quantized whole, which is then quantized again without those layers.
+gain (scripts.lib.measure.int8_ranges.layer_gains) exceeds evaluate.int8.fp32_gain, with the
+nodes that compute and read its input (so that the input, whose rounding the gain amplifies,
+stays float). The gain is measured on the model quantized whole, which is then quantized again.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from scripts.lib.files import atomic_output
-from scripts.lib.measure.int8_ranges import layer_gains, range_report
+from scripts.lib.measure.int8_ranges import layer_gains, range_report, with_float_inputs
 from scripts.lib.models.engine import DeviceData
 from scripts.lib.planning.jobs import Int8
 
@@ -88,7 +89,7 @@ def quantize_int8(onnx_path, batches: list[torch.Tensor], out_path, settings: In
         quantize_static(str(prepared), str(whole), ImageReader(batches), **quantize_static_args(settings))
         gains = layer_gains(prepared, whole)
         by_gain = [g["node"] for g in gains if settings.fp32_gain is not None and (g["noise_gain"] or 0) > settings.fp32_gain]
-        fp32_nodes = [n for n in order if n in set(settings.fp32_nodes) | set(by_gain)]
+        fp32_nodes = [n for n in order if n in set(settings.fp32_nodes) | with_float_inputs(prepared, by_gain)]
         if fp32_nodes:
             quantize_static(str(prepared), str(out), ImageReader(batches), **quantize_static_args(settings, fp32_nodes))
         else:
