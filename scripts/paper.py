@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from scripts.lib.files import setup_logging
-from scripts.lib.planning.jobs import JobError, RenderSpec
+from scripts.lib.planning.jobs import JobError
+from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.report.manuscript import render_spec
 
 

@@ -54,7 +54,7 @@ def test_an_int_is_a_float_and_stays_equal():
 
 def render_spec(run, paper):
     from scripts.lib import REPO
-    from scripts.lib.planning.jobs import RenderNumbers, RenderSources, RenderSpec
+    from scripts.lib.planning.render_spec import RenderNumbers, RenderSources, RenderSpec
 
     return RenderSpec(
         numbers=RenderNumbers(results=f"{run}/results.json", histories=(f"{run}/histories/baseline.json",), correct=(),
@@ -75,7 +75,7 @@ def test_a_render_spec_file_names_its_files_relative_to_itself(tmp_path):
     import os
     import shutil
 
-    from scripts.lib.planning.jobs import RenderSpec
+    from scripts.lib.planning.render_spec import RenderSpec
 
     spec = render_spec(tmp_path / "run", tmp_path / "paper")
     (tmp_path / "run").mkdir()
@@ -93,7 +93,7 @@ def test_a_render_spec_file_names_its_files_relative_to_itself(tmp_path):
 def test_a_render_spec_checks_its_figure_lists():
     import json
 
-    from scripts.lib.planning.jobs import RenderSpec
+    from scripts.lib.planning.render_spec import RenderSpec
 
     data = json.loads(render_spec("r", "p").to_json())
     assert RenderSpec.from_dict(data).figures == {"pareto": ("p/figures/pareto.png",)}  # tuples, as built

@@ -166,6 +166,7 @@ def test_int8_export_round_trip_stays_close_to_fp32(tmp_path):
     (0.1 of the logits' range), and the file about a quarter of the fp32 one."""
     from scripts.lib.models.engine import DeviceData
     from scripts.lib.measure.quantize import calibration_batches, onnx_correct, quantize_int8
+    from scripts.lib.planning.jobs import Int8
     from scripts.lib.measure.timing import onnx_session
 
     torch.manual_seed(0)
@@ -175,7 +176,9 @@ def test_int8_export_round_trip_stays_close_to_fp32(tmp_path):
     data = DeviceData(images, torch.arange(96) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
     batches = calibration_batches(data, 64, 16, seed=0)
     assert [len(b) for b in batches] == [16] * 4
-    quantize_int8(tmp_path / "m.onnx", batches, tmp_path / "m.int8.onnx")
+    shipped = Int8(calibration_images=64, calibration="minmax", percentile=99.999, format="qdq", activations="int8",
+                   fp32_gain=None, fp32_nodes=())
+    quantize_int8(tmp_path / "m.onnx", batches, tmp_path / "m.int8.onnx", shipped)
     x = data.normalise(images[64:]).numpy()
     fp32 = onnx_session(tmp_path / "m.onnx", 1).run(None, {"images": x})[0]
     int8 = onnx_session(tmp_path / "m.int8.onnx", 1).run(None, {"images": x})[0]

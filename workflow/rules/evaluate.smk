@@ -16,6 +16,7 @@ rule evaluate_model:
         export_fp16=f"{RESULTS}/exports/{{model}}.fp16.sparse.pt.gz",
         onnx=f"{RESULTS}/exports/{{model}}.onnx",
         onnx_int8=f"{RESULTS}/exports/{{model}}.int8.onnx",
+        int8_report=f"{RESULTS}/int8/{{model}}.json",
         correct=f"{RESULTS}/predictions/{{model}}.json",
     log:
         f"{LOGS}/evaluate_model/{{model}}.log",
@@ -38,7 +39,8 @@ rule evaluate_model:
     shell:
         "python -m scripts.evaluate --job {params.job:q} --ckpt {input.ckpt} --data {input.data} --threads {threads}"
         " {params.masked_arg} --export-fp32 {output.export_fp32} --export-fp16 {output.export_fp16}"
-        " --onnx {output.onnx} --onnx-int8 {output.onnx_int8} --correct {output.correct}"
+        " --onnx {output.onnx} --onnx-int8 {output.onnx_int8} --int8-report {output.int8_report}"
+        " --correct {output.correct}"
         " --out {output.metrics} > {log} 2>&1"
 
 

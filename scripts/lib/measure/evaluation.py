@@ -81,6 +81,7 @@ class ModelFiles:
     onnx_int8: str
     masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
     correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
+    int8_report: str | None = None  # output: per layer, the int8 ranges, scales and noise gains (quantize_int8)
 
 
 def correct_images(model, data, batch_size: int) -> str:
@@ -133,10 +134,12 @@ def evaluate_model(files: ModelFiles, dataset: dict, job: EvaluateJob, threads: 
     export_onnx(model, image_size, files.onnx)
     metrics["onnx_max_abs_diff"] = onnx_max_abs_diff(model, files.onnx, test.normalise(test.images[:64]).cpu())
     calibration = calibration_batches(device_splits(dataset, engine.mean, engine.std, torch.device("cpu"))["train"],
-                                      job.int8["calibration_images"], engine.eval_batch_size, job.seed)
-    quantize_int8(files.onnx, calibration, files.onnx_int8)
+                                      job.int8.calibration_images, engine.eval_batch_size, job.seed)
+    report = quantize_int8(files.onnx, calibration, files.onnx_int8, job.int8)
+    if files.int8_report:
+        write_json({"name": meta["name"], **report}, files.int8_report)
     correct_int8 = onnx_correct(files.onnx_int8, test, engine.eval_batch_size, threads)
-    metrics.update({"accuracy_int8": correct_int8.count("1") / len(test),
+    metrics.update({"accuracy_int8": correct_int8.count("1") / len(test), "int8_fp32_nodes": report["fp32_nodes"],
                     "onnx_bytes": Path(files.onnx).stat().st_size, "onnx_gzip_bytes": gzip_size(files.onnx),
                     "int8_bytes": Path(files.onnx_int8).stat().st_size, "int8_gzip_bytes": gzip_size(files.onnx_int8)})
     if files.correct:

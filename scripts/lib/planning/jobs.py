@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import typing
 from dataclasses import dataclass
-from pathlib import Path
-
-from scripts.lib import REPO
 
 from scripts.lib.planning.config import (config_hash, experiments_by_name, prunable_settings, replicas_by_name,
                                          small_dense_by_name, small_dense_epochs)
@@ -171,11 +167,39 @@ class PruneJob(Job):
     engine: Engine
 
 
+# evaluate.int8's choices (the schema lists the same; tests/test_quantize.py checks they agree)
+INT8_CALIBRATIONS = ("minmax", "percentile", "entropy")
+INT8_FORMATS = ("qdq", "qoperator")
+INT8_ACTIVATIONS = ("int8", "uint8")
+
+
+@dataclass(frozen=True)
+class Int8(Job):
+    """evaluate.int8: how ONNX Runtime quantizes a model (scripts.lib.measure.quantize)."""
+    calibration_images: int
+    calibration: str           # INT8_CALIBRATIONS: how a tensor's range is set from the calibration images
+    percentile: float          # percentile calibration: the share (%) of |values| the range keeps
+    format: str                # INT8_FORMATS
+    activations: str           # INT8_ACTIVATIONS: int8 = S8S8, uint8 = U8S8 (weights are always int8)
+    fp32_gain: float | None    # Conv/Gemm whose noise gain exceeds this stay fp32; None: none by this rule
+    fp32_nodes: tuple[str, ...]  # ONNX node names that stay fp32 whatever their gain
+
+    def __post_init__(self):
+        for key, allowed in (("calibration", INT8_CALIBRATIONS), ("format", INT8_FORMATS),
+                             ("activations", INT8_ACTIVATIONS)):
+            if getattr(self, key) not in allowed:
+                raise JobError(f"evaluate.int8.{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if not 50 < self.percentile < 100:
+            raise JobError(f"evaluate.int8.percentile must be in (50, 100), got {self.percentile!r}")
+        if self.fp32_gain is not None and not self.fp32_gain > 0:
+            raise JobError(f"evaluate.int8.fp32_gain must be > 0 or null, got {self.fp32_gain!r}")
+
+
 @dataclass(frozen=True)
 class EvaluateJob(Job):
     """Stage 4: one model's metrics and exports (latency is the timing job's)."""
     prunable: dict  # the paper's prunable set, over which every model's sparsity is counted
-    int8: dict      # evaluate.int8: the calibration
+    int8: Int8      # evaluate.int8: calibration, format, activation type, layers kept fp32
     seed: int       # picks the calibration images
     engine: Engine
 
@@ -238,8 +262,8 @@ def paper_prunable(config: dict) -> dict:
 
 
 def evaluate_job(config: dict) -> EvaluateJob:
-    return EvaluateJob(prunable=paper_prunable(config), int8=config["evaluate"]["int8"], seed=config["seed"],
-                       engine=engine(config))
+    return EvaluateJob(prunable=paper_prunable(config), int8=Int8.from_dict(config["evaluate"]["int8"], "evaluate.int8"),
+                       seed=config["seed"], engine=engine(config))
 
 
 def timing_job(config: dict) -> TimingJob:
@@ -314,75 +338,3 @@ def crosscheck_job(config: dict) -> CrosscheckJob:
 
 
 # --- the paper's render specification ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RenderNumbers(Job):
-    """The run's files the paper takes its numbers from."""
-    results: str                 # results.json: the table rows, the baseline first
-    histories: tuple[str, ...]   # one per row, table order
-    correct: tuple[str, ...]     # per-image correctness, one per row, for the paired tests (empty: no tests)
-    data_summary: str
-    provenance: str
-    latency: str                 # the timing job's file: its settings, the passes' agreement, the sparse probe
-    benchmarks: tuple[str, ...]  # Snakemake's benchmark files of the compute stages, <folder>/<rule>[/<job>].tsv
-
-
-@dataclass(frozen=True)
-class RenderSources(Job):
-    """The repository's files that shape the paper: templates, the bibliography and the seed
-    study's reported numbers."""
-    template: str                # the manuscript (pandoc markdown, jinja)
-    latex_template: str          # pandoc's LaTeX template (the preamble)
-    bibliography: str            # BibTeX, read by pandoc's citation processing
-    seed_reference: str
-
-
-@dataclass(frozen=True)
-class RenderSpec(Job):
-    """What the paper is rendered from: files by role, and the effective config.
-
-    Written once by the workflow (<results>/render.json, read by render_paper) and again by
-    `publish collect` beside the published paper (<paper>/numbers/render.json, read by `publish
-    check`). In the file, the numbers' and figures' relative paths are relative to the file's
-    folder, so a copied folder still rebuilds; the sources' are relative to the repository,
-    because a check renders with the repository's current templates. Unlike a stage's job, it
-    holds paths: it is the record of what a published paper was rendered from."""
-    numbers: RenderNumbers
-    figures: dict[str, tuple[str, ...]]  # registry figure: its file(s), per-model figures in table order
-    sources: RenderSources
-    settings: dict                       # the effective config
-
-    def rebased(self, numbers, figures=None, sources=None) -> RenderSpec:
-        """Every path of each group passed through its function (None: left as it is)."""
-        def each(job, f):
-            return dataclasses.replace(job, **{field.name: tuple(map(f, v)) if isinstance(v, tuple) else f(v)
-                                               for field in dataclasses.fields(job)
-                                               for v in (getattr(job, field.name),)})
-        return dataclasses.replace(
-            self, numbers=each(self.numbers, numbers),
-            figures={k: tuple(map(figures, v)) for k, v in self.figures.items()} if figures else self.figures,
-            sources=each(self.sources, sources) if sources else self.sources)
-
-    def relative_to(self, folder) -> RenderSpec:
-        """As written in a file in `folder` (sources outside the repository stay absolute)."""
-        def local(p):
-            return Path(os.path.relpath(p, folder)).as_posix()
-
-        def repository(p):
-            rel = os.path.relpath(p, REPO)
-            return p if rel.split(os.sep)[0] == ".." else Path(rel).as_posix()
-        return self.rebased(local, local, repository)
-
-    def resolved(self, folder) -> RenderSpec:
-        """As read from a file in `folder`: paths to open."""
-        def local(p):
-            return os.path.join(folder, p)
-        return self.rebased(local, local, lambda p: os.path.join(REPO, p))
-
-    def text(self, folder) -> str:
-        """The file's contents, for a file in `folder`."""
-        return json.dumps(dataclasses.asdict(self.relative_to(folder)), indent=2) + "\n"
-
-    @classmethod
-    def read(cls, path) -> RenderSpec:
-        return cls.from_json(Path(path).read_text()).resolved(Path(path).parent)

@@ -98,7 +98,7 @@ COLUMNS = {c.key: c for c in (
 )}
 
 # Fields of a model's metrics that are not table scalars: kept in results.json only.
-DETAIL_FIELDS = ("latency_grid", "cpu", "torch")
+DETAIL_FIELDS = ("latency_grid", "cpu", "torch", "int8_fp32_nodes")
 
 
 def check_registered(metrics: dict, where: str) -> None:

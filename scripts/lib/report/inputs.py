@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from scripts.lib.files import read_json
-from scripts.lib.planning.jobs import RenderSpec
+from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
 # Snakemake rules as the paper's provenance names the stages.

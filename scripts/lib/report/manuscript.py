@@ -14,7 +14,7 @@ import jinja2
 import pypandoc
 
 from scripts.lib.files import atomic_output
-from scripts.lib.planning.jobs import RenderSpec
+from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import CHANNELS, MASKING, STRATEGIES
 from scripts.lib.report.context import Context, build_context
 from scripts.lib.report.inputs import load

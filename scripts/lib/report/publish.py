@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from scripts.lib.files import atomic_output, read_json
-from scripts.lib.planning.jobs import RenderSpec
+from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import CHANNELS, DENSE, MASKING
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
 from scripts.lib.report.context import measuring_machine
