@@ -188,3 +188,22 @@ def test_run_experiment_takes_the_gradient_batches_from_the_training_split():
     history = run_experiment(net, exp, PRUNABLE, {"train": data, "val": data}, hyp, seed=0, eval_batch_size=32)
     assert 0.5 <= 1 - count_macs(net, 32) / start <= 0.5 + MAC_TOLERANCE
     assert history[0]["target_sparsity"] == 0.5
+
+
+def test_the_config_takes_the_channel_keys_and_refuses_a_mac_target_for_masking(base_config):
+    from scripts.lib.planning.config import ConfigError, validate_config
+    from scripts.lib.planning.jobs import prune_job
+
+    row = {"name": "global_taylor_macs", "strategy": "taylor_channels", "schedule": "oneshot", "sparsity": 0.7143,
+           "scope": "global", "target": "macs", "max_layer_ratio": 0.6, "gradient_batches": 8}
+    config = {**base_config, "experiments": [*base_config["experiments"], row]}
+    validate_config(config)
+    job = prune_job(config, row)
+    assert job.prunable["scope"] == "global"
+    exp = Experiment.from_dict(job.experiment)
+    assert (exp.target, exp.max_layer_ratio, exp.gradient_batches) == ("macs", 0.6, 8)
+    masked = {**row, "name": "masked_macs", "strategy": "l1_unstructured"}
+    with pytest.raises(ConfigError, match=r"experiments\[\d+\]\.target"):
+        validate_config({**base_config, "experiments": [*base_config["experiments"], masked]})
+    with pytest.raises(ConfigError, match="max_layer_ratio"):
+        validate_config({**base_config, "experiments": [*base_config["experiments"], {**row, "max_layer_ratio": 1}]})

@@ -123,6 +123,9 @@ def check_gradual(exp: dict, key: str) -> None:
     if exp["schedule"] == "gradual" and STRATEGIES[exp["strategy"]].family == CHANNELS:
         raise ConfigError(f"config key {key}.schedule: gradual updates masks during training; it is for "
                           f"masking strategies, not {exp['strategy']!r}")
+    if exp.get("target", "channels") != "channels" and STRATEGIES[exp["strategy"]].family != CHANNELS:
+        raise ConfigError(f"config key {key}.target: {exp['target']!r} is for channel strategies; "
+                          f"{exp['strategy']!r} masks weights")
 
 
 def check_override(config: dict, override: dict, source: str, path=()) -> None:
