@@ -36,6 +36,10 @@ from scripts.lib.pruning.channel_importance import (IMPORTANCES, NEEDS_GRADIENTS
 
 SEARCH_STEP = 0.01  # share of the channels each small step of a searched target removes
 TARGETS = ("channels", "macs")
+# Global scope: the most of a layer's original channels removed. One-shot to 3.5x fewer MACs
+# on the 40-epoch CIFAR-10 baseline, 0.6 kept more accuracy than 0.9 for group L2 and Taylor
+# (validation, after batch-norm recalibration; 0.9 let the ranking cut whole stages to 8 channels).
+MAX_LAYER_RATIO = 0.6
 
 
 class ChannelPruner:
@@ -54,7 +58,7 @@ class ChannelPruner:
 
     def __init__(self, model: nn.Module, strategy: str, targets: list[float], image_size: int,
                  round_to: int | None, ignored: list[nn.Module], scope: str = "layer", target: str = "channels",
-                 max_layer_ratio: float = 0.9, gradient_batches: Callable[[int], Iterable] | None = None):
+                 max_layer_ratio: float = MAX_LAYER_RATIO, gradient_batches: Callable[[int], Iterable] | None = None):
         if strategy not in IMPORTANCES:
             raise ValueError(f"channel strategy must be one of {sorted(IMPORTANCES)}, got {strategy!r}")
         if round_to is not None and round_to < 1:

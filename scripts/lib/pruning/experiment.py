@@ -20,7 +20,7 @@ from scripts.lib.files import log
 from scripts.lib.models.engine import Distillation, TrainHyp, duration, evaluate, fit, recalibrate_batch_norm
 from scripts.lib.models.resume import ResumePoint
 from scripts.lib.pruning.channel_importance import NEEDS_GRADIENTS
-from scripts.lib.pruning.channels import TARGETS, channel_counts
+from scripts.lib.pruning.channels import MAX_LAYER_RATIO, TARGETS, channel_counts
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
 from scripts.lib.pruning.pruners import CHANNEL_METHODS, STRATEGIES, make_pruner
 from scripts.lib.pruning.schedules import SCHEDULES, cubic_targets, gradual_update_steps
@@ -38,7 +38,7 @@ class Experiment:
     distill: Distillation | None = None  # distil the dense baseline while fine-tuning
     pruning_share: float = 0.75        # gradual: share of the fine-tune budget over which the masks grow
     target: str = "channels"           # channel strategies: what `sparsity` is a share of - channels or MACs
-    max_layer_ratio: float = 0.9       # channel strategies, global scope: most of a layer's channels removed
+    max_layer_ratio: float = MAX_LAYER_RATIO  # channel strategies, global scope: most of a layer's channels removed
     gradient_batches: int = 4          # taylor_channels: training batches whose loss gradient ranks channels
 
     def __post_init__(self):
@@ -69,19 +69,18 @@ class Experiment:
         return cls(d["strategy"], d["schedule"], float(d["sparsity"]), int(d.get("steps", 1)),
                    int(d.get("recalibrate_bn", 0)), Distillation(**distill) if distill else None,
                    float(d.get("pruning_share", 0.75)), d.get("target", "channels"),
-                   float(d.get("max_layer_ratio", 0.9)), int(d.get("gradient_batches", 4)))
+                   float(d.get("max_layer_ratio", MAX_LAYER_RATIO)), int(d.get("gradient_batches", 4)))
 
     def channel_options(self, train, batch_size: int, seed: int) -> dict | None:
         """ChannelPruner's options (None for masking): the gradient batches of step k are the
         first gradient_batches of the training split shuffled with seed + k, without augmentation."""
         if self.strategy not in CHANNEL_METHODS:
             return None
-        batches = None
-        if self.strategy in NEEDS_GRADIENTS:
-            def batches(k: int):
-                return itertools.islice(train.batches(batch_size, torch.Generator().manual_seed(seed + k)),
-                                        self.gradient_batches)
-        return {"target": self.target, "max_layer_ratio": self.max_layer_ratio, "gradient_batches": batches}
+        def batches(k: int):
+            return itertools.islice(train.batches(batch_size, torch.Generator().manual_seed(seed + k)),
+                                    self.gradient_batches)
+        return {"target": self.target, "max_layer_ratio": self.max_layer_ratio,
+                "gradient_batches": batches if self.strategy in NEEDS_GRADIENTS else None}
 
 
 def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: TrainHyp, seed: int,
