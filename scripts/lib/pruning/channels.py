@@ -38,7 +38,8 @@ SEARCH_STEP = 0.01  # share of the channels each small step of a searched target
 TARGETS = ("channels", "macs")
 # Global scope: the most of a layer's original channels removed. One-shot to 3.5x fewer MACs
 # on the 40-epoch CIFAR-10 baseline, 0.6 kept more accuracy than 0.9 for group L2 and Taylor
-# (validation, after batch-norm recalibration; 0.9 let the ranking cut whole stages to 8 channels).
+# (validation, after batch-norm recalibration: 28.4 % and 31.4 % against 11.3 % and 25.4 %; Taylor
+# after one fine-tune epoch: 67.6 % against 53.5 %): 0.9 let the ranking cut whole stages to 8 channels.
 MAX_LAYER_RATIO = 0.6
 
 
