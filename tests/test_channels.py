@@ -104,8 +104,8 @@ def test_random_control_removes_other_channels_than_l2():
 
 def test_unknown_channel_strategy_is_named():
     model, _ = model_and_copy()
-    with pytest.raises(ValueError, match="'taylor_channels'"):
-        ChannelPruner(model, "taylor_channels", [0.5], 32, None, [])
+    with pytest.raises(ValueError, match="'fpgm_channels'"):
+        ChannelPruner(model, "fpgm_channels", [0.5], 32, None, [])
     with pytest.raises(ValueError, match="round_to"):
         ChannelPruner(model, "l2_channels", [0.5], 32, 0, [])
 

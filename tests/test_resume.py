@@ -100,23 +100,24 @@ def test_a_resume_file_of_other_settings_is_ignored(tmp_path, caplog):
     assert saved_progress(other)[0] == "epoch 1/1"
 
 
-def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, module, name, saved):
+def killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, module, name, saved,
+                                             prunable=PRUNABLE):
     """Kill run_experiment on the 3rd call of module.name, resume it, and compare with an
     uninterrupted run: same history (timings aside), same weights. `saved(ref_history)`: where
     the resume file must say the job was when it died, and the history it must hold."""
     reference = fresh_model()
-    ref_history = run_experiment(reference, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48)
+    ref_history = run_experiment(reference, exp, prunable, data, hyp, seed=0, eval_batch_size=48)
     point = ResumePoint(tmp_path / "x.pt.resume", "k")
     with monkeypatch.context() as m:
         kill_on_call(m, module, name, 3)
         with pytest.raises(Killed):
-            run_experiment(fresh_model(), exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+            run_experiment(fresh_model(), exp, prunable, data, hyp, seed=0, eval_batch_size=48, resume=point)
     where, progress = saved_progress(point)
     expected_where, expected_history = saved(ref_history)
     assert where == expected_where
     assert without_seconds(progress["history"]) == without_seconds(expected_history)
     resumed = fresh_model()
-    history = run_experiment(resumed, exp, PRUNABLE, data, hyp, seed=0, eval_batch_size=48, resume=point)
+    history = run_experiment(resumed, exp, prunable, data, hyp, seed=0, eval_batch_size=48, resume=point)
     assert without_seconds(history) == without_seconds(ref_history)
     assert same_state(resumed.state_dict(), reference.state_dict())
 
@@ -129,6 +130,16 @@ def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, str
     # killed in step 3's fine-tune: the file holds steps 1 and 2
     killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, experiment, "fit",
                                              lambda ref: ("step 2/3", ref[:2]))
+
+
+def test_global_taylor_pruning_to_a_mac_target_resumes_after_the_last_finished_step(tmp_path, monkeypatch):
+    """The searched steps replay from Torch-Pruning's history; the gradient batches are the step's."""
+    data = splits()
+    hyp = TrainHyp(**{**HYP.__dict__, "epochs": 1, "warmup_epochs": 0})
+    exp = Experiment("taylor_channels", "iterative", 0.5, 3, target="macs", gradient_batches=2)
+    killed_then_resumed_equals_uninterrupted(tmp_path, monkeypatch, exp, data, hyp, experiment, "fit",
+                                             lambda ref: ("step 2/3", ref[:2]),
+                                             prunable={**PRUNABLE, "scope": "global", "round_to": 8})
 
 
 def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):

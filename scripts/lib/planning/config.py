@@ -130,6 +130,9 @@ def check_gradual(exp: dict, key: str) -> None:
     if family == DENSE and exp["sparsity"] != 0:
         raise ConfigError(f"config key {key}.sparsity: the dense control removes nothing; its sparsity must be 0, "
                           f"got {exp['sparsity']}")
+    if exp.get("target", "channels") != "channels" and STRATEGIES[exp["strategy"]].family != CHANNELS:
+        raise ConfigError(f"config key {key}.target: {exp['target']!r} is for channel strategies; "
+                          f"{exp['strategy']!r} masks weights")
 
 
 def check_controls(config: dict, seen: dict) -> None:

@@ -45,6 +45,14 @@ STRATEGIES = {s.name: s for s in (
              control="random_channels"),
     Strategy("random_channels", CHANNELS, "random channel",
              "channels chosen at random are cut out of the network, the control of group L2"),
+    Strategy("bn_scale_channels", CHANNELS, "BN-scale channel",
+             "channels whose batch-norm scales |gamma| are smallest are cut out of the network "
+             "(the criterion of Network Slimming, without its sparsity training)",
+             control="random_channels"),
+    Strategy("taylor_channels", CHANNELS, "Taylor channel",
+             "channels whose removal changes the training loss least to first order (|weight x gradient| "
+             "over the coupled layers, gradients from a few training batches) are cut out of the network",
+             control="random_channels"),
     # The control of every pruning row: its schedule and fine-tuning with nothing removed (sparsity 0).
     Strategy("dense", DENSE, "dense fine-tuning",
              "nothing is removed: the baseline is fine-tuned with a pruned row's schedule and budget, the control "

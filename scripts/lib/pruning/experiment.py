@@ -7,6 +7,7 @@ Three concerns kept apart, as in torch.nn.utils.prune:
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from torch.nn.utils import prune
 from scripts.lib.files import log
 from scripts.lib.models.engine import Distillation, TrainHyp, duration, evaluate, fit, recalibrate_batch_norm
 from scripts.lib.models.resume import ResumePoint
-from scripts.lib.pruning.channels import channel_counts
+from scripts.lib.pruning.channel_importance import NEEDS_GRADIENTS
+from scripts.lib.pruning.channels import MAX_LAYER_RATIO, TARGETS, channel_counts
 from scripts.lib.pruning.masks import prunable_modules, removed_fraction
 from scripts.lib.pruning.pruners import CHANNEL_METHODS, DENSE_METHODS, STRATEGIES, make_pruner
 from scripts.lib.pruning.schedules import SCHEDULES, cubic_targets, gradual_update_steps
@@ -30,11 +32,14 @@ RESUME_FORMAT = 3  # what a resume file holds; a file of another format is ignor
 class Experiment:
     strategy: str
     schedule: str
-    sparsity: float   # target fraction of the prunable set (structured, channels: of each layer's filters)
+    sparsity: float   # target fraction of the prunable set (structured: of each layer's filters; channels: of the channels, or of the MACs with target "macs")
     steps: int = 1    # pruning steps (iterative) or mask updates (gradual)
     recalibrate_bn: int = 0            # batches to re-estimate batch-norm statistics on after each step; 0 = off
     distill: Distillation | None = None  # distil the dense baseline while fine-tuning
     pruning_share: float = 0.75        # gradual: share of the fine-tune budget over which the masks grow
+    target: str = "channels"           # channel strategies: what `sparsity` is a share of - channels or MACs
+    max_layer_ratio: float = MAX_LAYER_RATIO  # channel strategies, global scope: most of a layer's channels removed
+    gradient_batches: int = 4          # taylor_channels: training batches whose loss gradient ranks channels
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -54,13 +59,31 @@ class Experiment:
                              "(the dense control of a gradual row is one-shot, with the gradual row's fine-tune)")
         if self.strategy in DENSE_METHODS and self.sparsity != 0:
             raise ValueError(f"the dense control removes nothing: its sparsity must be 0, got {self.sparsity!r}")
+        if self.target not in TARGETS or (self.target != "channels" and self.strategy not in CHANNEL_METHODS):
+            raise ValueError(f"target must be one of {TARGETS} (macs: channel strategies only), got {self.target!r}")
+        if not 0 < self.max_layer_ratio < 1:
+            raise ValueError(f"max_layer_ratio must be in (0, 1), got {self.max_layer_ratio!r}")
+        if self.gradient_batches < 1:
+            raise ValueError(f"gradient_batches must be >= 1, got {self.gradient_batches!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
         distill = d.get("distill")
         return cls(d["strategy"], d["schedule"], float(d["sparsity"]), int(d.get("steps", 1)),
                    int(d.get("recalibrate_bn", 0)), Distillation(**distill) if distill else None,
-                   float(d.get("pruning_share", 0.75)))
+                   float(d.get("pruning_share", 0.75)), d.get("target", "channels"),
+                   float(d.get("max_layer_ratio", MAX_LAYER_RATIO)), int(d.get("gradient_batches", 4)))
+
+    def channel_options(self, train, batch_size: int, seed: int) -> dict | None:
+        """ChannelPruner's options (None for masking): the gradient batches of step k are the
+        first gradient_batches of the training split shuffled with seed + k, without augmentation."""
+        if self.strategy not in CHANNEL_METHODS:
+            return None
+        def batches(k: int):
+            return itertools.islice(train.batches(batch_size, torch.Generator().manual_seed(seed + k)),
+                                    self.gradient_batches)
+        return {"target": self.target, "max_layer_ratio": self.max_layer_ratio,
+                "gradient_batches": batches if self.strategy in NEEDS_GRADIENTS else None}
 
 
 def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hyp: TrainHyp, seed: int,
@@ -86,7 +109,7 @@ def run_experiment(model: nn.Module, exp: Experiment, settings: dict, splits, hy
     baseline_weights = sum(m.weight.numel() for m in prunable())
     baseline_channels = channel_counts(model)
     pruner = make_pruner(model, exp.strategy, settings, SCHEDULES[exp.schedule](exp.sparsity, exp.steps),
-                         splits["val"].images.shape[-1])
+                         splits["val"].images.shape[-1], exp.channel_options(splits["train"], hyp.batch_size, seed))
     history = []
     saved = resume.load() if resume else None
     if saved:

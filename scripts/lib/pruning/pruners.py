@@ -76,12 +76,21 @@ class DensePruner:
         self.done = state["done"]
 
 
-def make_pruner(model: nn.Module, strategy: str, settings: dict, targets: list[float], image_size: int) -> Pruner:
+def make_pruner(model: nn.Module, strategy: str, settings: dict, targets: list[float], image_size: int,
+                channel_options: dict | None = None) -> Pruner:
     """The pruner of a strategy: masking, channel removal (the classifier's outputs, the
-    classes, and the excluded modules keep their channels), or none (the dense control)."""
+    classes, and the excluded modules keep their channels; `channel_options`: ChannelPruner's
+    target, max_layer_ratio and gradient_batches, its defaults where absent), or none (the
+    dense control)."""
     if strategy in DENSE_METHODS:
+        if channel_options:
+            raise ValueError(f"the dense control removes nothing: the channel options {sorted(channel_options)} "
+                             "are not for it")
         return DensePruner(targets)
     if strategy in CHANNEL_METHODS:
         ignored = [model.get_submodule(n) for n in (CLASSIFIER, *settings["exclude"])]
-        return ChannelPruner(model, strategy, targets, image_size, settings.get("round_to"), ignored)
+        return ChannelPruner(model, strategy, targets, image_size, settings.get("round_to"), ignored,
+                             scope=settings["scope"], **(channel_options or {}))
+    if channel_options:
+        raise ValueError(f"{strategy} masks weights: the channel options {sorted(channel_options)} are not for it")
     return MaskPruner(model, strategy, settings, targets)
