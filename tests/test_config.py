@@ -107,6 +107,7 @@ def test_the_training_bill_counts_every_epoch(base_config):
     cfg["train"]["epochs"] = 7
     cfg["prune"]["finetune"]["epochs"] = 2
     cfg["sweeps"] = [{"strategies": ["l1_unstructured"], "sparsities": [0.3], "schedule": "oneshot"}]
+    cfg["small_dense"] = []  # config.yaml's names one of its own rows
     cfg["experiments"] = [
         {"name": "a", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5},
         {"name": "b", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.9, "steps": 3},

@@ -37,7 +37,7 @@ def test_the_schema_accepts_exactly_the_known_placeholders_inside_brackets(base_
     for bad in ("L2 <macs_removed> %", "L2 (<unknown>)", "L2 (a (b))", "L2 >", "L2 ({macs_removed})"):
         assert not re.search(pattern, bad), bad
     config = {**base_config, "experiments": [{**base_config["experiments"][0], "label": "L1 <macs_removed>"}],
-              "ablation": [], "seeds_experiments": []}
+              "ablation": [], "seeds_experiments": [], "small_dense": []}
     with pytest.raises(ConfigError, match=r"experiments\[0\]\.label"):
         validate_config(config)
 

@@ -88,7 +88,7 @@ SMALL = {
         {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
         {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
     ],
-    "sweeps": [], "ablation": [], "seeds_experiments": [],
+    "sweeps": [], "ablation": [], "seeds_experiments": [], "small_dense": [],
 }
 PLOTS = {f"plot_{name}": 1 for name in FIGURES}  # one rule per registry figure
 PDF = {"compile_pdf": 1} if shutil.which("latexmk") else {}
@@ -209,7 +209,7 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
             {"name": "own", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5,
              "scope": "global", "exclude": ["features.0.0", "classifier.1"]}]
     configfile = tmp_path / "my.yaml"
-    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "seeds_experiments": [], "results_dir": str(tmp_path / "r"),
+    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "seeds_experiments": [], "small_dense": [], "results_dir": str(tmp_path / "r"),
                                           "paper_dir": str(tmp_path / "r")}))
     run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), str(configfile),
                     "--dry-run", "--printshellcmds")
@@ -257,7 +257,7 @@ CONTROLS = {
         {"name": "dense_kd", "strategy": "dense", "schedule": "oneshot", "sparsity": 0, "control_of": "it_l1_50",
          "finetune": {"epochs": 4, "lr": 0.05}, "distill": {"weight": 0.5, "temperature": 4}}],
     "small_dense": [{"name": "small_ch_50", "matches": "os_ch_50"}],
-    "sweeps": [], "ablation": [], "seeds_experiments": [],
+    "sweeps": [], "ablation": [], "seeds_experiments": [], "small_dense": [],
 }
 
 

@@ -77,7 +77,7 @@ def main(argv=None) -> None:
         matrix = yaml.safe_load(quick_preset.read_text())
         matrix.update(preset="plan-speed", results_dir=str(tmp / "results"), paper_dir=str(tmp / "paper"),
                       experiments=generated_experiments(args.experiments), ablation=[],
-                      seeds_experiments=[])  # both name the preset's rows
+                      seeds_experiments=[], small_dense=[])  # all name the preset's rows
         configfile = tmp / "matrix.yaml"
         configfile.write_text(yaml.safe_dump(matrix, sort_keys=False))
         runs = {
