@@ -25,6 +25,8 @@ shell.prefix(
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
+# Published reference points (quoted, with their sources) for figures that ask for them.
+LITERATURE = f"{ROOT}/paper/literature.yaml"
 BIBLIOGRAPHY = f"{ROOT}/paper/references.bib"
 # The manuscript's sections, included by paper.md.j2: inputs of the render like the template.
 SECTION_TEMPLATES = sorted(str(p) for p in Path(TEMPLATES, "sections").glob("*.md.j2"))
@@ -233,7 +235,9 @@ def final_targets():
 def figure_inputs(figure):
     """What a figure's function is given, by the kind its registry entry declares."""
     if figure.inputs == "results":
-        return {"results": RESULTS_JSON}
+        return {"results": RESULTS_JSON} | (
+            {"literature": LITERATURE} if figure.literature else {}
+        )
     if figure.inputs == "histories":
         return {
             "histories": expand(
@@ -250,10 +254,19 @@ def figure_inputs(figure):
 
 
 def figure_pngs(figure):
-    """The PNG(s) a figure's function writes: one, or one per model (figures/<name>/<model>.png)."""
+    """The PNG(s) a figure's function writes: one, or one per model (figures/<name>/<model>.png).
+    Each has its PDF beside it (figure_pdfs): paper.md shows the PNG, the LaTeX paper the PDF.
+    """
     if figure.inputs == "checkpoints":
         return [f"{PAPER}/figures/{figure.name}/{m}.png" for m in MODELS]
     return [f"{PAPER}/figures/{figure.name}.png"]
+
+
+def figure_pdfs(figure):
+    """The vector copies of a figure's PNGs (a per-model figure's lie in its folder)."""
+    if figure.inputs == "checkpoints":
+        return []
+    return [str(Path(p).with_suffix(".pdf")) for p in figure_pngs(figure)]
 
 
 def figure_outputs(figure):
@@ -269,6 +282,8 @@ def figure_arguments(wildcards, input):
     """The input files of scripts.figures for whichever inputs this rule has (a function of
     the job's input: the rule's `shell` runs at job time, after the loop)."""
     named = dict(input.items())
+    if "literature" in named:
+        return f"--results {shlex.quote(named['results'])} --literature {shlex.quote(named['literature'])}"
     if "results" in named:
         return f"--results {shlex.quote(named['results'])}"
     kind = "histories" if "histories" in named else "ckpts"

@@ -12,6 +12,7 @@ for figure in FIGURES.values():
             **figure_inputs(figure),
         output:
             pngs=report_figure(figure),
+            pdfs=figure_pdfs(figure),
         log:
             f"{LOGS}/plot_{figure.name}.log",
         benchmark:

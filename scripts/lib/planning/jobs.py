@@ -260,10 +260,13 @@ class FigureJob(Job):
 
 
 def figure_models(config: dict, figure: str) -> list[str]:
-    """The models whose files a figure is given: every iterative experiment's history, or every
-    model's checkpoint (the baseline first); none for figures of the results table."""
+    """The models whose files a figure is given: every iterative experiment's history (or the
+    baseline's, as the figure's entry says), or every model's checkpoint (the baseline first);
+    none for figures of the results table."""
     experiments = experiments_by_name(config)
     if FIGURES[figure].inputs == "histories":
+        if FIGURES[figure].histories == BASELINE:
+            return [BASELINE]
         return [n for n, e in experiments.items() if e["schedule"] == "iterative"]
     if FIGURES[figure].inputs == "checkpoints":
         return [BASELINE, *experiments]

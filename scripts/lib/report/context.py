@@ -6,6 +6,7 @@ the registry's strategies, the test level and the filters are the environment's 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 from scripts.lib.planning.config import PUBLISHED_PRESET, training_bill
@@ -58,14 +59,17 @@ def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
     for name, fig in FIGURES.items():
         paths = figures[name]
         if fig.inputs == "checkpoints":
-            items = [{"path": paths[r["name"]], "caption": f"{fig.caption}: {r['label']}.", "width": fig.width}
-                     for r in rows]
+            items = [{"name": name, "path": paths[r["name"]], "caption": f"{fig.caption}: {r['label']}.",
+                      "width": fig.width} for r in rows]
         else:
-            items = [{"path": paths, "caption": fig.caption, "width": fig.width}]
+            items = [{"name": name, "path": paths, "caption": fig.caption, "width": fig.width}]
         out.setdefault(fig.section, []).extend(items)
     for item in (i for items in out.values() for i in items):
         size = f"{{width={round(item['width'] * 100)}%}}" if item["width"] < 1 else ""
-        item["markdown"] = f"![{item['caption']}]({item['path']}){size}"  # alone in its paragraph: a figure
+        # Linked without its extension: pandoc gives paper.md the PNG (manuscript.PANDOC_MD), and
+        # LaTeX's graphicx takes the PDF beside it where there is one (vector), else the PNG.
+        link = os.path.splitext(item["path"])[0]
+        item["markdown"] = f"![{item['caption']}]({link}){size}"  # alone in its paragraph: a figure
     return out
 
 

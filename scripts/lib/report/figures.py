@@ -6,6 +6,8 @@ iterative histories, or checkpoints) and where the paper shows it.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
@@ -20,6 +22,10 @@ from scripts.lib.report.results import grid_entry  # noqa: E402
 
 MB = 1e6
 DPI = 150
+# The LaTeX paper's text width (A4, 2.2 cm margins), in inches: a figure drawn this wide with
+# 8-point text shows 8-point text when LaTeX places it at the full width.
+TEXT_WIDTH = 6.5
+plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 8, "figure.titlesize": 9})
 
 
 def model_color(i: int):
@@ -27,10 +33,18 @@ def model_color(i: int):
     return plt.cm.tab20(i % 20)
 
 
+def vector_path(path) -> Path:
+    """The PDF beside a figure's PNG: the LaTeX paper shows it, paper.md the PNG."""
+    return Path(path).with_suffix(".pdf")
+
+
 def _save(fig, path) -> None:
+    # Fixed metadata so an unchanged figure is byte-identical between runs.
     with atomic_output(path) as tmp:
-        # Fixed metadata so an unchanged figure is byte-identical between runs.
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png", metadata={"Software": None})
+    with atomic_output(vector_path(path)) as tmp:
+        fig.savefig(tmp, bbox_inches="tight", format="pdf",
+                    metadata={"Creator": None, "Producer": None, "CreationDate": None})
     plt.close(fig)
 
 
@@ -192,6 +206,71 @@ def plot_evolution(histories, out) -> None:
     _save(fig, out)
 
 
+def is_control(strategy: str) -> bool:
+    """A strategy that is another's random control (the registry says whose)."""
+    return any(s.control == strategy for s in STRATEGIES.values())
+
+
+FAMILY_NAMES = {"masking": "masked", CHANNELS: "channels removed"}
+
+
+def plot_macs(rows, literature: list[dict], out) -> None:
+    """Accuracy against MACs: every model, one colour per family (controls hollow-crossed), and
+    the published reference points, open markers (same network) or dotted lines (other MACs)."""
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.4))
+    base = rows[0]
+    families = list(dict.fromkeys(STRATEGIES[r["strategy"]].family for r in rows[1:]))
+    err = accuracy_error(rows)
+    ax.errorbar(base["macs"] / 1e6, base["accuracy"] * 100, yerr=[[err[0][0]], [err[1][0]]], fmt="*", ms=11,
+                color="black", capsize=2, zorder=4, label=base["label"])
+    for k, fam in enumerate(families):
+        for control in (False, True):
+            idx = [i for i, r in enumerate(rows) if i and STRATEGIES[r["strategy"]].family == fam
+                   and is_control(r["strategy"]) == control]
+            if idx:
+                ax.errorbar([rows[i]["macs"] / 1e6 for i in idx], [rows[i]["accuracy"] * 100 for i in idx],
+                            yerr=[[err[0][i] for i in idx], [err[1][i] for i in idx]], fmt="x" if control else "o",
+                            ms=5, capsize=2, color=plt.cm.tab10(k), zorder=3, ls="none",
+                            label=f"{FAMILY_NAMES.get(fam, fam)}{', random control' if control else ''}")
+    stock = [p for p in literature if p["network"] == "stock"]
+    for j, p in enumerate(stock):
+        ax.plot(base["macs"] / 1e6, p["accuracy"] * 100, ["s", "D", "^", "v"][j % 4], mfc="none", ms=7,
+                color="tab:gray", ls="none", label=f"published: {p['label']} ({p['source']})")
+    for j, p in enumerate(q for q in literature if q["network"] == "cifar_stem"):
+        ax.axhline(p["accuracy"] * 100, color="tab:gray", ls=[":", "-."][j % 2], lw=1,
+                   label=f"published: {p['label']} ({p['source']})")
+    ax.set_xlabel("MACs per image (millions)")
+    ax.set_ylabel("Top-1 test accuracy (%)")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    ours = [i for i, lab in enumerate(labels) if not lab.startswith("published")]
+    theirs = [i for i, lab in enumerate(labels) if lab.startswith("published")]
+    ax.add_artist(ax.legend([handles[i] for i in ours], [labels[i] for i in ours], loc="lower center",
+                            title="this study", fontsize=8))
+    if theirs:  # below the axes: the quoted points' labels name their sources
+        ax.legend([handles[i] for i in theirs], [labels[i] for i in theirs], loc="upper left",
+                  bbox_to_anchor=(0, -0.15), frameon=False, fontsize=8)
+    _save(fig, out)
+
+
+def plot_training(histories, out) -> None:
+    """Training and validation accuracy per epoch of each history given (the baseline's)."""
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH * FIGURES["training"].width, 2.6))
+    for h in histories:
+        epochs = [e["epoch"] for e in h["epochs"]]
+        train, = ax.plot(epochs, [e["train_accuracy"] * 100 for e in h["epochs"]], "-", label="training batches")
+        val, = ax.plot(epochs, [e["val_accuracy"] * 100 for e in h["epochs"]], "-", label="validation")
+        best = h["epochs"][[e["epoch"] for e in h["epochs"]].index(h["best_epoch"])]
+        ax.plot(best["epoch"], best["val_accuracy"] * 100, "o", color=val.get_color(), label="kept epoch")
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel("Accuracy (%)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if histories:
+        ax.legend(loc="lower right")
+    _save(fig, out)
+
+
 def first_conv_weights(ckpt_path):
     return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()  # load_torch imports torch
 
@@ -222,6 +301,23 @@ def plot_kernels(ckpt_paths, outs, labels) -> None:
         _save(fig, out)
 
 
+LITERATURE_NETWORKS = ("stock", "cifar_stem")
+
+
+def read_literature(path) -> list[dict]:
+    """The published reference points (paper/literature.yaml), each with its source."""
+    import yaml
+
+    with open(path) as f:
+        points = yaml.safe_load(f)["points"]
+    for p in points:
+        missing = {"label", "accuracy", "network", "source"} - set(p)
+        if missing or p["network"] not in LITERATURE_NETWORKS or not 0 <= p["accuracy"] <= 1:
+            raise ValueError(f"{path}: reference point {p!r} needs label, accuracy (0-1), source and a network "
+                             f"of {LITERATURE_NETWORKS}")
+    return points
+
+
 def plot_function(name: str):
     """The function that draws registry figure `name`."""
     try:
@@ -230,10 +326,14 @@ def plot_function(name: str):
         raise LookupError(f"figure {name!r} is registered but scripts.lib.report.figures has no plot_{name}") from None
 
 
-def draw(name: str, out, results=None, histories=(), labels=(), ckpts=()) -> None:
+def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), literature=None) -> None:
     """Draw registry figure `name` from the inputs its entry declares."""
     figure, plot = FIGURES[name], plot_function(name)
-    if figure.inputs == "results":
+    if figure.literature:
+        if literature is None:
+            raise ValueError(f"figure {name} needs the published reference points (--literature)")
+        plot(read_json(results), read_literature(literature), out[0])
+    elif figure.inputs == "results":
         plot(read_json(results), out[0])
     elif figure.inputs == "histories":
         plot([{**read_json(h), "label": lab} for h, lab in zip(histories, labels, strict=True)], out[0])

@@ -8,7 +8,7 @@ from scripts.lib.planning.config import experiments_by_name, finetune_epochs, pr
 from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, latency_settings, timed_runtimes
 from scripts.lib.report.inputs import Run, epoch_seconds
-from scripts.lib.report.phrases import p_value, runtime_name
+from scripts.lib.report.phrases import p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
@@ -29,8 +29,8 @@ def recovery_table(settings: dict, rows) -> Table | None:
         distill = e.get("distill")
         ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
             else ("global" if prunable["scope"] == "global" else "per layer")
-        body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
-                     + ("mask updates" if e["schedule"] == "gradual" else "step(s)"),
+        body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, "
+                     + plural(e["steps"], "mask update" if e["schedule"] == "gradual" else "step"),
                      f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
                      f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
                      f"{e['recalibrate_bn']} batches" if e.get("recalibrate_bn") else "no",
@@ -165,9 +165,64 @@ def sparse_sweep_table(sweep: dict | None) -> Table | None:
                  "level swept.")
 
 
+# The main results table shows at most this many rows; the rest are in the appendix's full table.
+MAIN_ROWS = 15
+
+
+def is_control(strategy: str) -> bool:
+    """A strategy that is another's random control (the registry says whose)."""
+    return any(s.control == strategy for s in STRATEGIES.values())
+
+
+def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
+    """The main table's rows and why each is there, by one rule: the baseline; the seed study's
+    experiments; per family, the most accurate model at the family's most-run target (the target
+    with the most experiments, the higher on a tie); and each random control at that target.
+    In table order; fails if the rule picks more than MAIN_ROWS."""
+    why = {rows[0]["name"]: "baseline"}
+    for r in rows[1:]:
+        if r["name"] in seed["accuracy"]:
+            why[r["name"]] = "seed study"
+    families = dict.fromkeys(STRATEGIES[r["strategy"]].family for r in rows[1:])
+    for fam in families:
+        members = [r for r in rows[1:] if STRATEGIES[r["strategy"]].family == fam]
+        targets = [r["target_sparsity"] for r in members]
+        target = max(set(targets), key=lambda t: (targets.count(t), t))
+        at = [r for r in members if r["target_sparsity"] == target]
+        picks = [max((r for r in at if not is_control(r["strategy"])), key=lambda r: r["accuracy"], default=None)]
+        picks += [max((r for r in at if r["strategy"] == c), key=lambda r: r["accuracy"])
+                  for c in dict.fromkeys(r["strategy"] for r in at if is_control(r["strategy"]))]
+        for r in filter(None, picks):
+            label = f"best {FAMILY_WORDS.get(fam, fam)} at {pct(target)} %" if not is_control(r["strategy"]) \
+                else "random control"
+            why[r["name"]] = f"{why[r['name']]}; {label}" if r["name"] in why else label
+    picked = [(r, why[r["name"]]) for r in rows if r["name"] in why]
+    if len(picked) > MAIN_ROWS:
+        raise ValueError(f"the main table's rule picked {len(picked)} rows, more than {MAIN_ROWS}")
+    return picked
+
+
+FAMILY_WORDS = {CHANNELS: "channel removal", "masking": "masking"}
+
+
+def main_table(rows, seed: dict) -> Table:
+    """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
+    body = [[r["label"], why, pct(r["removed_fraction"]), FORMATS["mega"](r["macs"]), FORMATS["mb"](r["gzip_bytes"]),
+             pct(r["accuracy"]), FORMATS["interval"](r["accuracy_ci"]),
+             pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
+            for r, why in main_rows(rows, seed)]
+    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Accuracy (%)",
+                  "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 6,
+                 "Main results: the baseline, the seed study's experiments, and per family of strategies the most "
+                 "accurate model at the target most experiments share, with its random control there (every model: "
+                 "the appendix). Zeroed or removed: the share of the baseline's prunable weights zero or cut out. "
+                 "Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
+
+
 @dataclass(frozen=True)
 class Tables:
     """Every table of the paper, by name (None or empty: the run has nothing to tabulate)."""
+    main: Table              # the main body's results (main_rows)
     results: Table           # the column registry's per-model tables
     deployment: Table
     storage: Table
@@ -183,7 +238,7 @@ class Tables:
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
-    return Tables(**{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
+    return Tables(main=main_table(run.rows, run.seed), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
