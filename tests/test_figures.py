@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import matplotlib.colors
+import matplotlib.legend
 import numpy as np
 import pytest
 import torch
@@ -28,6 +29,7 @@ from scripts.lib.report.results import fold_replicas
 from scripts.lib.report.results import grid_entry
 
 PNG = b"\x89PNG\r\n\x1a\n"
+LITERATURE = Path(__file__).parent.parent / "paper" / "literature.yaml"
 
 
 @pytest.fixture
@@ -347,6 +349,8 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
     results.write_text(json.dumps(rows))
     h = tmp_path / "h.json"
     h.write_text(json.dumps({"steps": history("It", 3, 0.1)["steps"]}))
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(baseline_history()))
     ckpts = []
     for name in ("a", "b"):
         model = build_model(10)
@@ -354,13 +358,15 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
             model.features[0][0].weight[:4] = 0  # pruned filters
         ckpts.append(tmp_path / f"{name}.pt")
         save_checkpoint(model, ckpts[-1], {"num_classes": 10, "name": name})
-    expected_axes = {"pareto": 2, "curves": 2, "leaderboard": 1, "evolution": 2, "latency_macs": 2, "kernels": 33}
+    expected_axes = {"macs": 1, "curves": 2, "training": 1, "pareto": 2, "leaderboard": 1, "evolution": 2,
+                     "latency_macs": 2, "kernels": 33}
     assert set(expected_axes) == set(FIGURES)
     for name, figure in FIGURES.items():
         outs = [tmp_path / name / f"{n}.png" for n in ("a", "b")] if figure.inputs == "checkpoints" \
             else [tmp_path / f"{name}.png"]
         labels = ["It"] if figure.inputs == "histories" else ["A", "B"]
-        draw(name, outs, results=results, histories=[h], labels=labels, ckpts=ckpts)
+        given = [baseline] if figure.histories == BASELINE else [h]
+        draw(name, outs, results=results, histories=given, labels=labels, ckpts=ckpts, literature=LITERATURE)
         for out in outs:
             fig = captured.pop(out)
             assert len(fig.axes) == expected_axes[name], name
@@ -369,6 +375,52 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
             # adds (long tick labels reach out of the leaderboard's figure)
             fw, fh = fig.get_size_inches() * figures.DPI
             assert 0.5 < width / fw < 1.5 and 0.5 < height / fh < 1.5, (name, width, height, fw, fh)
+            assert figures.vector_path(out).read_bytes()[:5] == b"%PDF-"  # the LaTeX paper's copy
         assert not captured, name  # nothing else drawn
     with pytest.raises(ValueError, match="same number"):
         draw("kernels", outs[:1], labels=["A", "B"], ckpts=ckpts)
+
+
+# --- accuracy against MACs, and the baseline's training ---------------------------------------
+
+def baseline_history(best: int = 2) -> dict:
+    return {"best_epoch": best, "epochs": [{"epoch": e, "train_accuracy": 0.3 * e, "val_accuracy": 0.25 * e + 0.1}
+                                           for e in (1, 2, 3)]}
+
+
+def test_macs_draws_every_model_at_its_macs_and_each_quoted_point_as_published(tmp_path, drawn):
+    rows = results_rows(tmp_path / "metrics")
+    literature = figures.read_literature(LITERATURE)
+    figures.plot_macs(rows, literature, tmp_path / "m.png")
+    (ax,) = drawn[tmp_path / "m.png"].axes
+    drawn_points = {(round(x, 6), round(y, 6)) for line in ax.lines for x, y in zip(line.get_xdata(), line.get_ydata())
+                    if len(line.get_xdata()) == 1 or line.get_linestyle() == "None"}
+    for r in rows:  # every model, at its MACs and accuracy
+        assert (round(r["macs"] / 1e6, 6), round(r["accuracy"] * 100, 6)) in drawn_points, r["name"]
+    stock = [p for p in literature if p["network"] == "stock"]
+    for p in stock:  # the same network: at the baseline's MACs
+        assert (round(rows[0]["macs"] / 1e6, 6), round(p["accuracy"] * 100, 6)) in drawn_points
+    lines = [line for line in ax.lines if line.get_linestyle() in (":", "-.")]
+    assert sorted(line.get_ydata()[0] for line in lines) == sorted(
+        p["accuracy"] * 100 for p in literature if p["network"] == "cifar_stem")
+    labels = [t.get_text() for legend in ax.findobj(matplotlib.legend.Legend) for t in legend.get_texts()]
+    for p in literature:  # each quoted point is marked as published and names its source
+        assert f"published: {p['label']} ({p['source']})" in labels
+
+
+def test_reference_points_without_a_source_are_refused(tmp_path):
+    bad = tmp_path / "lit.yaml"
+    bad.write_text("points:\n  - {label: x, accuracy: 0.9, network: stock}\n")
+    with pytest.raises(ValueError, match="source"):
+        figures.read_literature(bad)
+    with pytest.raises(ValueError, match="--literature"):
+        draw("macs", [tmp_path / "m.png"], results=tmp_path / "r.json")
+
+
+def test_training_draws_train_and_validation_accuracy_per_epoch_and_the_kept_epoch(tmp_path, drawn):
+    h = baseline_history(best=2)
+    figures.plot_training([h], tmp_path / "t.png")
+    (ax,) = drawn[tmp_path / "t.png"].axes
+    train, val, kept = ax.lines
+    assert list(train.get_ydata()) == pytest.approx([30, 60, 90]) and list(val.get_ydata()) == pytest.approx([35, 60, 85])
+    assert (kept.get_xdata()[0], kept.get_ydata()[0]) == (2, pytest.approx(60))
