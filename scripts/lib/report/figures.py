@@ -66,8 +66,14 @@ def accuracy_error(rows) -> list[list[float]]:
             [(r["accuracy_ci"][1] - r["accuracy"]) * 100 for r in rows]]
 
 
+def below(fig, handles, labels) -> None:
+    """A figure-wide legend under the panels, two columns: the saved (tight) figure grows downwards,
+    not sideways, so its text keeps its size at the text width."""
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=2, fontsize=8, frameon=False)
+
+
 def plot_pareto(rows, out) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
     panels = [("removed_fraction", "Prunable weights zeroed or removed (%)", 100, True),
               ("gzip_bytes", "Checkpoint size, gzip (MB)", 1 / MB, False)]
     markers = "osD^vP*Xhp"
@@ -84,9 +90,8 @@ def plot_pareto(rows, out) -> None:
         ax.set_ylabel("Top-1 test accuracy (%)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Accuracy against sparsity and against storage")
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    fig.tight_layout()
+    below(fig, handles, labels)
     _save(fig, out)
 
 
@@ -103,7 +108,7 @@ def plot_latency_macs(rows, out) -> None:
     grid0 = rows[0]["latency_grid"]
     threads = max(g["latency_threads"] for g in grid0)
     batches = sorted({g["latency_batch_size"] for g in grid0})
-    fig, axes = plt.subplots(1, len(batches), figsize=(5 * len(batches), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(batches), figsize=(TEXT_WIDTH, 3.2), squeeze=False)
     base_macs = rows[0]["macs"]
     for ax, b in zip(axes[0], batches):
         for runtime, (name, marker) in RUNTIMES.items():
@@ -123,20 +128,18 @@ def plot_latency_macs(rows, out) -> None:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))  # a decade or less: label it
         ax.set_xlabel("MACs per image (millions)")
         ax.set_ylabel("Latency per batch (ms)")
-        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''} "
-                     "(o PyTorch, s ONNX Runtime, ^ int8)", fontsize=9)
+        ax.set_title(f"Batch {b}, {threads} thread{'s' if threads > 1 else ''}", fontsize=9)
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle("Latency against MACs (dotted: proportional to MACs, through the baseline)")
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(labels) // 4), 1, 1))
+    fig.tight_layout()
+    below(fig, handles, labels)
     _save(fig, out)
 
 
 def plot_curves(rows, out) -> None:
     """Accuracy against sparsity per masking curve, against MACs per channel-removal curve."""
     groups = curves(rows)
-    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
     base = rows[0]
     for i, group in enumerate(groups):
         channels = STRATEGIES[group[0]["strategy"]].family == CHANNELS
@@ -156,14 +159,13 @@ def plot_curves(rows, out) -> None:
         else:
             ax.text(0.5, 0.5, f"no {kind} curve in this configuration", ha="center", transform=ax.transAxes)
             ax.set_yticks([])
-    fig.suptitle("Accuracy against the pruning target")
     fig.tight_layout()
     _save(fig, out)
 
 
 def plot_leaderboard(rows, out) -> None:
     ranked = sorted(rows, key=lambda r: r["accuracy"])
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ranked) + 1))
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 0.3 * len(ranked) + 0.8))
     bars = ax.barh([r["label"] for r in ranked], [r["accuracy"] * 100 for r in ranked], color="tab:blue",
                    xerr=accuracy_error(ranked), capsize=2, error_kw={"lw": 0.8})
     seeded = False
@@ -184,7 +186,7 @@ def plot_leaderboard(rows, out) -> None:
 
 
 def plot_evolution(histories, out) -> None:
-    fig, (ax_acc, ax_sp) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_acc, ax_sp) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
     for h in histories:
         steps = [s["step"] for s in h["steps"]]
         line, = ax_acc.plot(steps, [s["val_accuracy"] * 100 for s in h["steps"]], "o-", label=h["label"])
