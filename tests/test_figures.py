@@ -289,7 +289,7 @@ def test_evolution_without_iterative_experiments_says_so(drawn, tmp_path):
 
 # --- kernels --------------------------------------------------------------------------------
 
-def test_kernels_draw_one_tile_per_first_conv_filter_on_one_colour_scale(tmp_path, drawn):
+def test_kernels_draw_every_model_in_one_figure_one_tile_per_filter_on_one_colour_scale(tmp_path, drawn):
     torch.manual_seed(0)
     model = build_model(10)
     with torch.no_grad():
@@ -300,31 +300,33 @@ def test_kernels_draw_one_tile_per_first_conv_filter_on_one_colour_scale(tmp_pat
     w20 = torch.randn(20, 3, 3, 3) * 3
     w20[5, 1] = 0  # one input channel of one filter zeroed
     torch.save({"state_dict": {"features.0.0.weight": w20}, "meta": {}}, narrow)
-    outs = [tmp_path / "k" / "full.png", tmp_path / "k" / "narrow.png"]
-    figures.plot_kernels([full, narrow], outs, ["Full", "Narrow"])
-    assert list(drawn) == outs
+    out = tmp_path / "kernels.png"
+    figures.plot_kernels([full, narrow], out, ["Full", "Narrow"])
+    assert list(drawn) == [out]  # one figure for all models
+    fig = drawn[out]
     w32 = model.features[0][0].weight.detach()
     vmax = max(w32.abs().max().item(), w20.abs().max().item())
     assert vmax == w20.abs().max().item()  # the narrow model sets the scale of both
-    for out, w, label, zeros in ((outs[0], w32, "Full", 4 / 32), (outs[1], w20, "Narrow", 1 / 60)):
-        fig = drawn[out]
+    panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(panels) == figures.KERNEL_COLUMNS  # one row of panels holds both models
+    assert [len(a.images) for a in panels] == [1, 1] + [0] * (len(panels) - 2)
+    for ax, w, label, zeros in ((panels[0], w32, "Full", 4 / 32), (panels[1], w20, "Narrow", 1 / 60)):
+        (image,) = ax.images
+        mosaic = np.asarray(image.get_array().filled(np.nan))
         n = w.shape[0]
-        grid = [a for a in fig.axes if a.get_label() != "<colorbar>"]
-        assert len(grid) == -(-n // 8) * 8  # 8 columns, as many rows as needed
-        images = [a.images for a in grid]
-        assert [len(i) for i in images] == [1] * n + [0] * (len(grid) - n)  # one image per filter, in order
-        for i, (image,) in enumerate(images[:n]):
-            assert isinstance(image, AxesImage)
-            tile = np.asarray(image.get_array())
-            assert tile.shape == (3, 9)  # kh x (R|G|B kw)
+        rows = -(-n // figures.FILTERS_PER_ROW)
+        assert mosaic.shape == (rows * 4 - 1, figures.FILTERS_PER_ROW * 10 - 1)  # 3x9 tiles, one blank cell apart
+        for i in range(n):
+            r, c = divmod(i, figures.FILTERS_PER_ROW)
+            tile = mosaic[r * 4:r * 4 + 3, c * 10:c * 10 + 9]
             assert np.allclose(tile, np.concatenate(list(w[i].abs().numpy()), axis=1)), (label, i)
-            assert image.get_clim() == pytest.approx((0, vmax)) and image.get_cmap().name == "magma"
-        assert suptitle(fig) == f"{label}: first conv, {n} filters, {zeros * 100:.1f} % zeros"
-        (colorbar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
-        assert colorbar.get_ylabel() == "|w|"
-        assert not any(a.axison for a in grid)
-    full_tiles = [np.asarray(a.images[0].get_array()) for a in drawn[outs[0]].axes[:4]]
-    assert all((t == 0).all() for t in full_tiles), "pruned filters are black"
+        assert np.isnan(mosaic[3, 0]) and np.isnan(mosaic[0, 9])  # the gaps between tiles
+        assert image.get_clim() == pytest.approx((0, vmax)) and image.get_cmap().name.startswith("magma")
+        assert ax.get_title() == f"{label}\n{n} filters, {zeros * 100:.1f} % zeros"
+        assert not ax.axison
+    assert (np.asarray(panels[0].images[0].get_array())[0:3, 0:9] == 0).all(), "pruned filters are black"
+    (colorbar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert colorbar.get_ylabel() == "|w|"
 
 
 # --- the registry: every figure, through draw(), to a PNG -----------------------------------
@@ -359,14 +361,14 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
         ckpts.append(tmp_path / f"{name}.pt")
         save_checkpoint(model, ckpts[-1], {"num_classes": 10, "name": name})
     expected_axes = {"macs": 1, "curves": 2, "training": 1, "pareto": 2, "leaderboard": 1, "evolution": 2,
-                     "latency_macs": 2, "kernels": 33}
+                     "latency_macs": 2, "kernels": figures.KERNEL_COLUMNS + 1}
     assert set(expected_axes) == set(FIGURES)
     for name, figure in FIGURES.items():
-        outs = [tmp_path / name / f"{n}.png" for n in ("a", "b")] if figure.inputs == "checkpoints" \
-            else [tmp_path / f"{name}.png"]
+        outs = [tmp_path / f"{name}.png"]
         labels = ["It"] if figure.inputs == "histories" else ["A", "B"]
         given = [baseline] if figure.histories == BASELINE else [h]
-        draw(name, outs, results=results, histories=given, labels=labels, ckpts=ckpts, literature=LITERATURE)
+        draw(name, outs, results=results, histories=given, labels=labels, ckpts=ckpts,
+             literature=figures.read_literature(LITERATURE))
         for out in outs:
             fig = captured.pop(out)
             assert len(fig.axes) == expected_axes[name], name
@@ -378,7 +380,7 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
             assert figures.vector_path(out).read_bytes()[:5] == b"%PDF-"  # the LaTeX paper's copy
         assert not captured, name  # nothing else drawn
     with pytest.raises(ValueError, match="same number"):
-        draw("kernels", outs[:1], labels=["A", "B"], ckpts=ckpts)
+        draw("kernels", outs, labels=["A"], ckpts=ckpts)
 
 
 # --- accuracy against MACs, and the baseline's training ---------------------------------------
@@ -413,8 +415,11 @@ def test_reference_points_without_a_source_are_refused(tmp_path):
     bad.write_text("points:\n  - {label: x, accuracy: 0.9, network: stock}\n")
     with pytest.raises(ValueError, match="source"):
         figures.read_literature(bad)
-    with pytest.raises(ValueError, match="--literature"):
+    with pytest.raises(ValueError, match="reference points"):
         draw("macs", [tmp_path / "m.png"], results=tmp_path / "r.json")
+    from scripts.lib.planning.jobs import JobError, figure_job
+    with pytest.raises(JobError, match="reference points"):  # the workflow must give them to the job
+        figure_job({"experiments": []}, "macs")
 
 
 def test_training_draws_train_and_validation_accuracy_per_epoch_and_the_kept_epoch(tmp_path, drawn):

@@ -155,17 +155,14 @@ def test_every_figure_is_a_png_the_paper_shows_and_every_model_is_named(tiny_run
     _, config, _ = tiny_run
     paper = Path(config["paper_dir"])
     md, tex = (paper / "paper.md").read_text(), (paper / "paper.tex").read_text()
-    for name, figure in FIGURES.items():  # every registry figure was drawn, and both manuscripts show it
-        files = ([paper / "figures" / name / f"{m}.png" for m in planned_names(config)]
-                 if figure.inputs == "checkpoints" else [paper / "figures" / f"{name}.png"])
-        for f in files:
-            width, height = png_size(f)
-            assert 300 <= width <= 4000 and 150 <= height <= 4000, (f, width, height)
-            assert f.stat().st_size > 5000, f  # not an empty canvas
-            relative = f.relative_to(paper).as_posix()
-            assert f'src="{relative}"' in md and f"{{{relative}}}" in tex, relative
-    kernels = {(paper / "figures" / "kernels" / f"{m}.png").read_bytes() for m in planned_names(config)}
-    assert len(kernels) == len(model_rows(config)), "one image per model, not one image for all"
+    for name in FIGURES:  # every registry figure was drawn, and both manuscripts show it
+        f = paper / "figures" / f"{name}.png"
+        width, height = png_size(f)
+        assert 300 <= width <= 4000 and 150 <= height <= 4000, (f, width, height)
+        assert f.stat().st_size > 5000, f  # not an empty canvas
+        assert f.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-", f  # the LaTeX paper's vector copy
+        stem = f.relative_to(paper).with_suffix("").as_posix()  # LaTeX takes the PDF, paper.md the PNG
+        assert f'src="{stem}.png"' in md and f"{{{stem}}}" in tex, stem
     named = {row[0] for table in read_tables(md, "markdown") for row in table[1:]}  # each table row's label
     assert {label for _, label, _ in model_rows(config)} <= named
 
@@ -506,7 +503,7 @@ def test_snakemake_report_has_every_figure_table_and_the_configuration(tiny_run)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "WARNING" not in run.stderr, run.stderr[-3000:]  # e.g. a caption's reStructuredText
     html = report.read_text()
-    for category in ("4 Evaluation", "5 Figures - results", "5 Figures - kernels", "6 Paper", "7 Provenance"):
+    for category in ("4 Evaluation", "5 Figures - results", "5 Figures - appendix", "6 Paper", "7 Provenance"):
         assert category in html, category
     for figure in FIGURES.values():
         assert " ".join(figure.caption.split()[:4]) in html, figure.name

@@ -25,8 +25,10 @@ shell.prefix(
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
-# Published reference points (quoted, with their sources) for figures that ask for them.
-LITERATURE = f"{ROOT}/paper/literature.yaml"
+# Published reference points (quoted, with their sources) for figures that ask for them: read
+# here and given to the figure's job as content, so that a fresh clone replots nothing.
+with open(f"{ROOT}/paper/literature.yaml") as f:
+    LITERATURE = yaml.safe_load(f)["points"]
 BIBLIOGRAPHY = f"{ROOT}/paper/references.bib"
 # The manuscript's sections, included by paper.md.j2: inputs of the render like the template.
 SECTION_TEMPLATES = sorted(str(p) for p in Path(TEMPLATES, "sections").glob("*.md.j2"))
@@ -235,9 +237,7 @@ def final_targets():
 def figure_inputs(figure):
     """What a figure's function is given, by the kind its registry entry declares."""
     if figure.inputs == "results":
-        return {"results": RESULTS_JSON} | (
-            {"literature": LITERATURE} if figure.literature else {}
-        )
+        return {"results": RESULTS_JSON}
     if figure.inputs == "histories":
         return {
             "histories": expand(
@@ -254,36 +254,20 @@ def figure_inputs(figure):
 
 
 def figure_pngs(figure):
-    """The PNG(s) a figure's function writes: one, or one per model (figures/<name>/<model>.png).
-    Each has its PDF beside it (figure_pdfs): paper.md shows the PNG, the LaTeX paper the PDF.
-    """
-    if figure.inputs == "checkpoints":
-        return [f"{PAPER}/figures/{figure.name}/{m}.png" for m in MODELS]
+    """The PNG a figure's function writes (figures/<name>.png), its PDF beside it (figure_pdfs):
+    paper.md shows the PNG, the LaTeX paper the PDF."""
     return [f"{PAPER}/figures/{figure.name}.png"]
 
 
 def figure_pdfs(figure):
-    """The vector copies of a figure's PNGs (a per-model figure's lie in its folder)."""
-    if figure.inputs == "checkpoints":
-        return []
+    """The vector copy of a figure's PNG."""
     return [str(Path(p).with_suffix(".pdf")) for p in figure_pngs(figure)]
-
-
-def figure_outputs(figure):
-    """A per-model figure's output is its folder, not one file per model: Snakemake tries a
-    requested file against every output of a rule, which made planning quadratic in the models.
-    """
-    if figure.inputs == "checkpoints":
-        return directory(f"{PAPER}/figures/{figure.name}")
-    return figure_pngs(figure)
 
 
 def figure_arguments(wildcards, input):
     """The input files of scripts.figures for whichever inputs this rule has (a function of
     the job's input: the rule's `shell` runs at job time, after the loop)."""
     named = dict(input.items())
-    if "literature" in named:
-        return f"--results {shlex.quote(named['results'])} --literature {shlex.quote(named['literature'])}"
     if "results" in named:
         return f"--results {shlex.quote(named['results'])}"
     kind = "histories" if "histories" in named else "ckpts"
@@ -292,22 +276,15 @@ def figure_arguments(wildcards, input):
 
 def report_figure(figure):
     """A figure's output, marked for Snakemake's report under the paper section it goes in."""
-    category = f"5 Figures - {figure.section}"
-    if figure.inputs == "checkpoints":
-        return report(
-            figure_outputs(figure),
-            patterns=["{model}.png"],
-            caption="../report/figure.rst",
-            category=category,
-            subcategory=figure.name,
-        )
     return report(
-        figure_pngs(figure), caption="../report/figure.rst", category=category
+        figure_pngs(figure),
+        caption="../report/figure.rst",
+        category=f"5 Figures - {figure.section}",
     )
 
 
 def figure_files():
-    """The output (file or folder) of every registry figure's job, by name; inputs of the paper."""
+    """The PNG of every registry figure's job, by name; inputs of the paper."""
     outputs = {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
     return {
         name: [out] if isinstance(out, str) else list(out)

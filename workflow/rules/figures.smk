@@ -21,7 +21,7 @@ for figure in FIGURES.values():
         conda:
             ENVIRONMENT
         params:
-            job=jobs.figure_job(config, figure.name).to_json(),
+            job=jobs.figure_job(config, figure.name, LITERATURE).to_json(),
             caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),

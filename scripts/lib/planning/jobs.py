@@ -254,9 +254,12 @@ def provenance_job(config: dict, code: dict) -> ProvenanceJob:
 
 @dataclass(frozen=True)
 class FigureJob(Job):
-    """Stage 5: one registry figure; `labels` name the histories or checkpoints it is given, in order."""
+    """Stage 5: one registry figure; `labels` name the histories or checkpoints it is given, in order;
+    `literature`: the published reference points it draws, if its registry entry asks for them
+    (paper/literature.yaml's points, as content: a fresh clone of the repository replots nothing)."""
     figure: str
     labels: list
+    literature: list
 
 
 def figure_models(config: dict, figure: str) -> list[str]:
@@ -273,11 +276,13 @@ def figure_models(config: dict, figure: str) -> list[str]:
     return []
 
 
-def figure_job(config: dict, figure: str) -> FigureJob:
+def figure_job(config: dict, figure: str, literature: list | None = None) -> FigureJob:
     experiments = experiments_by_name(config)
     labels = [baseline_label(config) if n == BASELINE else label_before_results(experiments[n]["label"])
               for n in figure_models(config, figure)]
-    return FigureJob(figure=figure, labels=labels)
+    if FIGURES[figure].literature and literature is None:
+        raise JobError(f"figure {figure} draws the published reference points: give them (paper/literature.yaml)")
+    return FigureJob(figure=figure, labels=labels, literature=list(literature or []) if FIGURES[figure].literature else [])
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def strategies_of(family: str) -> tuple[str, ...]:
 # `inputs` says what the function is given:
 #   "results":     the results table (results.json rows)          plot_<name>(rows, out)
 #   "histories":   training histories (`histories` says whose)     plot_<name>(histories, out)
-#   "checkpoints": every model's checkpoint, one image per model  plot_<name>(ckpts, outs, names)
+#   "checkpoints": every model's checkpoint, one figure of all    plot_<name>(ckpts, out, names)
 FIGURE_INPUTS = ("results", "histories", "checkpoints")
 # Whose histories a "histories" figure is given: every iterative experiment's, or the baseline's.
 FIGURE_HISTORIES = ("iterative", "baseline")
@@ -116,5 +116,7 @@ FIGURES = {f.name: f for f in (
            "(circles), ONNX Runtime (squares) and ONNX Runtime int8 (triangles), all timed in one job. The dotted "
            "lines run through the baseline with latency proportional to MACs, the speed-up that removing "
            "arithmetic allows; masked models sit at the baseline's MACs.", "results", "appendix"),
-    Figure("kernels", "First-layer filters", "checkpoints", "appendix", width=0.7),
+    Figure("kernels", "The filters of the first convolution of every model, |w| of each filter's R, G and B kernels "
+           "side by side, on one colour scale for all models; pruned weights are black, and channel-removed "
+           "models show only the filters they kept.", "checkpoints", "appendix"),
 )}

@@ -53,17 +53,12 @@ class Context:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
+def figure_list(figures: dict) -> dict[str, list[dict]]:
     """The registry's figures by paper section, in registry order, with their files and captions."""
     out = {}
     for name, fig in FIGURES.items():
-        paths = figures[name]
-        if fig.inputs == "checkpoints":
-            items = [{"name": name, "path": paths[r["name"]], "caption": f"{fig.caption}: {r['label']}.",
-                      "width": fig.width} for r in rows]
-        else:
-            items = [{"name": name, "path": paths, "caption": fig.caption, "width": fig.width}]
-        out.setdefault(fig.section, []).extend(items)
+        out.setdefault(fig.section, []).append(
+            {"name": name, "path": figures[name], "caption": fig.caption, "width": fig.width})
     for item in (i for items in out.values() for i in items):
         size = f"{{width={round(item['width'] * 100)}%}}" if item["width"] < 1 else ""
         # Linked without its extension: pandoc gives paper.md the PNG (manuscript.PANDOC_MD), and
@@ -95,4 +90,4 @@ def measuring_machine(latency: dict, provenance: dict) -> dict:
 def build_context(run: Run) -> Context:
     analysis = analyse(run)
     return Context(study=describe(run), analysis=analysis, questions=seed_questions(run, analysis),
-                   tables=paper_tables(run, analysis), figures=figure_list(run.figures, run.rows))
+                   tables=paper_tables(run, analysis), figures=figure_list(run.figures))

@@ -6,6 +6,7 @@ iterative histories, or checkpoints) and where the paper shows it.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -277,47 +278,67 @@ def first_conv_weights(ckpt_path):
     return load_torch(ckpt_path)["state_dict"][f"{FIRST_CONV}.weight"].float()  # load_torch imports torch
 
 
-def plot_kernels(ckpt_paths, outs, labels) -> None:
-    """The first conv's filters, |w| per input channel, on one colour scale for all models.
+KERNEL_COLUMNS = 4  # models per row of the kernel figure
+FILTERS_PER_ROW = 8  # filters per row of one model's panel
 
-    Each filter is a 3x9 tile (its R, G and B kernels side by side); zero weights
-    are black, so pruned weights show as black cells.
+
+def kernel_mosaic(w, per_row: int = FILTERS_PER_ROW):
+    """One model's first-conv filters as one image: each filter a 3x9 tile (|w| of its R, G and B
+    kernels side by side), `per_row` tiles a row, one blank (NaN) cell between tiles."""
+    import numpy as np
+
+    n, _, kh, kw = w.shape
+    rows = -(-n // per_row)
+    mosaic = np.full((rows * (kh + 1) - 1, per_row * (3 * kw + 1) - 1), np.nan)
+    for i in range(n):
+        r, c = divmod(i, per_row)
+        mosaic[r * (kh + 1):r * (kh + 1) + kh, c * (3 * kw + 1):c * (3 * kw + 1) + 3 * kw] = \
+            np.concatenate(list(w[i].abs().numpy()), axis=1)
+    return mosaic
+
+
+def plot_kernels(ckpt_paths, out, labels) -> None:
+    """Every model's first-conv filters in one figure, one panel per model, on one colour scale.
+
+    Zero weights are black, so pruned weights show as black cells; a channel-removed model's
+    panel shows only the filters it kept.
     """
-    import torch  # here, not at the top: the other figures read JSON only and skip its import
-
     weights = [first_conv_weights(p) for p in ckpt_paths]
     vmax = max(w.abs().max().item() for w in weights)
-    for w, out, label in zip(weights, outs, labels):
-        n_filters = w.shape[0]
-        cols = 8
-        rows = (n_filters + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 0.6))
-        for i, ax in enumerate(axes.flat):
-            ax.set_axis_off()
-            if i < n_filters:
-                tile = torch.cat(list(w[i].abs()), dim=1)  # (kh, 3*kw): R | G | B
-                image = ax.imshow(tile.numpy(), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
-        zeros = (w == 0).float().mean().item() * 100
-        fig.suptitle(f"{label}: first conv, {n_filters} filters, {zeros:.1f} % zeros", fontsize=9)
-        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="|w|")
-        _save(fig, out)
+    rows = -(-len(weights) // KERNEL_COLUMNS)
+    fig, axes = plt.subplots(rows, KERNEL_COLUMNS, figsize=(TEXT_WIDTH, 1.25 * rows), squeeze=False)
+    cmap = plt.get_cmap("magma").with_extremes(bad="white")
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < len(weights):
+            w = weights[i]
+            image = ax.imshow(kernel_mosaic(w), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
+            zeros = (w == 0).float().mean().item() * 100
+            title = textwrap.fill(labels[i], 20)
+            ax.set_title(f"{title}\n{w.shape[0]} filters, {zeros:.1f} % zeros", fontsize=8)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.5, label="|w|")
+    _save(fig, out)
 
 
 LITERATURE_NETWORKS = ("stock", "cifar_stem")
 
 
-def read_literature(path) -> list[dict]:
-    """The published reference points (paper/literature.yaml), each with its source."""
-    import yaml
-
-    with open(path) as f:
-        points = yaml.safe_load(f)["points"]
+def check_literature(points: list[dict], where) -> list[dict]:
+    """Published reference points (paper/literature.yaml's `points`), each with its source."""
     for p in points:
         missing = {"label", "accuracy", "network", "source"} - set(p)
         if missing or p["network"] not in LITERATURE_NETWORKS or not 0 <= p["accuracy"] <= 1:
-            raise ValueError(f"{path}: reference point {p!r} needs label, accuracy (0-1), source and a network "
+            raise ValueError(f"{where}: reference point {p!r} needs label, accuracy (0-1), source and a network "
                              f"of {LITERATURE_NETWORKS}")
     return points
+
+
+def read_literature(path) -> list[dict]:
+    """The checked points of a literature file."""
+    import yaml
+
+    with open(path) as f:
+        return check_literature(yaml.safe_load(f)["points"], path)
 
 
 def plot_function(name: str):
@@ -328,18 +349,19 @@ def plot_function(name: str):
         raise LookupError(f"figure {name!r} is registered but scripts.lib.report.figures has no plot_{name}") from None
 
 
-def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), literature=None) -> None:
-    """Draw registry figure `name` from the inputs its entry declares."""
+def draw(name: str, out, results=None, histories=(), labels=(), ckpts=(), literature=()) -> None:
+    """Draw registry figure `name` from the inputs its entry declares (`literature`: the
+    published reference points, for a figure whose entry asks for them)."""
     figure, plot = FIGURES[name], plot_function(name)
     if figure.literature:
-        if literature is None:
-            raise ValueError(f"figure {name} needs the published reference points (--literature)")
-        plot(read_json(results), read_literature(literature), out[0])
+        if not literature:
+            raise ValueError(f"figure {name} needs the published reference points (paper/literature.yaml)")
+        plot(read_json(results), check_literature(literature, name), out[0])
     elif figure.inputs == "results":
         plot(read_json(results), out[0])
     elif figure.inputs == "histories":
         plot([{**read_json(h), "label": lab} for h, lab in zip(histories, labels, strict=True)], out[0])
     else:
-        if not len(ckpts) == len(out) == len(labels):
-            raise ValueError("--ckpts, --labels and --out need the same number of entries")
-        plot(ckpts, out, labels)
+        if len(ckpts) != len(labels) or len(out) != 1:
+            raise ValueError("--ckpts and --labels need the same number of entries, and --out one file")
+        plot(ckpts, out[0], labels)
