@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from scripts.lib.report.columns import TABLES, cell, table_columns
 
 
+# A column's share of the page is its dash count's share (pandoc): long labels wrap beyond this
+# many characters, so that numbers and short texts keep their line.
+MAX_WIDTH = 28
+
+
 def word_width(word: str) -> int:
     """A word's width in average characters: capitals, %, M and W count wider."""
     return round(sum(1.5 if c.isupper() or c in "%MWmw" else 1 for c in word) + 0.49)
@@ -34,7 +39,7 @@ class Table:
         # column's padding: LaTeX cannot wrap a word, so a narrower column overflows into the next
         words = [max(word_width(word) for text in [h, *(r[i] for r in self.rows)] for word in (text.split() or [""]))
                  for i, h in enumerate(self.headers)]
-        widths = [max(min(max(w, 6), 40), word + 4) for w, word in zip(widths, words)]
+        widths = [max(min(max(w, 6), MAX_WIDTH), word + 4) for w, word in zip(widths, words)]
 
         def line(cells):
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
