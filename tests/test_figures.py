@@ -326,7 +326,7 @@ def test_kernels_draw_every_model_in_one_figure_one_tile_per_filter_on_one_colou
         assert not ax.axison
     assert (np.asarray(panels[0].images[0].get_array())[0:3, 0:9] == 0).all(), "pruned filters are black"
     (colorbar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
-    assert colorbar.get_ylabel() == "|w|"
+    assert colorbar.get_xlabel() == "|w|"  # one scale for all, under the panels
 
 
 # --- the registry: every figure, through draw(), to a PNG -----------------------------------

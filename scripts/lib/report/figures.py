@@ -306,7 +306,8 @@ def plot_kernels(ckpt_paths, out, labels) -> None:
     weights = [first_conv_weights(p) for p in ckpt_paths]
     vmax = max(w.abs().max().item() for w in weights)
     rows = -(-len(weights) // KERNEL_COLUMNS)
-    fig, axes = plt.subplots(rows, KERNEL_COLUMNS, figsize=(TEXT_WIDTH, 1.25 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, KERNEL_COLUMNS, figsize=(TEXT_WIDTH, 1.0 * rows + 0.5), squeeze=False,
+                             layout="constrained")  # the titles get their room
     cmap = plt.get_cmap("magma").with_extremes(bad="white")
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
@@ -314,9 +315,9 @@ def plot_kernels(ckpt_paths, out, labels) -> None:
             w = weights[i]
             image = ax.imshow(kernel_mosaic(w), cmap=cmap, vmin=0, vmax=vmax, interpolation="nearest")
             zeros = (w == 0).float().mean().item() * 100
-            title = textwrap.fill(labels[i], 20)
+            title = textwrap.fill(labels[i], 22)
             ax.set_title(f"{title}\n{w.shape[0]} filters, {zeros:.1f} % zeros", fontsize=8)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.5, label="|w|")
+    fig.colorbar(image, ax=axes.ravel().tolist(), orientation="horizontal", shrink=0.3, aspect=30, label="|w|")
     _save(fig, out)
 
 
