@@ -17,7 +17,6 @@ import pytest
 import torch
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
-from matplotlib.image import AxesImage
 
 from fake_results import MATRIX, results_rows
 from scripts.lib.models.network import build_model, save_checkpoint
