@@ -18,7 +18,7 @@ from scripts.lib.report.formats import interval, pct, points, ratio, spread
 from scripts.lib.report.inputs import Run, stage_seconds
 from scripts.lib.report.manuscript import render, render_source
 from scripts.lib.report.pandoc_tables import read_tables
-from scripts.lib.report.phrases import by_points, compared, p_value, runtime_name
+from scripts.lib.report.phrases import by_points, compared, p_value
 from scripts.lib.report.stats import paired_test
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
@@ -124,12 +124,6 @@ def range_of(row: dict, base: dict) -> tuple:
     cells = [(theirs["latency_ms"] / mine["latency_ms"], mine)
              for mine, theirs in zip(row["latency_grid"], base["latency_grid"], strict=True)]
     return min(cells, key=lambda c: c[0]), max(cells, key=lambda c: c[0])
-
-
-def setting(g: dict) -> str:
-    """A latency grid entry's setting as the paper states it."""
-    t = g["latency_threads"]
-    return f"{runtime_name(g['runtime'])}, batch {g['latency_batch_size']}, {t} thread{'s' if t > 1 else ''}"
 
 
 def test_prose_has_no_code_identifiers_or_python_reprs(tmp_path, rows, quick_config):
