@@ -407,6 +407,11 @@ def test_macs_draws_every_model_at_its_macs_and_each_quoted_point_as_published(t
     labels = [t.get_text() for legend in ax.findobj(matplotlib.legend.Legend) for t in legend.get_texts()]
     for p in literature:  # each quoted point is marked as published and names its source
         assert f"published: {p['label']} ({p['source']})" in labels
+    control = dict(rows[1], name="dense_ft", strategy="dense_finetune", macs=rows[0]["macs"])
+    figures.plot_macs([*rows, control], literature, tmp_path / "c.png")  # a strategy outside the registry
+    labels = [t.get_text() for legend in drawn[tmp_path / "c.png"].axes[0].findobj(matplotlib.legend.Legend)
+              for t in legend.get_texts()]
+    assert "dense_finetune" in labels
 
 
 def test_reference_points_without_a_source_are_refused(tmp_path):

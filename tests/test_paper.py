@@ -595,6 +595,9 @@ def test_the_main_table_picks_its_rows_by_the_stated_rule(tmp_path, quick_config
         r = by_label[cells[0].replace("\\&", "&")]
         assert cells[seed_column] == (pct(context.study.seed["accuracy"][r["name"]])
                                       if r["name"] in context.study.seed["accuracy"] else "")
+    # a strategy outside the registry's families (a control such as a dense fine-tune) is shown as such
+    control = dict(rows[1], name="dense_ft", strategy="dense_finetune", target_sparsity=0.0)
+    assert dict((r["name"], w) for r, w in main_rows([*rows, control], seed))["dense_ft"] == "control"
     many = [(f"os_l1_{k}", f"L1 {k}", "l1_unstructured", "oneshot", 0.9, 1, 0.5, 0.1, 1.0) for k in range(20)]
     rows = results_rows(tmp_path / "many", MATRIX + many)
     with pytest.raises(ValueError, match="more than 15"):

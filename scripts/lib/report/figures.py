@@ -209,6 +209,12 @@ def plot_evolution(histories, out) -> None:
     _save(fig, out)
 
 
+def strategy_family(row: dict) -> str:
+    """A row's family of strategies; a strategy outside the registry (a control such as a dense
+    fine-tune) is its own."""
+    return STRATEGIES[row["strategy"]].family if row["strategy"] in STRATEGIES else row["strategy"]
+
+
 def is_control(strategy: str) -> bool:
     """A strategy that is another's random control (the registry says whose)."""
     return any(s.control == strategy for s in STRATEGIES.values())
@@ -222,13 +228,13 @@ def plot_macs(rows, literature: list[dict], out) -> None:
     the published reference points, open markers (same network) or dotted lines (other MACs)."""
     fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.4))
     base = rows[0]
-    families = list(dict.fromkeys(STRATEGIES[r["strategy"]].family for r in rows[1:]))
+    families = list(dict.fromkeys(strategy_family(r) for r in rows[1:]))
     err = accuracy_error(rows)
     ax.errorbar(base["macs"] / 1e6, base["accuracy"] * 100, yerr=[[err[0][0]], [err[1][0]]], fmt="*", ms=11,
                 color="black", capsize=2, zorder=4, label=base["label"])
     for k, fam in enumerate(families):
         for control in (False, True):
-            idx = [i for i, r in enumerate(rows) if i and STRATEGIES[r["strategy"]].family == fam
+            idx = [i for i, r in enumerate(rows) if i and strategy_family(r) == fam
                    and is_control(r["strategy"]) == control]
             if idx:
                 ax.errorbar([rows[i]["macs"] / 1e6 for i in idx], [rows[i]["accuracy"] * 100 for i in idx],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
 from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
-from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, latency_settings, timed_runtimes
+from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, family, latency_settings, timed_runtimes
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.phrases import p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
@@ -177,25 +177,30 @@ def is_control(strategy: str) -> bool:
 def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
     """The main table's rows and why each is there, by one rule: the baseline; the seed study's
     experiments; per family, the most accurate model at the family's most-run target (the target
-    with the most experiments, the higher on a tie); and each random control at that target.
+    with the most experiments, the higher on a tie); each random control at that target; and every
+    model of a strategy outside the registry's families (a control such as a dense fine-tune).
     In table order; fails if the rule picks more than MAIN_ROWS."""
     why = {rows[0]["name"]: "baseline"}
+
+    def add(row, reason):
+        why[row["name"]] = f"{why[row['name']]}; {reason}" if row["name"] in why else reason
+
     for r in rows[1:]:
         if r["name"] in seed["accuracy"]:
-            why[r["name"]] = "seed study"
-    families = dict.fromkeys(STRATEGIES[r["strategy"]].family for r in rows[1:])
-    for fam in families:
-        members = [r for r in rows[1:] if STRATEGIES[r["strategy"]].family == fam]
+            add(r, "seed study")
+    for r in rows[1:]:
+        if family(r) is None:
+            add(r, "control")
+    for fam in dict.fromkeys(family(r) for r in rows[1:] if family(r) is not None):
+        members = [r for r in rows[1:] if family(r) == fam]
         targets = [r["target_sparsity"] for r in members]
         target = max(set(targets), key=lambda t: (targets.count(t), t))
         at = [r for r in members if r["target_sparsity"] == target]
-        picks = [max((r for r in at if not is_control(r["strategy"])), key=lambda r: r["accuracy"], default=None)]
-        picks += [max((r for r in at if r["strategy"] == c), key=lambda r: r["accuracy"])
-                  for c in dict.fromkeys(r["strategy"] for r in at if is_control(r["strategy"]))]
-        for r in filter(None, picks):
-            label = f"best {FAMILY_WORDS.get(fam, fam)} at {pct(target)} %" if not is_control(r["strategy"]) \
-                else "random control"
-            why[r["name"]] = f"{why[r['name']]}; {label}" if r["name"] in why else label
+        best = max((r for r in at if not is_control(r["strategy"])), key=lambda r: r["accuracy"], default=None)
+        if best:
+            add(best, f"best {FAMILY_WORDS.get(fam, fam)} at {pct(target)} %")
+        for control in dict.fromkeys(r["strategy"] for r in at if is_control(r["strategy"])):
+            add(max((r for r in at if r["strategy"] == control), key=lambda r: r["accuracy"]), "random control")
     picked = [(r, why[r["name"]]) for r in rows if r["name"] in why]
     if len(picked) > MAIN_ROWS:
         raise ValueError(f"the main table's rule picked {len(picked)} rows, more than {MAIN_ROWS}")
