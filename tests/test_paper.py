@@ -531,7 +531,7 @@ def test_each_option_row_is_tested_against_the_row_it_modifies(tmp_path, quick_c
 
 @pytest.mark.parametrize("faster", [False, True])
 def test_masking_is_said_to_bring_no_speed_only_when_none_was_measured(tmp_path, quick_config, faster):
-    """The Summary's "not speed" holds while the sparsest masked model's best speed-up stays
+    """The abstract's "not speed" holds while the sparsest masked model's best speed-up stays
     within how far the timing passes disagree; one setting measured clearly faster changes it."""
     rows = results_rows(tmp_path / "metrics")
     inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
