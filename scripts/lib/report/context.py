@@ -19,7 +19,7 @@ from scripts.lib.report.phrases import data_phrase, momentum_phrase, weights_phr
 
 @dataclass(frozen=True)
 class Study:
-    """What was run, on what and with what: the banner, Setup and Provenance."""
+    """What was run, on what and with what: the banner, Method, Appendix A and Provenance."""
     preset: str
     published: bool             # the published config's preset: no "not the published results" banner
     synthetic: bool
