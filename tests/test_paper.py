@@ -604,6 +604,16 @@ def test_the_main_table_picks_its_rows_by_the_stated_rule(tmp_path, quick_config
         main_rows(rows, {"accuracy": {r[0]: 0.5 for r in many}})
 
 
+def test_an_ablation_step_is_named_with_the_steps_before_it_when_read_alone():
+    from scripts.lib.report.paper_tables import full_label
+    chain = [{"row": {"name": n, "label": lab}} for n, lab in
+             (("it", "Iterative L1 90%"), ("gr", "Gradual L1 90%"), ("glob", "+ global ranking"), ("kd", "+ distillation"))]
+    assert full_label({"name": "kd", "label": "+ distillation"}, chain) == \
+        "Gradual L1 90% + global ranking + distillation"
+    assert full_label({"name": "gr", "label": "Gradual L1 90%"}, chain) == "Gradual L1 90%"
+    assert full_label({"name": "x", "label": "+ y"}, chain) == "+ y"  # not in the chain: as labelled
+
+
 def test_plurals_follow_the_count():
     from scripts.lib.report.phrases import plural
     assert [plural(1, "epoch"), plural(2, "epoch"), plural(0.5, "epoch"), plural(1.0, "epoch")] == \

@@ -210,9 +210,23 @@ def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
 FAMILY_WORDS = {CHANNELS: "channel removal", "masking": "masking"}
 
 
-def main_table(rows, seed: dict) -> Table:
+def full_label(row: dict, chain: list[dict]) -> str:
+    """A row's label, read alone: an ablation step labelled by what it adds ("+ distillation")
+    is named with the steps before it, back to the first that names a model."""
+    names = [c["row"]["name"] for c in chain]
+    if not row["label"].startswith("+") or row["name"] not in names:
+        return row["label"]
+    parts = [row["label"]]
+    for c in reversed(chain[:names.index(row["name"])]):
+        parts.insert(0, c["row"]["label"])
+        if not c["row"]["label"].startswith("+"):
+            break
+    return " ".join(parts)
+
+
+def main_table(rows, seed: dict, chain: list[dict]) -> Table:
     """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
-    body = [[r["label"], why, pct(r["removed_fraction"]), FORMATS["mega"](r["macs"]), FORMATS["mb"](r["gzip_bytes"]),
+    body = [[full_label(r, chain), why, pct(r["removed_fraction"]), FORMATS["mega"](r["macs"]), FORMATS["mb"](r["gzip_bytes"]),
              pct(r["accuracy"]), FORMATS["interval"](r["accuracy_ci"]),
              pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
             for r, why in main_rows(rows, seed)]
@@ -243,7 +257,7 @@ class Tables:
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
-    return Tables(main=main_table(run.rows, run.seed), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
+    return Tables(main=main_table(run.rows, run.seed, a.chain), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
