@@ -33,8 +33,10 @@ class Table:
         """A pipe table with its caption (`Table: ...`). The separator's dash counts give
         pandoc the relative column widths: wide tables wrap their cells and fit the LaTeX
         page instead of running off it."""
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
+        # the longest cell (digits are wider than the average letter); a header wraps, so it
+        # asks only for half its length
+        widths = [max(len(h) // 2, *(-(-len(r[i]) * (5 if num else 4) // 4) for r in self.rows)) if self.rows
+                  else len(h) for i, (h, num) in enumerate(zip(self.headers, self.numeric))]
         # no narrower than its longest unbreakable word (capitals and % count wider) plus the
         # column's padding: LaTeX cannot wrap a word, so a narrower column overflows into the next
         words = [max(word_width(word) for text in [h, *(r[i] for r in self.rows)] for word in (text.split() or [""]))
