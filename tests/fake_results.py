@@ -145,9 +145,7 @@ def paper_inputs(rows, settings: dict) -> dict:
     seed = yaml.safe_load((ROOT / "paper" / "seed_reference.yaml").read_text())  # the seed's reported numbers
     seed["accuracy"]["it_l1_90"] = seed["accuracy"]["iterative_l1_90"]  # the fake matrix's name for that row
     histories = {r["name"]: fake_history(r) for r in rows}
-    figures = {name: ({r["name"]: f"figures/{name}/{r['name']}.png" for r in rows}
-                      if fig.inputs == "checkpoints" else f"figures/{name}.png")
-               for name, fig in FIGURES.items()}
+    figures = {name: f"figures/{name}.png" for name in FIGURES}
     stages = [{"stage": "baseline training", "jobs": 1, "seconds": 61.0}]
     return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
             "stages": stages, "figures": figures, "correct": correct_strings(rows), "timing": latency_file()}

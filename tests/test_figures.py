@@ -11,12 +11,12 @@ import struct
 from pathlib import Path
 
 import matplotlib.colors
+import matplotlib.legend
 import numpy as np
 import pytest
 import torch
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
-from matplotlib.image import AxesImage
 
 from fake_results import MATRIX, results_rows
 from scripts.lib.models.network import build_model, save_checkpoint
@@ -28,6 +28,7 @@ from scripts.lib.report.results import fold_replicas
 from scripts.lib.report.results import grid_entry
 
 PNG = b"\x89PNG\r\n\x1a\n"
+LITERATURE = Path(__file__).parent.parent / "paper" / "literature.yaml"
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_pareto_draws_every_model_with_its_interval_and_the_front_of_each_panel(
     figures.plot_pareto(rows, tmp_path / "p.png")
     fig = one(drawn)
     assert len(fig.axes) == 2
-    assert suptitle(fig) == "Accuracy against sparsity and against storage"
+    assert not suptitle(fig)  # the paper's caption names the figure
     panels = [("removed_fraction", 100, True, "Prunable weights zeroed or removed (%)"),
               ("gzip_bytes", 1e-6, False, "Checkpoint size, gzip (MB)")]
     by_name = {r["name"]: r for r in rows}
@@ -132,7 +133,7 @@ def test_latency_macs_has_a_log_log_panel_per_batch_size_with_every_model_in_eve
     fig = one(drawn)
     batches, threads = [1, 64], 2  # the fake timing grid's
     assert len(fig.axes) == len(batches)
-    assert suptitle(fig).startswith("Latency against MACs")
+    assert not suptitle(fig)  # the paper's caption names the figure
     base = rows[0]
     lo = min(r["macs"] for r in rows) / base["macs"]
     for ax, b in zip(fig.axes, batches):
@@ -181,7 +182,7 @@ def test_curves_draw_each_curve_on_its_panel_sorted_by_target_with_intervals(tmp
     figures.plot_curves(rows, tmp_path / "c.png")
     fig = one(drawn)
     ax_sp, ax_macs = fig.axes
-    assert suptitle(fig) == "Accuracy against the pruning target"
+    assert not suptitle(fig)  # the paper's caption names the figure
     assert ax_sp.get_xlabel() == "Prunable weights zeroed (%)"
     assert ax_macs.get_xlabel() == "MACs per image (millions)"
     by_name = {r["name"]: r for r in rows}
@@ -287,7 +288,7 @@ def test_evolution_without_iterative_experiments_says_so(drawn, tmp_path):
 
 # --- kernels --------------------------------------------------------------------------------
 
-def test_kernels_draw_one_tile_per_first_conv_filter_on_one_colour_scale(tmp_path, drawn):
+def test_kernels_draw_every_model_in_one_figure_one_tile_per_filter_on_one_colour_scale(tmp_path, drawn):
     torch.manual_seed(0)
     model = build_model(10)
     with torch.no_grad():
@@ -298,31 +299,33 @@ def test_kernels_draw_one_tile_per_first_conv_filter_on_one_colour_scale(tmp_pat
     w20 = torch.randn(20, 3, 3, 3) * 3
     w20[5, 1] = 0  # one input channel of one filter zeroed
     torch.save({"state_dict": {"features.0.0.weight": w20}, "meta": {}}, narrow)
-    outs = [tmp_path / "k" / "full.png", tmp_path / "k" / "narrow.png"]
-    figures.plot_kernels([full, narrow], outs, ["Full", "Narrow"])
-    assert list(drawn) == outs
+    out = tmp_path / "kernels.png"
+    figures.plot_kernels([full, narrow], out, ["Full", "Narrow"])
+    assert list(drawn) == [out]  # one figure for all models
+    fig = drawn[out]
     w32 = model.features[0][0].weight.detach()
     vmax = max(w32.abs().max().item(), w20.abs().max().item())
     assert vmax == w20.abs().max().item()  # the narrow model sets the scale of both
-    for out, w, label, zeros in ((outs[0], w32, "Full", 4 / 32), (outs[1], w20, "Narrow", 1 / 60)):
-        fig = drawn[out]
+    panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(panels) == figures.KERNEL_COLUMNS  # one row of panels holds both models
+    assert [len(a.images) for a in panels] == [1, 1] + [0] * (len(panels) - 2)
+    for ax, w, label, zeros in ((panels[0], w32, "Full", 4 / 32), (panels[1], w20, "Narrow", 1 / 60)):
+        (image,) = ax.images
+        mosaic = np.asarray(image.get_array().filled(np.nan))
         n = w.shape[0]
-        grid = [a for a in fig.axes if a.get_label() != "<colorbar>"]
-        assert len(grid) == -(-n // 8) * 8  # 8 columns, as many rows as needed
-        images = [a.images for a in grid]
-        assert [len(i) for i in images] == [1] * n + [0] * (len(grid) - n)  # one image per filter, in order
-        for i, (image,) in enumerate(images[:n]):
-            assert isinstance(image, AxesImage)
-            tile = np.asarray(image.get_array())
-            assert tile.shape == (3, 9)  # kh x (R|G|B kw)
+        rows = -(-n // figures.FILTERS_PER_ROW)
+        assert mosaic.shape == (rows * 4 - 1, figures.FILTERS_PER_ROW * 10 - 1)  # 3x9 tiles, one blank cell apart
+        for i in range(n):
+            r, c = divmod(i, figures.FILTERS_PER_ROW)
+            tile = mosaic[r * 4:r * 4 + 3, c * 10:c * 10 + 9]
             assert np.allclose(tile, np.concatenate(list(w[i].abs().numpy()), axis=1)), (label, i)
-            assert image.get_clim() == pytest.approx((0, vmax)) and image.get_cmap().name == "magma"
-        assert suptitle(fig) == f"{label}: first conv, {n} filters, {zeros * 100:.1f} % zeros"
-        (colorbar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
-        assert colorbar.get_ylabel() == "|w|"
-        assert not any(a.axison for a in grid)
-    full_tiles = [np.asarray(a.images[0].get_array()) for a in drawn[outs[0]].axes[:4]]
-    assert all((t == 0).all() for t in full_tiles), "pruned filters are black"
+        assert np.isnan(mosaic[3, 0]) and np.isnan(mosaic[0, 9])  # the gaps between tiles
+        assert image.get_clim() == pytest.approx((0, vmax)) and image.get_cmap().name.startswith("magma")
+        assert ax.get_title() == f"{label}\n{n} filters, {zeros * 100:.1f} % zeros"
+        assert not ax.axison
+    assert (np.asarray(panels[0].images[0].get_array())[0:3, 0:9] == 0).all(), "pruned filters are black"
+    (colorbar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert colorbar.get_xlabel() == "|w|"  # one scale for all, under the panels
 
 
 # --- the registry: every figure, through draw(), to a PNG -----------------------------------
@@ -347,6 +350,8 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
     results.write_text(json.dumps(rows))
     h = tmp_path / "h.json"
     h.write_text(json.dumps({"steps": history("It", 3, 0.1)["steps"]}))
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(baseline_history()))
     ckpts = []
     for name in ("a", "b"):
         model = build_model(10)
@@ -354,13 +359,15 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
             model.features[0][0].weight[:4] = 0  # pruned filters
         ckpts.append(tmp_path / f"{name}.pt")
         save_checkpoint(model, ckpts[-1], {"num_classes": 10, "name": name})
-    expected_axes = {"pareto": 2, "curves": 2, "leaderboard": 1, "evolution": 2, "latency_macs": 2, "kernels": 33}
+    expected_axes = {"macs": 1, "curves": 2, "training": 1, "pareto": 2, "leaderboard": 1, "evolution": 2,
+                     "latency_macs": 2, "kernels": figures.KERNEL_COLUMNS + 1}
     assert set(expected_axes) == set(FIGURES)
     for name, figure in FIGURES.items():
-        outs = [tmp_path / name / f"{n}.png" for n in ("a", "b")] if figure.inputs == "checkpoints" \
-            else [tmp_path / f"{name}.png"]
+        outs = [tmp_path / f"{name}.png"]
         labels = ["It"] if figure.inputs == "histories" else ["A", "B"]
-        draw(name, outs, results=results, histories=[h], labels=labels, ckpts=ckpts)
+        given = [baseline] if figure.histories == BASELINE else [h]
+        draw(name, outs, results=results, histories=given, labels=labels, ckpts=ckpts,
+             literature=figures.read_literature(LITERATURE))
         for out in outs:
             fig = captured.pop(out)
             assert len(fig.axes) == expected_axes[name], name
@@ -369,6 +376,60 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
             # adds (long tick labels reach out of the leaderboard's figure)
             fw, fh = fig.get_size_inches() * figures.DPI
             assert 0.5 < width / fw < 1.5 and 0.5 < height / fh < 1.5, (name, width, height, fw, fh)
+            assert figures.vector_path(out).read_bytes()[:5] == b"%PDF-"  # the LaTeX paper's copy
         assert not captured, name  # nothing else drawn
     with pytest.raises(ValueError, match="same number"):
-        draw("kernels", outs[:1], labels=["A", "B"], ckpts=ckpts)
+        draw("kernels", outs, labels=["A"], ckpts=ckpts)
+
+
+# --- accuracy against MACs, and the baseline's training ---------------------------------------
+
+def baseline_history(best: int = 2) -> dict:
+    return {"best_epoch": best, "epochs": [{"epoch": e, "train_accuracy": 0.3 * e, "val_accuracy": 0.25 * e + 0.1}
+                                           for e in (1, 2, 3)]}
+
+
+def test_macs_draws_every_model_at_its_macs_and_each_quoted_point_as_published(tmp_path, drawn):
+    rows = results_rows(tmp_path / "metrics")
+    literature = figures.read_literature(LITERATURE)
+    figures.plot_macs(rows, literature, tmp_path / "m.png")
+    (ax,) = drawn[tmp_path / "m.png"].axes
+    drawn_points = {(round(x, 6), round(y, 6)) for line in ax.lines for x, y in zip(line.get_xdata(), line.get_ydata())
+                    if len(line.get_xdata()) == 1 or line.get_linestyle() == "None"}
+    for r in rows:  # every model, at its MACs and accuracy
+        assert (round(r["macs"] / 1e6, 6), round(r["accuracy"] * 100, 6)) in drawn_points, r["name"]
+    stock = [p for p in literature if p["network"] == "stock"]
+    for p in stock:  # the same network: at the baseline's MACs
+        assert (round(rows[0]["macs"] / 1e6, 6), round(p["accuracy"] * 100, 6)) in drawn_points
+    lines = [line for line in ax.lines if line.get_linestyle() in (":", "-.")]
+    assert sorted(line.get_ydata()[0] for line in lines) == sorted(
+        p["accuracy"] * 100 for p in literature if p["network"] == "cifar_stem")
+    labels = [t.get_text() for legend in ax.findobj(matplotlib.legend.Legend) for t in legend.get_texts()]
+    for p in literature:  # each quoted point is marked as published and names its source
+        assert f"published: {p['label']} ({p['source']})" in labels
+    control = dict(rows[1], name="dense_ft", strategy="dense_finetune", macs=rows[0]["macs"])
+    figures.plot_macs([*rows, control], literature, tmp_path / "c.png")  # a strategy outside the registry
+    labels = [t.get_text() for legend in drawn[tmp_path / "c.png"].axes[0].findobj(matplotlib.legend.Legend)
+              for t in legend.get_texts()]
+    assert "dense_finetune" in labels
+
+
+def test_reference_points_without_a_source_are_refused(tmp_path):
+    bad = tmp_path / "lit.yaml"
+    bad.write_text("points:\n  - {label: x, accuracy: 0.9, network: stock}\n")
+    with pytest.raises(ValueError, match="source"):
+        figures.read_literature(bad)
+    with pytest.raises(ValueError, match="reference points"):
+        draw("macs", [tmp_path / "m.png"], results=tmp_path / "r.json")
+    from scripts.lib.planning.jobs import JobError, figure_job
+    with pytest.raises(JobError, match="reference points"):  # the workflow must give them to the job
+        figure_job({"experiments": []}, "macs")
+
+
+def test_training_draws_train_and_validation_accuracy_per_epoch_and_the_kept_epoch(tmp_path, drawn):
+    h = baseline_history(best=2)
+    figures.plot_training([h], tmp_path / "t.png")
+    (ax,) = drawn[tmp_path / "t.png"].axes
+    train, val, kept = ax.lines
+    assert list(train.get_ydata()) == pytest.approx([30, 60, 90]) and list(val.get_ydata()) == pytest.approx([35, 60, 85])
+    assert (kept.get_xdata()[0], kept.get_ydata()[0]) == (2, pytest.approx(60))

@@ -25,6 +25,10 @@ shell.prefix(
 ENVIRONMENT = f"{ROOT}/environment.yml"
 TEMPLATES = f"{ROOT}/paper/templates"
 SEED_REFERENCE = f"{ROOT}/paper/seed_reference.yaml"
+# Published reference points (quoted, with their sources) for figures that ask for them: read
+# here and given to the figure's job as content, so that a fresh clone replots nothing.
+with open(f"{ROOT}/paper/literature.yaml") as f:
+    LITERATURE = yaml.safe_load(f)["points"]
 BIBLIOGRAPHY = f"{ROOT}/paper/references.bib"
 # The manuscript's sections, included by paper.md.j2: inputs of the render like the template.
 SECTION_TEMPLATES = sorted(str(p) for p in Path(TEMPLATES, "sections").glob("*.md.j2"))
@@ -267,19 +271,14 @@ def figure_inputs(figure):
 
 
 def figure_pngs(figure):
-    """The PNG(s) a figure's function writes: one, or one per model (figures/<name>/<model>.png)."""
-    if figure.inputs == "checkpoints":
-        return [f"{PAPER}/figures/{figure.name}/{m}.png" for m in MODELS]
+    """The PNG a figure's function writes (figures/<name>.png), its PDF beside it (figure_pdfs):
+    paper.md shows the PNG, the LaTeX paper the PDF."""
     return [f"{PAPER}/figures/{figure.name}.png"]
 
 
-def figure_outputs(figure):
-    """A per-model figure's output is its folder, not one file per model: Snakemake tries a
-    requested file against every output of a rule, which made planning quadratic in the models.
-    """
-    if figure.inputs == "checkpoints":
-        return directory(f"{PAPER}/figures/{figure.name}")
-    return figure_pngs(figure)
+def figure_pdfs(figure):
+    """The vector copy of a figure's PNG."""
+    return [str(Path(p).with_suffix(".pdf")) for p in figure_pngs(figure)]
 
 
 def figure_arguments(wildcards, input):
@@ -294,22 +293,15 @@ def figure_arguments(wildcards, input):
 
 def report_figure(figure):
     """A figure's output, marked for Snakemake's report under the paper section it goes in."""
-    category = f"5 Figures - {figure.section}"
-    if figure.inputs == "checkpoints":
-        return report(
-            figure_outputs(figure),
-            patterns=["{model}.png"],
-            caption="../report/figure.rst",
-            category=category,
-            subcategory=figure.name,
-        )
     return report(
-        figure_pngs(figure), caption="../report/figure.rst", category=category
+        figure_pngs(figure),
+        caption="../report/figure.rst",
+        category=f"5 Figures - {figure.section}",
     )
 
 
 def figure_files():
-    """The output (file or folder) of every registry figure's job, by name; inputs of the paper."""
+    """The PNG of every registry figure's job, by name; inputs of the paper."""
     outputs = {name: getattr(rules, f"plot_{name}").output.pngs for name in FIGURES}
     return {
         name: [out] if isinstance(out, str) else list(out)

@@ -12,6 +12,7 @@ for figure in FIGURES.values():
             **figure_inputs(figure),
         output:
             pngs=report_figure(figure),
+            pdfs=figure_pdfs(figure),
         log:
             f"{LOGS}/plot_{figure.name}.log",
         benchmark:
@@ -20,7 +21,7 @@ for figure in FIGURES.values():
         conda:
             ENVIRONMENT
         params:
-            job=jobs.figure_job(config, figure.name).to_json(),
+            job=jobs.figure_job(config, figure.name, LITERATURE).to_json(),
             caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),

@@ -129,6 +129,12 @@ rule compile_pdf:
     input:
         tex=PAPER_TEX,
         figures=[f for files in PAPER_FIGURES.values() for f in files],
+        # the LaTeX paper shows each figure's PDF, written beside its PNG by the same job
+        vectors=[
+            str(Path(f).with_suffix(".pdf"))
+            for files in PAPER_FIGURES.values()
+            for f in files
+        ],
     output:
         pdf=report(
             f"{PAPER}/paper.pdf", caption="../report/paper.rst", category="6 Paper"

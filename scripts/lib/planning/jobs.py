@@ -301,28 +301,35 @@ def provenance_job(config: dict, code: dict) -> ProvenanceJob:
 
 @dataclass(frozen=True)
 class FigureJob(Job):
-    """Stage 5: one registry figure; `labels` name the histories or checkpoints it is given, in order."""
+    """Stage 5: one registry figure; `labels` name the histories or checkpoints it is given, in order;
+    `literature`: the published reference points it draws, if its registry entry asks for them
+    (paper/literature.yaml's points, as content: a fresh clone of the repository replots nothing)."""
     figure: str
     labels: list
+    literature: list
 
 
 def figure_models(config: dict, figure: str) -> list[str]:
-    """The models whose files a figure is given: every iterative experiment's history, or every
-    model's checkpoint (the baseline first, the small dense nets last); none for figures of the
-    results table."""
+    """The models whose files a figure is given: every iterative experiment's history (or the
+    baseline's, as the figure's entry says), or every model's checkpoint (the baseline first,
+    the small dense nets last); none for figures of the results table."""
     experiments = experiments_by_name(config)
     if FIGURES[figure].inputs == "histories":
+        if FIGURES[figure].histories == BASELINE:
+            return [BASELINE]
         return [n for n, e in experiments.items() if e["schedule"] == "iterative"]
     if FIGURES[figure].inputs == "checkpoints":
         return [BASELINE, *experiments, *small_dense_by_name(config)]
     return []
 
 
-def figure_job(config: dict, figure: str) -> FigureJob:
+def figure_job(config: dict, figure: str, literature: list | None = None) -> FigureJob:
     named = {**experiments_by_name(config), **small_dense_by_name(config)}
     labels = [baseline_label(config) if n == BASELINE else label_before_results(named[n]["label"])
               for n in figure_models(config, figure)]
-    return FigureJob(figure=figure, labels=labels)
+    if FIGURES[figure].literature and literature is None:
+        raise JobError(f"figure {figure} draws the published reference points: give them (paper/literature.yaml)")
+    return FigureJob(figure=figure, labels=labels, literature=list(literature or []) if FIGURES[figure].literature else [])
 
 
 @dataclass(frozen=True)

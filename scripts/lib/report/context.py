@@ -6,6 +6,7 @@ the registry's strategies, the test level and the filters are the environment's 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 
 from scripts.lib.planning.config import PUBLISHED_PRESET, training_bill
@@ -18,7 +19,7 @@ from scripts.lib.report.phrases import data_phrase, momentum_phrase, weights_phr
 
 @dataclass(frozen=True)
 class Study:
-    """What was run, on what and with what: the banner, Setup and Provenance."""
+    """What was run, on what and with what: the banner, Method, Appendix A and Provenance."""
     preset: str
     published: bool             # the published config's preset: no "not the published results" banner
     synthetic: bool
@@ -52,20 +53,18 @@ class Context:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def figure_list(figures: dict, rows) -> dict[str, list[dict]]:
+def figure_list(figures: dict) -> dict[str, list[dict]]:
     """The registry's figures by paper section, in registry order, with their files and captions."""
     out = {}
     for name, fig in FIGURES.items():
-        paths = figures[name]
-        if fig.inputs == "checkpoints":
-            items = [{"path": paths[r["name"]], "caption": f"{fig.caption}: {r['label']}.", "width": fig.width}
-                     for r in rows]
-        else:
-            items = [{"path": paths, "caption": fig.caption, "width": fig.width}]
-        out.setdefault(fig.section, []).extend(items)
+        out.setdefault(fig.section, []).append(
+            {"name": name, "path": figures[name], "caption": fig.caption, "width": fig.width})
     for item in (i for items in out.values() for i in items):
         size = f"{{width={round(item['width'] * 100)}%}}" if item["width"] < 1 else ""
-        item["markdown"] = f"![{item['caption']}]({item['path']}){size}"  # alone in its paragraph: a figure
+        # Linked without its extension: pandoc gives paper.md the PNG (manuscript.PANDOC_MD), and
+        # LaTeX's graphicx takes the PDF beside it where there is one (vector), else the PNG.
+        link = os.path.splitext(item["path"])[0]
+        item["markdown"] = f"![{item['caption']}]({link}){size}"  # alone in its paragraph: a figure
     return out
 
 
@@ -91,4 +90,4 @@ def measuring_machine(latency: dict, provenance: dict) -> dict:
 def build_context(run: Run) -> Context:
     analysis = analyse(run)
     return Context(study=describe(run), analysis=analysis, questions=seed_questions(run, analysis),
-                   tables=paper_tables(run, analysis), figures=figure_list(run.figures, run.rows))
+                   tables=paper_tables(run, analysis), figures=figure_list(run.figures))

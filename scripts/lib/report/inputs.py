@@ -34,7 +34,7 @@ class Run:
     settings: dict           # the effective config
     seed: dict               # what the seed study reported (paper/seed_reference.yaml)
     stages: list[dict]       # wall time per stage (stage_seconds)
-    figures: dict            # per registry figure, its link (per-model figures: per model name)
+    figures: dict            # per registry figure, its link
     correct: dict = field(default_factory=dict)  # per model name, its per-image correctness string
     # the timing job's file: its settings, the passes' agreement, the sparse-kernel probe
     timing: dict = field(default_factory=lambda: {"agreement": {"passes_compared": 0}})
@@ -69,14 +69,15 @@ def benchmark_stages(benchmark_files) -> list[dict]:
     return stage_seconds(files, os.path.commonpath(files)) if files else []
 
 
-def figure_links(spec: RenderSpec, names: list[str], link_dir) -> dict:
-    """Each registry figure's file(s) as linked from `link_dir` (the paper's folder)."""
+def figure_links(spec: RenderSpec, link_dir) -> dict:
+    """Each registry figure's file as linked from `link_dir` (the paper's folder)."""
     figures = {}
     for name, files in spec.figures.items():
         if name not in FIGURES:
             raise SystemExit(f"error: figure {name}: not a registry figure ({sorted(FIGURES)})")
-        rel = [os.path.relpath(f, link_dir) for f in files]
-        figures[name] = dict(zip(names, rel, strict=True)) if FIGURES[name].inputs == "checkpoints" else rel[0]
+        if len(files) != 1:
+            raise SystemExit(f"error: figure {name}: the render spec names {len(files)} files, a figure has one")
+        figures[name] = os.path.relpath(files[0], link_dir)
     missing = sorted(set(FIGURES) - set(figures))
     if missing:
         raise SystemExit(f"error: the render spec names no files for the figures {missing}")
@@ -107,5 +108,5 @@ def load(spec: RenderSpec, link_dir) -> Run:
         seed = yaml.safe_load(f)
     return Run(rows=rows, histories={r: read_json(h) for r, h in zip(names, n.histories, strict=True)},
                data=read_json(n.data_summary), provenance=read_json(n.provenance), settings=spec.settings,
-               seed=seed, stages=benchmark_stages(n.benchmarks), figures=figure_links(spec, names, link_dir),
+               seed=seed, stages=benchmark_stages(n.benchmarks), figures=figure_links(spec, link_dir),
                correct=correct_images(n.correct, names), timing=read_json(n.latency))

@@ -24,7 +24,9 @@ from scripts.lib.report.stats import ALPHA
 # pandoc: markdown in; GitHub markdown and LaTeX out. The first-level heading is the title:
 # LaTeX takes it as \title (heading levels shifted by one), GitHub shows it as a heading.
 PANDOC_FROM = "markdown"
-PANDOC_MD = ["--wrap=none"]
+# Figures are linked without an extension: paper.md shows the PNG; LaTeX is given the bare name
+# and graphicx picks the PDF (vector) the figure rules write beside each PNG.
+PANDOC_MD = ["--wrap=none", "--default-image-extension=png"]
 PANDOC_TEX = ["--wrap=none", "--standalone", "--shift-heading-level-by=-1"]
 # Citations: pandoc's citeproc formats [@key] and the reference list (where the manuscript puts
 # its ::: {#refs} block) in both outputs alike, so md and tex cite the same way. pandoc only

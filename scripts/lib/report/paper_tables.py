@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
 from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
-from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, latency_settings, timed_runtimes
+from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, family, latency_settings, timed_runtimes
 from scripts.lib.report.inputs import Run, epoch_seconds
-from scripts.lib.report.phrases import p_value, runtime_name
+from scripts.lib.report.phrases import p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
@@ -30,8 +30,8 @@ def recovery_table(settings: dict, rows) -> Table | None:
         distill = e.get("distill")
         ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
             else ("global" if prunable["scope"] == "global" else "per layer")
-        body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, {e['steps']} "
-                     + ("mask updates" if e["schedule"] == "gradual" else "step(s)"),
+        body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, "
+                     + plural(e["steps"], "mask update" if e["schedule"] == "gradual" else "step"),
                      f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
                      f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
                      f"{e['recalibrate_bn']} batches" if e.get("recalibrate_bn") else "no",
@@ -166,9 +166,83 @@ def sparse_sweep_table(sweep: dict | None) -> Table | None:
                  "level swept.")
 
 
+# The main results table shows at most this many rows; the rest are in the appendix's full table.
+MAIN_ROWS = 15
+
+
+def is_control(strategy: str) -> bool:
+    """A strategy that is another's random control (the registry says whose)."""
+    return any(s.control == strategy for s in STRATEGIES.values())
+
+
+def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
+    """The main table's rows and why each is there, by one rule: the baseline; the seed study's
+    experiments; per family, the most accurate model at the family's most-run target (the target
+    with the most experiments, the higher on a tie); each random control at that target; and every
+    model of a strategy outside the registry's families (a control such as a dense fine-tune).
+    In table order; fails if the rule picks more than MAIN_ROWS."""
+    why = {rows[0]["name"]: "baseline"}
+
+    def add(row, reason):
+        why[row["name"]] = f"{why[row['name']]}; {reason}" if row["name"] in why else reason
+
+    for r in rows[1:]:
+        if r["name"] in seed["accuracy"]:
+            add(r, "seed study")
+    for r in rows[1:]:
+        if family(r) is None:
+            add(r, "control")
+    for fam in dict.fromkeys(family(r) for r in rows[1:] if family(r) is not None):
+        members = [r for r in rows[1:] if family(r) == fam]
+        targets = [r["target_sparsity"] for r in members]
+        target = max(set(targets), key=lambda t: (targets.count(t), t))
+        at = [r for r in members if r["target_sparsity"] == target]
+        best = max((r for r in at if not is_control(r["strategy"])), key=lambda r: r["accuracy"], default=None)
+        if best:
+            add(best, f"best {FAMILY_WORDS.get(fam, fam)} at {pct(target)} %")
+        for control in dict.fromkeys(r["strategy"] for r in at if is_control(r["strategy"])):
+            add(max((r for r in at if r["strategy"] == control), key=lambda r: r["accuracy"]), "random control")
+    picked = [(r, why[r["name"]]) for r in rows if r["name"] in why]
+    if len(picked) > MAIN_ROWS:
+        raise ValueError(f"the main table's rule picked {len(picked)} rows, more than {MAIN_ROWS}")
+    return picked
+
+
+FAMILY_WORDS = {CHANNELS: "channel removal", "masking": "masking"}
+
+
+def full_label(row: dict, chain: list[dict]) -> str:
+    """A row's label, read alone: an ablation step labelled by what it adds ("+ distillation")
+    is named with the steps before it, back to the first that names a model."""
+    names = [c["row"]["name"] for c in chain]
+    if not row["label"].startswith("+") or row["name"] not in names:
+        return row["label"]
+    parts = [row["label"]]
+    for c in reversed(chain[:names.index(row["name"])]):
+        parts.insert(0, c["row"]["label"])
+        if not c["row"]["label"].startswith("+"):
+            break
+    return " ".join(parts)
+
+
+def main_table(rows, seed: dict, chain: list[dict]) -> Table:
+    """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
+    body = [[full_label(r, chain), why, pct(r["removed_fraction"]), FORMATS["mega"](r["macs"]), FORMATS["mb"](r["gzip_bytes"]),
+             pct(r["accuracy"]), FORMATS["interval"](r["accuracy_ci"]),
+             pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
+            for r, why in main_rows(rows, seed)]
+    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Accuracy (%)",
+                  "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 6,
+                 "Main results: the baseline, the seed study's experiments, and per family of strategies the most "
+                 "accurate model at the target most experiments share, with its random control there (every model: "
+                 "the appendix). Zeroed or removed: the share of the baseline's prunable weights zero or cut out. "
+                 "Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
+
+
 @dataclass(frozen=True)
 class Tables:
     """Every table of the paper, by name (None or empty: the run has nothing to tabulate)."""
+    main: Table              # the main body's results (main_rows)
     results: Table           # the column registry's per-model tables
     deployment: Table
     storage: Table
@@ -185,7 +259,7 @@ class Tables:
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
-    return Tables(**{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
+    return Tables(main=main_table(run.rows, run.seed, a.chain), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),

@@ -64,6 +64,13 @@ def vec(values) -> str:
     return "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
+def plural(count, word: str, many: str | None = None) -> str:
+    """'1 epoch', '2 epochs', '0.5 epochs', '3 passes' (many: the plural where +s is wrong)."""
+    one = count == 1
+    shown = f"{count:g}" if isinstance(count, float) else str(count)
+    return f"{shown} {word if one else (many or word + 's')}"
+
+
 def by_points(delta: float) -> str:
     """The size of an accuracy difference in points, for "beat X by 1.2 points"."""
     return f"{abs(delta) * 100:.1f}"
@@ -105,4 +112,5 @@ def break_even_phrase(level: float | None, levels) -> str:
 
 FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase,
            "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
-           "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase}
+           "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase,
+           "plural": plural}

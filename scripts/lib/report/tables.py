@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from scripts.lib.report.columns import TABLES, cell, table_columns
 
 
+# A column's share of the page is its dash count's share (pandoc): long labels wrap beyond this
+# many characters, so that numbers and short texts keep their line.
+MAX_WIDTH = 28
+
+
+def word_width(word: str) -> int:
+    """A word's width in average characters: capitals, %, M and W count wider."""
+    return round(sum(1.5 if c.isupper() or c in "%MWmw" else 1 for c in word) + 0.49)
+
+
 @dataclass
 class Table:
     """A rendered table: headers, rows of cell strings, alignment, caption."""
@@ -23,9 +33,15 @@ class Table:
         """A pipe table with its caption (`Table: ...`). The separator's dash counts give
         pandoc the relative column widths: wide tables wrap their cells and fit the LaTeX
         page instead of running off it."""
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
-        widths = [min(max(w, 6), 40) for w in widths]
+        # the longest cell (digits are wider than the average letter); a header wraps, so it
+        # asks only for half its length
+        widths = [max(len(h) // 2, *(-(-len(r[i]) * (5 if num else 4) // 4) for r in self.rows)) if self.rows
+                  else len(h) for i, (h, num) in enumerate(zip(self.headers, self.numeric))]
+        # no narrower than its longest unbreakable word (capitals and % count wider) plus the
+        # column's padding: LaTeX cannot wrap a word, so a narrower column overflows into the next
+        words = [max(word_width(word) for text in [h, *(r[i] for r in self.rows)] for word in (text.split() or [""]))
+                 for i, h in enumerate(self.headers)]
+        widths = [max(min(max(w, 6), MAX_WIDTH), word + 4) for w, word in zip(widths, words)]
 
         def line(cells):
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
