@@ -740,3 +740,13 @@ def test_when_nothing_beats_the_seed_path_the_abstract_and_conclusion_say_so(tmp
     assert "Removing channels buys speed" not in md and "Even removing channels brings no speed here" in md
     assert "Even removing channels brought no speed" in section_of(md, "## 7 Conclusion", "## References")
     assert "Neither removing channels nor changing the runtime brought speed here" in questions_section(md)
+
+
+def test_the_method_describes_only_the_strategies_the_run_used(tmp_path, rows, quick_config):
+    """The registry knows more strategies than a run uses; the Method names only those with a row."""
+    from scripts.lib.planning.registry import STRATEGIES
+
+    source = render_source(TEMPLATE, context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"})))
+    used = {r["strategy"] for r in rows}
+    for name, s in STRATEGIES.items():
+        assert (s.description in source) == (name in used), name
