@@ -71,10 +71,11 @@ def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp
     with open(ROOT / "config.yaml") as f:
         shipped = yaml.safe_load(f)
     experiments = experiment_names(shipped) + list(replicas_by_name(shipped))  # named, sweep and seed rows
-    assert len(blocks) == len(experiments) + 1
+    small = [e["name"] for e in shipped.get("small_dense", [])]  # trained from scratch, evaluated like the rest
+    assert len(blocks) == len(experiments) + len(small) + 1
     # training jobs print their message (where to follow them) instead of the rule's block
     for run, threads in ((paper, 1), (exclusive, 3)):
-        pruning = [line for line in run.stdout.splitlines() if ": Pruning " in line]
+        pruning = [line for line in run.stdout.splitlines() if ": Pruning " in line or " without pruning (a dense control)" in line]
         assert len(pruning) == len(experiments) and all(f" on {threads} thread(s); follow it with: tail -f " in line
                                                         for line in pruning)
 

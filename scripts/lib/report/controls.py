@@ -12,7 +12,7 @@ from __future__ import annotations
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, small_dense_by_name, small_dense_epochs
 from scripts.lib.planning.registry import DENSE, STRATEGIES
 from scripts.lib.report.formats import mega, pct, points
-from scripts.lib.report.phrases import p_value
+from scripts.lib.report.phrases import p_value, plural
 from scripts.lib.report.stats import paired_test
 from scripts.lib.report.tables import Table
 
@@ -59,7 +59,7 @@ def controls_table(controls: list[dict]) -> Table | None:
     body = []
     for c in controls:
         r, of = c["row"], c["of"]
-        kind = f"dense fine-tune, {c['steps']} step(s)" if c["kind"] == "dense" else \
+        kind = f"dense fine-tune, {plural(c['steps'], 'step')}" if c["kind"] == "dense" else \
             f"small dense from scratch, width {c['width']['width_mult']:g}"
         distill = f"weight {c['distill']['weight']:g}, T {c['distill']['temperature']:g}" if c["distill"] else "no"
         test = (p_value(c["test"]["p_value"]) if c["test"] else "n/a") if of else ""
