@@ -313,7 +313,11 @@ def render_spec():
     """What the paper is rendered from (scripts.lib.planning.jobs.RenderSpec), paths as this
     workflow names them: render_paper's inputs are taken from it, and write_render_spec writes
     it for scripts.paper and publish_numbers."""
-    from scripts.lib.planning.render_spec import RenderNumbers, RenderSources, RenderSpec
+    from scripts.lib.planning.render_spec import (
+        RenderNumbers,
+        RenderSources,
+        RenderSpec,
+    )
 
     return RenderSpec(
         numbers=RenderNumbers(
