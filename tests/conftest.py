@@ -41,6 +41,17 @@ def merge(base: dict, over: dict) -> dict:
 
 
 # Metrics that depend on the clock or the machine's load, not on the computation.
+def random_splits(n: int = 96) -> dict:
+    """n seeded random 32x32 images with labels 0-9 in turn, as both training and validation split:
+    enough for a training or pruning run to execute, not to learn anything."""
+    from scripts.lib.models.engine import DeviceData
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    d = DeviceData(images, torch.arange(n) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
+    return {"train": d, "val": d}
+
+
 TIMING_KEYS = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
 
 

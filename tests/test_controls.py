@@ -8,10 +8,11 @@ import json
 import pytest
 import torch
 
+from conftest import random_splits
 from scripts.lib.files import save_torch
 from scripts.lib.data.datasets import prepare
 from scripts.lib.models import engine
-from scripts.lib.models.engine import DeviceData, Distillation, TrainHyp
+from scripts.lib.models.engine import Distillation, TrainHyp
 from scripts.lib.models.network import build_model, load_checkpoint, save_checkpoint
 from scripts.lib.planning import jobs
 from scripts.lib.planning.config import ConfigError, training_bill, validate_config
@@ -24,13 +25,6 @@ from scripts.lib.pruning.width import PRECISION, match_width, probe
 HYP = TrainHyp(epochs=2, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=0)
 SETTINGS = {"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer", "round_to": None}
-
-
-def splits(n=96):
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    d = DeviceData(images, torch.arange(n) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
-    return {"train": d, "val": d}
 
 
 def weights(model):
@@ -53,7 +47,7 @@ def test_the_dense_control_zeroes_nothing_and_fine_tunes_with_the_rows_schedule_
     torch.manual_seed(0)
     model = build_model(10)
     before = copy.deepcopy(model.state_dict())
-    history = run_experiment(model, Experiment("dense", "iterative", 0.0, 2), SETTINGS, splits(), HYP, seed=0,
+    history = run_experiment(model, Experiment("dense", "iterative", 0.0, 2), SETTINGS, random_splits(), HYP, seed=0,
                              eval_batch_size=48)
     assert all(int((w == 0).sum()) == 0 for w in weights(model))  # nothing removed
     assert [h["sparsity"] for h in history] == [0.0, 0.0] and [h["channels_kept"] for h in history] == [1.0, 1.0]

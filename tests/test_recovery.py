@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import random_splits
 from scripts.lib.models import engine
-from scripts.lib.models.engine import DeviceData, Distillation, TrainHyp, fit, recalibrate_batch_norm
+from scripts.lib.models.engine import Distillation, TrainHyp, fit, recalibrate_batch_norm
 from scripts.lib.models.network import build_model
 from scripts.lib.pruning.experiment import Experiment, run_experiment
 from scripts.lib.pruning.masks import prunable_modules
@@ -18,13 +19,6 @@ from scripts.lib.pruning.schedules import cubic_targets, gradual_update_steps
 HYP = TrainHyp(epochs=4, batch_size=32, lr=0.05, momentum=0.9, weight_decay=1e-4, nesterov=True,
                label_smoothing=0.0, warmup_epochs=0)
 SETTINGS = {"layer_types": ["Conv2d", "Linear"], "exclude": [], "scope": "layer", "round_to": None}
-
-
-def data(n=96):
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
-    d = DeviceData(images, torch.arange(n) % 10, (0.5,) * 3, (0.25,) * 3, torch.device("cpu"))
-    return {"train": d, "val": d}
 
 
 def model():
@@ -54,7 +48,7 @@ def test_gradual_run_reaches_the_target_exactly_with_one_rewound_learning_rate_c
     monkeypatch.setattr(engine, "make_optimizer", recording)
     m = model()
     exp = Experiment("l1_unstructured", "gradual", 0.8, 6)
-    (history,) = run_experiment(m, exp, SETTINGS, data(), HYP, seed=0, eval_batch_size=48)
+    (history,) = run_experiment(m, exp, SETTINGS, random_splits(), HYP, seed=0, eval_batch_size=48)
     weights = [mod.weight for _, mod in prunable_modules(m, ["Conv2d", "Linear"])]
     total = sum(w.numel() for w in weights)
     assert sum(int((w == 0).sum()) for w in weights) == round(0.8 * total)  # exactly the target
@@ -72,7 +66,7 @@ def test_gradual_run_reaches_the_target_exactly_with_one_rewound_learning_rate_c
 def test_recalibration_changes_only_running_statistics():
     m = model()
     before = copy.deepcopy(m.state_dict())
-    recalibrate_batch_norm(m, data()["train"], batches=2, batch_size=32, gen=torch.Generator().manual_seed(0))
+    recalibrate_batch_norm(m, random_splits()["train"], batches=2, batch_size=32, gen=torch.Generator().manual_seed(0))
     after = m.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
@@ -81,7 +75,7 @@ def test_recalibration_changes_only_running_statistics():
 
 
 def test_distillation_with_weight_zero_is_plain_fine_tuning():
-    d = data()
+    d = random_splits()
     plain, distilled, teacher = model(), model(), model()
     torch.manual_seed(5)  # dropout draws from the global generator
     h1 = fit(plain, d["train"], d["val"], HYP, seed=3, eval_batch_size=48)
@@ -93,7 +87,7 @@ def test_distillation_with_weight_zero_is_plain_fine_tuning():
 
 
 def test_distillation_pulls_the_student_towards_the_teacher():
-    d = data()
+    d = random_splits()
     teacher = model()
     with torch.no_grad():
         teacher.classifier[1].bias[3] = 20.0  # a teacher that always says "class 3"
@@ -113,4 +107,4 @@ def test_bad_recovery_settings_are_named():
         Experiment("l2_channels", "gradual", 0.5, 4)
     with pytest.raises(ValueError, match="needs the teacher"):
         run_experiment(model(), Experiment("l1_unstructured", "oneshot", 0.5, distill=Distillation(0.5, 2.0)),
-                       SETTINGS, data(), HYP, seed=0, eval_batch_size=48)
+                       SETTINGS, random_splits(), HYP, seed=0, eval_batch_size=48)
