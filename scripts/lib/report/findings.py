@@ -292,6 +292,16 @@ class Analysis:
         controls = {c["row"]["name"] for c in self.controls}
         return [r for r in self.rows[1:] if r["name"] not in controls]
 
+    @property
+    def dense_controls(self) -> list[dict]:
+        """The controls that fine-tune the baseline at a pruned row's budget."""
+        return [c for c in self.controls if c["kind"] == "dense"]
+
+    @property
+    def small_controls(self) -> list[dict]:
+        """The small dense networks trained from scratch at a channel-removed model's MACs."""
+        return [c for c in self.controls if c["kind"] == "small_dense"]
+
 
 def analyse(run: Run) -> Analysis:
     plain = plain_rows(run.rows, run.settings)
