@@ -26,19 +26,21 @@ from pathlib import Path
 
 import yaml
 
-from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
 GOALS = {"1000 experiments": 5.0, "quick preset": 3.0}  # seconds, 2-core machine
 
 
 def generated_experiments(n: int) -> list[dict]:
-    """n distinct experiments over every valid strategy x schedule x sparsity."""
-    # Strategy varies fastest, then schedule: any 15 consecutive rows hold every valid pair
-    # (gradual updates masks during training: masking strategies only).
+    """n distinct experiments over every valid pruning strategy x schedule x sparsity."""
+    # Strategy varies fastest, then schedule, so consecutive rows cover every valid pair
+    # (gradual updates masks during training: masking strategies only). Dense controls prune
+    # nothing (sparsity 0, planned like any row): left out.
     pairs = [(strategy, schedule, sparsity) for sparsity, schedule, strategy
              in itertools.product((0.3, 0.5, 0.7), SCHEDULES, STRATEGIES)
-             if not (schedule == "gradual" and STRATEGIES[strategy].family == CHANNELS)]
+             if STRATEGIES[strategy].family != DENSE
+             and not (schedule == "gradual" and STRATEGIES[strategy].family == CHANNELS)]
     rows = []
     for i, (strategy, schedule, sparsity) in zip(range(n), itertools.cycle(pairs)):
         row = {"name": f"gen_{i:05d}", "label": f"Generated {i}", "strategy": strategy, "schedule": schedule,
