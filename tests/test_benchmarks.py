@@ -1,10 +1,12 @@
-"""The deployment benchmark measures what it reports (its timings are never asserted)."""
+"""Each benchmark measures what it reports (its timings are never asserted). Those that run
+models or Snakemake are marked slow: python -m pytest -m "not slow" leaves them out."""
 import pytest
 import torch
 
 from scripts.benchmarks import deployment
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_deployment_benchmark_measures_every_figure_it_reports():
     m = deployment.measure(None, channel_ratio=0.5, sparsity=0.9, threads=1, rounds=2, warmup=0, min_run_time=0.01)
     # 50 % of the channels of every coupled group, rounded to multiples of 8: about a quarter of the MACs
@@ -16,6 +18,7 @@ def test_deployment_benchmark_measures_every_figure_it_reports():
     assert m["sizes"]["sparse_fp16"] < m["sizes"]["sparse_fp32"] < 0.2
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_plan_speed_benchmark_plans_a_generated_matrix(capsys):
     from scripts.benchmarks import plan_speed
     rows = plan_speed.generated_experiments(20)
@@ -29,6 +32,7 @@ def test_plan_speed_benchmark_plans_a_generated_matrix(capsys):
     assert "3 experiments:" in out and "quick preset:" in out
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, capsys):
     """Two candidates for one epoch on generated data: a JSON each (settings, history, test
     accuracy with and without flip test-time augmentation), a ranked summary, and the
@@ -58,6 +62,7 @@ def test_recipe_screen_trains_each_candidate_and_names_the_winner(tmp_path, caps
         recipe_screen.main(["--data", "x", "--out", str(out), "--only", "nope"])
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_batch_throughput_benchmark_times_every_batch_size(capsys):
     from scripts.benchmarks import batch_throughput
 
@@ -88,6 +93,7 @@ def test_timing_agreement_puts_two_runs_side_by_side(tmp_path, capsys):
     assert f"max 9.1%; {n - 12} of {n} within 5%" in out  # 12 settings of os_ch_50 (3 runtimes x 2 x 2)
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_engine_speed_times_every_layout_and_precision_against_the_old_engine(capsys):
     """Every variant runs the engine's own training step; the printed ratios are to contiguous
     fp32 eager, whose own ratio is 1.00x."""
@@ -104,6 +110,7 @@ def test_engine_speed_times_every_layout_and_precision_against_the_old_engine(ca
     assert "contiguous    fp32 eager" in out and "1.00x" in out and "channels_last fp32 eager" in out
 
 
+@pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)
 def test_layout_numerics_compares_each_layout_with_float64(capsys):
     """Every conv and linear weight's gradient in both layouts, close to the float64 one
     (a layout that mixed up the axes would be off by about 100 %)."""

@@ -188,9 +188,12 @@ def config():
     return yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def test_shipped_settings_are_todays_quantization():
+def test_shipped_settings_are_u8s8_with_the_gain_rule():
+    """The published config quantizes activations as uint8 (ONNX Runtime fuses every Conv and Add)
+    and keeps the high-gain layers fp32 (the masked models' collapse); the rest as in the tests."""
     job = jobs.evaluate_job(validate_config(config()))
-    assert dataclasses.asdict(job.int8) == {**DEFAULTS, "calibration_images": 512, "fp32_nodes": ()}
+    assert dataclasses.asdict(job.int8) == {**DEFAULTS, "calibration_images": 512, "activations": "uint8",
+                                            "fp32_gain": 40, "fp32_nodes": ()}
 
 
 def test_schema_lists_the_jobs_choices():
