@@ -80,6 +80,7 @@ def test_global_channel_target_counts_channels():
     assert 0.6 - MAC_TOLERANCE <= kept <= 0.6
 
 
+@pytest.mark.slow  # 5-10 s of pruning on the full-size network; the full set (CI) runs it
 def test_no_layer_loses_more_than_max_layer_ratio():
     net, dense = model(), model()
     pruner(net, max_layer_ratio=0.5, targets=(0.6,)).step()
@@ -156,6 +157,7 @@ def test_bad_channel_settings_are_named():
         make_pruner(net, "l1_unstructured", {**PRUNABLE, "scope": "layer"}, [0.5], 32, {"target": "channels"})
 
 
+@pytest.mark.slow  # 5-10 s of pruning on the full-size network; the full set (CI) runs it
 def test_a_resumed_global_pruner_replays_to_the_same_state():
     """Step 1, saved; a fresh model and pruner load it and take step 2: the same state as
     an uninterrupted pruner's after step 2 (Taylor: its batches are a function of the step)."""

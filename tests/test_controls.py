@@ -143,7 +143,8 @@ def test_the_bill_counts_the_controls(base_config):
 
 # --- the small dense net ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", [855_912, 2_773_232])  # the published 70 % and 30 % channel rows' MACs
+# The published 70 % and 30 % channel rows' MACs; the second bisection is marked slow (7 s).
+@pytest.mark.parametrize("target", [855_912, pytest.param(2_773_232, marks=pytest.mark.slow)])
 def test_the_width_is_the_closest_step_to_the_target_macs(target):
     """MACs are a step function of the width: the two widths that bracket the target are at
     most PRECISION apart, their MACs on either side of it, and the closer one is kept, written
@@ -163,6 +164,7 @@ def test_a_target_below_the_narrowest_width_is_an_error():
         match_width(1000, 10, 32)
 
 
+@pytest.mark.slow  # 5-10 s of pruning on the full-size network; the full set (CI) runs it
 def test_the_width_program_measures_the_matched_checkpoint(tmp_path):
     """A matched model that is itself MobileNetV2 at width 0.5 is matched exactly."""
     from scripts import width

@@ -132,6 +132,7 @@ def test_pruning_resumes_after_the_last_finished_step(tmp_path, monkeypatch, str
                                              lambda ref: ("step 2/3", ref[:2]))
 
 
+@pytest.mark.slow  # 5-10 s of pruning on the full-size network; the full set (CI) runs it
 def test_global_taylor_pruning_to_a_mac_target_resumes_after_the_last_finished_step(tmp_path, monkeypatch):
     """The searched steps replay from Torch-Pruning's history; the gradient batches are the step's."""
     data = splits()
@@ -142,6 +143,7 @@ def test_global_taylor_pruning_to_a_mac_target_resumes_after_the_last_finished_s
                                              prunable={**PRUNABLE, "scope": "global", "round_to": 8})
 
 
+@pytest.mark.slow  # 5-10 s of pruning on the full-size network; the full set (CI) runs it
 def test_gradual_pruning_resumes_after_the_last_finished_epoch(tmp_path, monkeypatch):
     data = splits()
     hyp = TrainHyp(**{**HYP.__dict__, "epochs": 4, "warmup_epochs": 0})
