@@ -45,3 +45,11 @@ def test_the_same_accuracy_change_is_significant_or_not_by_its_disagreements():
     assert paired_test(gains_only, plain)["significant"]
     t = paired_test(mixed, plain)
     assert (t["only_first"], t["only_second"]) == (600, 540) and not t["significant"]
+
+
+def test_paired_test_of_names_needs_both_models_per_image_results():
+    from scripts.lib.report.stats import paired_test_of
+
+    correct = {"a": "1100", "b": "1010"}
+    assert paired_test_of(correct, "a", "b") == paired_test("1100", "1010")
+    assert paired_test_of(correct, "a", "missing") is None and paired_test_of(correct, "missing", "b") is None

@@ -13,7 +13,7 @@ from scripts.lib.planning.config import experiments_by_name, finetune_epochs, sm
 from scripts.lib.planning.registry import DENSE, STRATEGIES
 from scripts.lib.report.formats import mega, pct, points
 from scripts.lib.report.phrases import p_value, plural
-from scripts.lib.report.stats import paired_test
+from scripts.lib.report.stats import paired_test_of
 from scripts.lib.report.tables import Table
 
 
@@ -26,9 +26,7 @@ def _compared(row: dict, of: dict | None, correct: dict) -> dict:
     """The control against the pruned model it controls (none: no comparison)."""
     if of is None:
         return {"of": None, "delta": None, "test": None}
-    test = paired_test(correct[row["name"]], correct[of["name"]]) \
-        if row["name"] in correct and of["name"] in correct else None
-    return {"of": of, "delta": row["accuracy"] - of["accuracy"], "test": test}
+    return {"of": of, "delta": row["accuracy"] - of["accuracy"], "test": paired_test_of(correct, row["name"], of["name"])}
 
 
 def control_findings(rows: list[dict], settings: dict, histories: dict, correct: dict) -> list[dict]:

@@ -14,7 +14,7 @@ from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIE
 from scripts.lib.report.controls import control_findings, is_dense_control
 from scripts.lib.report.inputs import Run
 from scripts.lib.report.phrases import RUNTIME_NAMES
-from scripts.lib.report.stats import paired_test
+from scripts.lib.report.stats import paired_test_of
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.sweep import sweep_findings
 
@@ -86,8 +86,7 @@ def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[di
     """Each comparison with the exact McNemar test of its two models on the same test
     images (None where a model's per-image results are missing)."""
     for c in comparisons:
-        a, b = c[first]["name"], c[second]["name"]
-        c["test"] = paired_test(correct[a], correct[b]) if a in correct and b in correct else None
+        c["test"] = paired_test_of(correct, c[first]["name"], c[second]["name"])
     return comparisons
 
 
@@ -102,8 +101,7 @@ def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[di
     out = []
     for i, r in enumerate(chain):
         prev = chain[i - 1] if i else None
-        test = paired_test(correct[prev["name"]], correct[r["name"]]) \
-            if prev and prev["name"] in correct and r["name"] in correct else None
+        test = paired_test_of(correct, prev["name"], r["name"]) if prev else None
         out.append({"row": r, "epochs": finetune_epochs(settings, experiments[r["name"]]),
                     "delta": r["accuracy"] - prev["accuracy"] if prev else None,
                     "over_first": r["accuracy"] - chain[0]["accuracy"], "test": test})
@@ -369,8 +367,7 @@ def structured_answer(run: Run) -> dict | None:
             "most_classes": classes - masked + 1 if masked else classes,
             "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
             "channels": channels, "widest": widest,
-            "test": paired_test(run.correct[widest["name"]], run.correct[r["name"]])
-            if widest and widest["name"] in run.correct and r["name"] in run.correct else None}
+            "test": paired_test_of(run.correct, widest["name"], r["name"]) if widest else None}
 
 
 def seed_questions(run: Run, a: Analysis) -> Questions:

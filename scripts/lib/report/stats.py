@@ -44,3 +44,11 @@ def paired_test(correct_a: str, correct_b: str) -> dict:
     only_b = sum(1 for a, b in zip(correct_a, correct_b) if b == "1" and a == "0")
     p = mcnemar_exact(only_a, only_b)
     return {"only_first": only_a, "only_second": only_b, "p_value": p, "significant": p < ALPHA}
+
+
+def paired_test_of(correct: dict, first: str, second: str) -> dict | None:
+    """paired_test of two models named in `correct` (name -> per-image string); None where
+    either has no per-image results (a run made before they were kept)."""
+    if first not in correct or second not in correct:
+        return None
+    return paired_test(correct[first], correct[second])
