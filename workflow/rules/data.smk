@@ -4,6 +4,7 @@
 # Downloads need the network: on a cluster they run where snakemake runs.
 localrules:
     download_cifar10,
+    download_jpeg_mirror,
 
 
 # No code param: the tarball is torchvision's file, checked against its md5, whatever code
@@ -22,6 +23,20 @@ rule download_cifar10:
     shell:
         # tee: an offline failure explains itself on the terminal, not only in the log.
         "python -m scripts.data download-cifar10 --out {output} 2>&1 | tee {log}"
+
+
+# No code param either: the archive is checked by its decoded content when prepare_data reads it.
+rule download_jpeg_mirror:
+    output:
+        JPEG_MIRROR_ARCHIVE,
+    log:
+        "logs/download_jpeg_mirror.log",
+    benchmark:
+        "benchmarks/download_jpeg_mirror.tsv"
+    conda:
+        ENVIRONMENT
+    shell:
+        "python -m scripts.data download-jpeg-mirror --out {output} 2>&1 | tee {log}"
 
 
 rule prepare_data:

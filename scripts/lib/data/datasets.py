@@ -9,6 +9,7 @@ and the sha256 of the source, so training never decodes an image again.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import tarfile
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from scripts.lib.data.mirror import (JPEG_MIRROR_COMMIT, JPEG_MIRROR_CONTENT_SHA256, JPEG_MIRROR_REPO,
+                                      JPEG_MIRROR_URL)
 from scripts.lib.files import load_torch, sha256_file
 
 SPLITS = ("train", "test")
@@ -26,6 +29,8 @@ _MEMBER = re.compile(r"(?:^|/)(train|test)/([^/]+)/([^/]+)$")
 
 class DataError(RuntimeError):
     """The data source is missing, unreadable or not the shape the study expects."""
+
+
 
 
 # --- sources -----------------------------------------------------------------
@@ -50,6 +55,42 @@ def download_cifar10(out: str | Path) -> None:
                 "  - run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
             ) from e
         Path(tmp, out.name).replace(out)
+
+
+def download_jpeg_mirror(out: str | Path, url: str = JPEG_MIRROR_URL) -> None:
+    """Fetch the pinned commit's archive of the JPEG mirror (checked later by its content)."""
+    import urllib.request
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        part = Path(tmp, out.name)
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as f:
+                while chunk := response.read(1 << 20):
+                    f.write(chunk)
+        except OSError as e:  # URLError, HTTPError and socket timeouts are OSErrors
+            raise DataError(
+                f"could not download {JPEG_MIRROR_REPO} at commit {JPEG_MIRROR_COMMIT[:12]} from {url}: {e}\n"
+                "Supply the data yourself, then run snakemake again:\n"
+                f"  - save that archive (or any .tar.gz or folder of the repository at that commit) as {out}, "
+                "or set data.path to it; its decoded images are checked, not its bytes, or\n"
+                "  - set data.source: torchvision for the original binary CIFAR-10, or\n"
+                "  - run the offline quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml"
+            ) from e
+        part.replace(out)
+
+
+def content_sha256(splits: dict, classes: list[str]) -> str:
+    """sha256 of a data set's decoded content: class names, then per split (train, test) the uint8
+    images (N, 3, H, W) and int64 labels, in the reader's order. Equal for any archive of the same
+    images, whatever its compression or file order."""
+    h = hashlib.sha256("\n".join(classes).encode())
+    for split in SPLITS:
+        images, labels = splits[split]
+        h.update(images.contiguous().numpy().tobytes())
+        h.update(labels.to(torch.int64).numpy().astype("<i8").tobytes())
+    return h.hexdigest()
 
 
 def read_cifar10_tarball(tarball: str | Path):
@@ -197,14 +238,16 @@ def check_shape(splits, classes, num_classes: int, image_size: int, source: str)
 # --- the stage -----------------------------------------------------------------
 
 def prepare(source: str, path: str | None, val_fraction: float, num_classes: int,
-            image_size: int, seed: int, synthetic: dict | None = None) -> dict:
-    """Read a source and return the dataset dictionary that `prepare` caches."""
+            image_size: int, seed: int, synthetic: dict | None = None,
+            expected_content: str = JPEG_MIRROR_CONTENT_SHA256) -> dict:
+    """Read a source and return the dataset dictionary that `prepare` caches. The jpeg_mirror
+    source must decode to `expected_content` (content_sha256)."""
     if source != "synthetic" and not path:
         raise DataError(f"data source {source!r} reads a file or folder: give its path (config key data.path)")
     if source == "torchvision":
         splits, classes = read_cifar10_tarball(path)
         origin, sha = str(path), sha256_file(path)
-    elif source == "imagefolder":
+    elif source in ("imagefolder", "jpeg_mirror"):
         splits, classes = read_imagefolder(path)
         origin = str(path)
         sha = sha256_file(path) if Path(path).is_file() else "directory (not hashed)"
@@ -215,19 +258,25 @@ def prepare(source: str, path: str | None, val_fraction: float, num_classes: int
         origin, sha = f"synthetic(seed={seed}, {synthetic})", "generated"
     else:
         raise ValueError(f"unknown data source {source!r}")
+    content = content_sha256(splits, classes)
+    if source == "jpeg_mirror" and content != expected_content:
+        raise DataError(f"{path}: its images and labels are not {JPEG_MIRROR_REPO} at commit "
+                        f"{JPEG_MIRROR_COMMIT[:12]} (content sha256 {content}, expected {expected_content}); "
+                        "for other image folders set data.source: imagefolder")
     check_shape(splits, classes, num_classes, image_size, origin)
     train_idx, val_idx = stratified_split(splits["train"][1], val_fraction, seed)
     return {
         "train_images": splits["train"][0], "train_labels": splits["train"][1],
         "test_images": splits["test"][0], "test_labels": splits["test"][1],
         "train_index": train_idx, "val_index": val_idx,
-        "classes": classes, "source": source, "origin": origin, "source_sha256": sha,
+        "classes": classes, "source": source, "origin": origin, "source_sha256": sha, "content_sha256": content,
     }
 
 
 def summary(data: dict) -> dict:
     """The small, human-readable facts about a cached dataset (for the paper)."""
     return {"source": data["source"], "origin": data["origin"], "sha256": data["source_sha256"],
+            "content_sha256": data.get("content_sha256"),  # None in caches made before it existed
             "classes": data["classes"], "train": len(data["train_index"]), "val": len(data["val_index"]),
             "test": len(data["test_labels"]), "image_shape": list(data["train_images"].shape[1:])}
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scripts.lib.data.mirror import JPEG_MIRROR_COMMIT, JPEG_MIRROR_REPO
 from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
 from scripts.lib.report.formats import FORMATS
 
@@ -47,6 +48,9 @@ def data_phrase(data: dict, settings: dict) -> str:
                 f"{s['test_size']} test images, pixel noise {s['noise']})")
     if data["source"] == "torchvision":
         return "CIFAR-10 (torchvision's cifar-10-python.tar.gz)"
+    if data["source"] == "jpeg_mirror":
+        return (f"CIFAR-10 as JPEG files from the GitHub repository {JPEG_MIRROR_REPO} at commit "
+                f"{JPEG_MIRROR_COMMIT[:12]}, checked by the sha256 of its decoded images and labels")
     return f"CIFAR-10 from the image folder {Path(data['origin']).name}"
 
 
