@@ -750,3 +750,19 @@ def test_the_method_describes_only_the_strategies_the_run_used(tmp_path, rows, q
     used = {r["strategy"] for r in rows}
     for name, s in STRATEGIES.items():
         assert (s.description in source) == (name in used), name
+
+
+def test_the_int8_method_follows_the_settings(tmp_path, rows, quick_config):
+    """The appendix states the quantization the config asked for, not a fixed one."""
+    signed = {**quick_config, "evaluate": {**quick_config["evaluate"], "int8": {
+        **quick_config["evaluate"]["int8"], "activations": "int8", "fp32_gain": None, "format": "qdq"}}}
+    md, _ = render_both(tmp_path, rows, signed)
+    assert "(QDQ format, per-channel signed 8-bit weights, activation ranges calibrated by MinMax" in md
+    assert "unsigned" not in md and "noise gain exceeds" not in md
+    u8 = {**signed, "evaluate": {**signed["evaluate"], "int8": {**signed["evaluate"]["int8"], "activations": "uint8",
+                                                                   "fp32_gain": 40, "format": "qoperator"}}}
+    md, tex = render_both(tmp_path, rows, u8)
+    for text in (md, tex):
+        assert "QOperator format, per-channel signed 8-bit weights, unsigned 8-bit activations" in text
+        assert "every convolution whose noise gain exceeds 40, with the layers that compute its input, kept in fp32" \
+            in text
