@@ -74,9 +74,12 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 DATASET = f"{RESULTS}/data/dataset.pt"
 DATA_SUMMARY = f"{RESULTS}/data/dataset.json"
 CIFAR_TARBALL = "resources/cifar-10-python.tar.gz"
-# The JPEG mirror's archive at its pinned commit (scripts/lib/data/datasets.py, JPEG_MIRROR_COMMIT).
+# The JPEG mirror's archive at its pinned commit (scripts/lib/data/mirror.py, JPEG_MIRROR_COMMIT).
 JPEG_MIRROR_ARCHIVE = "resources/CIFAR-10-images-6d04f75.tar.gz"
-DOWNLOADS = {"torchvision": CIFAR_TARBALL, "jpeg_mirror": JPEG_MIRROR_ARCHIVE}  # fetched if absent
+DOWNLOADS = {
+    "torchvision": CIFAR_TARBALL,
+    "jpeg_mirror": JPEG_MIRROR_ARCHIVE,
+}  # fetched if absent
 # Files read by rules with long input lists (the paper's, the table's), named here rather than
 # as rules.X.output: a rule with rules.X dependencies has Snakemake hash its whole input list
 # once per input file, which made planning quadratic in the experiments (measured: 2.6 s of
