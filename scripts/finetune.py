@@ -35,22 +35,23 @@ def main(argv=None) -> None:
     configure_threads(args.threads)
     dataset = load_dataset(args.data)
     width = read_json(args.width) if args.width else None
+    if width and width["name"] != job.name:
+        raise SystemExit(f"error: --width {args.width} matches the width of {width['name']!r}, the job trains {job.name!r}")
     inputs = [args.data] + [f for f in (args.weights, args.width) if f]  # the baseline's key as before
     resume = ResumePoint(f"{args.ckpt}.resume", resume_key({"job": job.to_json(), "weights": args.weights}, inputs))
     try:
         model, history = finetune(dataset, args.weights, TrainHyp.from_dict(job.hyp), job.engine.mean,
                                   job.engine.std, job.seed, job.engine.eval_batch_size, job.engine.memory_format,
-                                  resume, width["width_mult"] if width else 1.0)
+                                  resume, width["width_mult"] if width else 1.0, tag=f"{job.name} ")
     except WeightsError as e:
         raise SystemExit(f"error: {e}") from None
-    name = width["name"] if width else "baseline"
-    meta = {"num_classes": len(dataset["classes"]), "name": name, "classes": dataset["classes"]}
+    meta = {"num_classes": len(dataset["classes"]), "name": job.name, "classes": dataset["classes"]}
     if width:  # rebuilt at this width by network.model_from_state
         meta["width_mult"], history["width"] = width["width_mult"], width
     save_checkpoint(model, args.ckpt, meta)
     write_json(history, args.history)
     resume.done()
-    log.info("%s: best val accuracy %.4f at epoch %d", name, history["best_val_accuracy"], history["best_epoch"])
+    log.info("%s: best val accuracy %.4f at epoch %d", job.name, history["best_val_accuracy"], history["best_epoch"])
 
 
 if __name__ == "__main__":

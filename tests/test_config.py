@@ -61,6 +61,9 @@ def _bad(config, mutate):
     (lambda c: c.update(seeds=[0, 1], seeds_experiments=["nope"]), "seeds_experiments[0]", "'nope' is not an experiment"),
     (lambda c: c.update(seeds=[0, 1], seeds_experiments=["oneshot_l1_50"], experiments=c["experiments"] + [dict(c["experiments"][0], name="oneshot_l1_50_seed1")]),
      "seeds", "replica name 'oneshot_l1_50_seed1' is taken"),
+    (lambda c: c.update(seeds=[0, 1], baseline_seeds=[0, 2]), "baseline_seeds", "2 is not in seeds [0, 1]"),
+    (lambda c: c.update(seeds=[0, 1], baseline_seeds=[0, 1], experiments=c["experiments"] + [dict(c["experiments"][0], name="baseline_seed1")]),
+     "seeds", "replica name 'baseline_seed1' is taken"),
     (lambda c: c.pop("jobs"), "<top level>", "'jobs' is a required property"),
 ])
 def test_rejections_name_the_key(base_config, mutate, key, detail):
@@ -113,5 +116,10 @@ def test_the_training_bill_counts_every_epoch(base_config):
         {"name": "b", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.9, "steps": 3},
         {"name": "c", "strategy": "l1_unstructured", "schedule": "gradual", "sparsity": 0.9, "steps": 50,
          "finetune": {"epochs": 5}, "distill": {"weight": 0.5, "temperature": 4}}]
-    assert training_bill(cfg) == {"baseline": 7, "finetune": 2 + 6 + 5 + 2, "distilled": 5, "small_dense": 0,
-                                  "total": 22}
+    cfg["seeds"], cfg["baseline_seeds"], cfg["seeds_experiments"] = [0], [0], []
+    assert training_bill(cfg) == {"baseline": 7, "baseline_runs": 1, "finetune": 2 + 6 + 5 + 2, "distilled": 5,
+                                  "small_dense": 0, "total": 22}
+    # A second baseline seed trains the baseline again; its replica of "a" fine-tunes once more.
+    cfg["seeds"], cfg["baseline_seeds"], cfg["seeds_experiments"] = [0, 1], [0, 1], ["a"]
+    assert training_bill(cfg) == {"baseline": 14, "baseline_runs": 2, "finetune": 2 + 6 + 5 + 2 + 2, "distilled": 5,
+                                  "small_dense": 0, "total": 31}

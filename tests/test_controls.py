@@ -89,7 +89,7 @@ def control_config(base_config) -> dict:
          "control_of": "it_l1_50"},
         {"name": "dense_kd", "strategy": "dense", "schedule": "oneshot", "sparsity": 0, "control_of": "it_l1_50",
          "finetune": {"epochs": 2, "lr": 0.05}, "distill": {"weight": 0.5, "temperature": 4}}]
-    config.update(sweeps=[], ablation=[], seeds_experiments=[], small_dense=[{"name": "small_ch_50",
+    config.update(sweeps=[], ablation=[], seeds_experiments=[], baseline_seeds=[0], small_dense=[{"name": "small_ch_50",
                                                                               "matches": "os_ch_50"}])
     return validate_config(config)
 
@@ -138,7 +138,7 @@ def test_control_settings_errors_name_the_key(base_config, change, message):
 def test_the_bill_counts_the_controls(base_config):
     bill = training_bill(control_config(base_config))
     # baseline 2; fine-tuning: it_l1_50 2, os_ch_50 1, dense_it 2, dense_kd 2; small net 2 + 1
-    assert bill == {"baseline": 2, "finetune": 7, "distilled": 2, "small_dense": 3, "total": 12}
+    assert bill == {"baseline": 2, "baseline_runs": 1, "finetune": 7, "distilled": 2, "small_dense": 3, "total": 12}
 
 
 # --- the small dense net ----------------------------------------------------------------------------

@@ -47,3 +47,22 @@ def test_sweep_errors_name_the_key(base_config):
     config["sweeps"] = [{"strategies": ["l1_unstructured"], "sparsities": [1.5], "schedule": "oneshot"}]
     with pytest.raises(ConfigError, match=r"config key sweeps\[0\].sparsities\[0\]"):
         validate_config(config)
+
+
+def test_a_baseline_seed_trains_its_own_baseline_and_its_replicas_prune_it(base_config):
+    from scripts.lib.planning.config import replicas_by_name
+    from scripts.lib.planning.jobs import train_job
+    from scripts.lib.planning.matrix import baseline_of, baseline_replicas
+
+    config = {**base_config, "seed": 0, "seeds": [0, 1, 2], "baseline_seeds": [1, 0],
+              "seeds_experiments": ["oneshot_l1_90"]}
+    assert baseline_replicas(config) == [{"name": "baseline_seed1", "seed": 1, "replica_of": "baseline"}]
+    runs = replicas_by_name(config)
+    assert baseline_of(config, runs["oneshot_l1_90_seed1"]) == "baseline_seed1"  # its own seed's baseline
+    assert baseline_of(config, runs["oneshot_l1_90_seed2"]) == "baseline"        # seed 2 has none
+    assert baseline_of(config, {"name": "oneshot_l1_90", "seed": 1}) == "baseline"  # not a replica
+    job = train_job(config, 1)
+    assert (job.name, job.seed) == ("baseline_seed1", 1) and job.hyp == config["train"]
+    assert (train_job(config).name, train_job(config).seed) == ("baseline", 0)
+    assert baseline_replicas({**config, "baseline_seeds": [0]}) == []
+    assert baseline_replicas({k: v for k, v in config.items() if k != "baseline_seeds"}) == []

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import ROOT, snakemake
 from scripts.lib.planning.jobs import EvaluateJob, PruneJob
-from scripts.lib.planning.config import experiment_names, replicas_by_name
+from scripts.lib.planning.config import baseline_replicas_by_name, experiment_names, replicas_by_name
 from scripts.lib.planning.registry import FIGURES
 
 
@@ -72,12 +72,15 @@ def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp
         shipped = yaml.safe_load(f)
     experiments = experiment_names(shipped) + list(replicas_by_name(shipped))  # named, sweep and seed rows
     small = [e["name"] for e in shipped.get("small_dense", [])]  # trained from scratch, evaluated like the rest
-    assert len(blocks) == len(experiments) + len(small) + 1
+    second_baselines = list(baseline_replicas_by_name(shipped))  # baseline_seeds: trained and evaluated
+    assert second_baselines and len(blocks) == len(experiments) + len(small) + len(second_baselines) + 1
     # training jobs print their message (where to follow them) instead of the rule's block
     for run, threads in ((paper, 1), (exclusive, 3)):
         pruning = [line for line in run.stdout.splitlines() if ": Pruning " in line or " without pruning (a dense control)" in line]
         assert len(pruning) == len(experiments) and all(f" on {threads} thread(s); follow it with: tail -f " in line
                                                         for line in pruning)
+        baselines = [line for line in run.stdout.splitlines() if ": Training baseline_seed" in line]
+        assert len(baselines) == len(second_baselines) and all(f" on {threads} thread(s)" in line for line in baselines)
 
 
 # --- code is an input: editing a module reruns exactly the jobs that run it ---------------
@@ -89,7 +92,7 @@ SMALL = {
         {"name": "it_l1_50", "strategy": "l1_unstructured", "schedule": "iterative", "sparsity": 0.5, "steps": 2},
         {"name": "os_ch_50", "strategy": "l2_channels", "schedule": "oneshot", "sparsity": 0.5},
     ],
-    "sweeps": [], "ablation": [], "seeds_experiments": [], "small_dense": [],
+    "sweeps": [], "ablation": [], "seeds_experiments": [], "baseline_seeds": [0], "small_dense": [],
 }
 PLOTS = {f"plot_{name}": 1 for name in FIGURES}  # one rule per registry figure
 PDF = {"compile_pdf": 1} if shutil.which("latexmk") else {}
@@ -211,7 +214,7 @@ def test_each_prune_job_gets_its_experiments_prunable_set(tmp_path):
             {"name": "own", "strategy": "l1_unstructured", "schedule": "oneshot", "sparsity": 0.5,
              "scope": "global", "exclude": ["features.0.0", "classifier.1"]}]
     configfile = tmp_path / "my.yaml"
-    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "seeds_experiments": [], "small_dense": [], "results_dir": str(tmp_path / "r"),
+    configfile.write_text(yaml.safe_dump({"experiments": rows, "sweeps": [], "ablation": [], "seeds_experiments": [], "baseline_seeds": [0], "small_dense": [], "results_dir": str(tmp_path / "r"),
                                           "paper_dir": str(tmp_path / "r")}))
     run = snakemake(tmp_path, "--configfile", str(ROOT / "workflow/presets/quick.yaml"), str(configfile),
                     "--dry-run", "--printshellcmds")
@@ -259,7 +262,7 @@ CONTROLS = {
         {"name": "dense_kd", "strategy": "dense", "schedule": "oneshot", "sparsity": 0, "control_of": "it_l1_50",
          "finetune": {"epochs": 4, "lr": 0.05}, "distill": {"weight": 0.5, "temperature": 4}}],
     "small_dense": [{"name": "small_ch_50", "matches": "os_ch_50"}],
-    "sweeps": [], "ablation": [], "seeds_experiments": [],
+    "sweeps": [], "ablation": [], "seeds_experiments": [], "baseline_seeds": [0],
 }
 
 

@@ -59,8 +59,8 @@ TINY = {
     "ablation": ["os_l1_50", "it_l1_50", "gr_l1_60"],
     # one new row (30 %); its 50 % row is os_l1_50, trained once
     "sweeps": [{"strategies": ["l1_unstructured"], "sparsities": [0.3, 0.5], "schedule": "oneshot"}],
-    # one experiment replicated with a second seed
-    "seeds": [0, 1], "seeds_experiments": ["os_l1_50"],
+    # one experiment replicated with a second seed, which also trains a second baseline
+    "seeds": [0, 1], "seeds_experiments": ["os_l1_50"], "baseline_seeds": [0, 1],
     "evaluate": {"batch_size": 50, "timing": {"batch_sizes": [1, 8], "warmup": 1, "rounds": 2, "block_time": 0.02,
                                               "passes": 2},
                  "int8": {"calibration_images": 64}},
@@ -484,27 +484,43 @@ def test_ablation_recovery_and_paired_tests_reach_the_paper(tiny_run):
 
 
 def test_a_second_seed_trains_another_model_and_folds_into_its_row(tiny_run):
-    """seeds: [0, 1] for os_l1_50: a replica trained with seed 1, evaluated, then folded into
-    os_l1_50's row (per-seed accuracies, mean, sample std) and the paper's seed table;
-    it is not timed and has no row of its own."""
+    """seeds: [0, 1] for os_l1_50, baseline_seeds: [0, 1]: the baseline trained again with seed 1
+    (baseline_seed1), and a replica of os_l1_50 pruned from it with seed 1; both evaluated, then
+    folded into their rows (per-seed accuracies, mean, sample std) and the paper's seed table;
+    neither is timed nor has a row of its own."""
     import statistics
     _, config, _ = tiny_run
     results = Path(config["results_dir"])
-    a, b = (torch.load(results / "models" / f"{n}.pt", weights_only=True)["state_dict"]
-            for n in ("os_l1_50", "os_l1_50_seed1"))
-    assert a.keys() == b.keys() and not all(torch.equal(a[k], b[k]) for k in a)  # another model
-    accuracies = [metrics(config, n)["accuracy"] for n in ("os_l1_50", "os_l1_50_seed1")]
-    row = result_row(config, "os_l1_50")
-    assert row["seeds"] == [0, 1] and row["accuracy_seeds"] == accuracies and row["seeds_run"] == 2
-    assert row["accuracy_mean"] == statistics.fmean(accuracies)
-    assert row["accuracy_std"] == statistics.stdev(accuracies)
+    for pair in (("os_l1_50", "os_l1_50_seed1"), ("baseline", "baseline_seed1")):
+        a, b = (torch.load(results / "models" / f"{n}.pt", weights_only=True) for n in pair)
+        assert a["state_dict"].keys() == b["state_dict"].keys()
+        assert not all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])  # another model
+        assert b["meta"]["name"] == pair[1]
+    # the seed-1 replica was pruned from the seed-1 baseline: its dense stem's weights are that baseline's
+    stem = "features.0.0.weight"
+    replica = torch.load(results / "models" / "os_l1_50_seed1.pt", weights_only=True)["state_dict"][stem]
+    baselines = {n: torch.load(results / "models" / f"{n}.pt", weights_only=True)["state_dict"][stem]
+                 for n in ("baseline", "baseline_seed1")}
+    kept = replica != 0
+    assert (baselines["baseline_seed1"].sign() == replica.sign())[kept].float().mean() > 0.9
+    assert (baselines["baseline"].sign() == replica.sign())[kept].float().mean() < 0.75
     rows = json.loads((results / "results.json").read_text())
-    assert "os_l1_50_seed1" not in {r["name"] for r in rows} and all("seeds" not in r for r in rows
-                                                                       if r["name"] != "os_l1_50")
-    assert "os_l1_50_seed1" not in json.loads((results / "latency.json").read_text())["models"]
+    for name, replica_name in (("os_l1_50", "os_l1_50_seed1"), ("baseline", "baseline_seed1")):
+        accuracies = [metrics(config, n)["accuracy"] for n in (name, replica_name)]
+        row = result_row(config, name)
+        assert row["seeds"] == [0, 1] and row["accuracy_seeds"] == accuracies and row["seeds_run"] == 2
+        assert row["accuracy_mean"] == statistics.fmean(accuracies)
+        assert row["accuracy_std"] == statistics.stdev(accuracies)
+        assert replica_name not in {r["name"] for r in rows}
+        assert replica_name not in json.loads((results / "latency.json").read_text())["models"]
+    assert all("seeds" not in r for r in rows if r["name"] not in ("os_l1_50", "baseline"))
     md = Path(config["paper_dir"], "paper.md").read_text()
-    assert "Experiments run with several seeds" in md  # the seeds table (Appendix B)
-    assert f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.2f}" in md
+    assert "Models run with several seeds (the baseline trained from scratch with seeds 0, 1;" in md  # Appendix B
+    for name in ("os_l1_50", "baseline"):
+        row = result_row(config, name)
+        assert f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.2f}" in md
+    bill = config["train"]["epochs"]
+    assert f"{2 * bill} for the baseline ({bill} for each of its 2 seeds)" in md
 
 
 def test_snakemake_report_has_every_figure_table_and_the_configuration(tiny_run):

@@ -36,6 +36,7 @@ SECTION_TEMPLATES = sorted(str(p) for p in Path(TEMPLATES, "sections").glob("*.m
 # Planning imports torch-free modules only: every `snakemake -n` and every cluster job runs this file.
 from scripts.lib.planning.config import (
     ConfigError,
+    baseline_replicas_by_name,
     check_override,
     experiment,
     experiment_name_pattern,
@@ -45,6 +46,7 @@ from scripts.lib.planning.config import (
     validate_config,
 )
 from scripts.lib.planning import jobs
+from scripts.lib.planning.matrix import baseline_of
 from scripts.lib.planning.codehash import closure_hash
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.lib.planning.registry import (
@@ -103,7 +105,11 @@ MODELS = [BASELINE] + EXPERIMENTS + list(SMALL_DENSE)
 # into their experiment's row as a mean and spread; never timed, drawn or tabled alone.
 REPLICAS = replicas_by_name(config)
 RUN_SETTINGS = {**SETTINGS, **REPLICAS}  # every prune job's settings
-ALL_MODELS = MODELS + list(REPLICAS)
+# The baseline trained again with the other seeds of config key baseline_seeds; the replicas of
+# such a seed prune it (BASELINE_OF). Folded into the baseline's row like the other replicas.
+BASELINE_REPLICAS = baseline_replicas_by_name(config)
+BASELINE_OF = {n: baseline_of(config, e) for n, e in RUN_SETTINGS.items()}
+ALL_MODELS = MODELS + list(REPLICAS) + list(BASELINE_REPLICAS)
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
 CHANNEL_EXPERIMENTS = [
     n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)
@@ -119,6 +125,7 @@ LATEX = shutil.which("latexmk")
 # Wall time of the compute stages, for the paper's provenance section.
 TRAINING_BENCHMARKS = (
     [f"{BENCHMARKS}/prepare_data.tsv", f"{BENCHMARKS}/finetune_baseline.tsv"]
+    + [f"{BENCHMARKS}/finetune_baseline/{n}.tsv" for n in BASELINE_REPLICAS]
     + [f"{BENCHMARKS}/prune_model/{n}.tsv" for n in MASKING_EXPERIMENTS]
     + [f"{BENCHMARKS}/prune_channels/{n}.tsv" for n in CHANNEL_EXPERIMENTS]
     + [f"{BENCHMARKS}/finetune_dense/{n}.tsv" for n in DENSE_EXPERIMENTS]

@@ -51,3 +51,37 @@ rule finetune_baseline:
     shell:
         "python -m scripts.finetune --job {params.job:q} --data {input.data} {params.weights_arg}"
         " --threads {threads} --ckpt {output.ckpt} --history {output.history} > {log} 2>&1"
+
+
+# The baseline again with another seed of config key baseline_seeds (its init, batch order and
+# augmentation): the replicas of that seed prune it, so the seed-to-seed spread covers training.
+ruleorder: train_baseline_replica > prune_model
+
+
+use rule finetune_baseline as train_baseline_replica with:
+    output:
+        ckpt=f"{RESULTS}/models/{{baseline_replica}}.pt",
+        history=f"{RESULTS}/histories/{{baseline_replica}}.json",
+    log:
+        f"{LOGS}/finetune_baseline/{{baseline_replica}}.log",
+    benchmark:
+        f"{BENCHMARKS}/finetune_baseline/{{baseline_replica}}.tsv"
+    wildcard_constraints:
+        baseline_replica=names_regex(list(BASELINE_REPLICAS)),
+    # One core beside the fine-tuning jobs, like them (config key jobs.exclusive).
+    threads: 4 if EXCLUSIVE else 1
+    resources:
+        mem_mb=8000,
+        runtime=720,
+        gpu=1 if EXCLUSIVE else 0,
+    params:
+        job=lambda wildcards: jobs.train_job(
+            config, BASELINE_REPLICAS[wildcards.baseline_replica]["seed"]
+        ).to_json(),
+        epochs=config["train"]["epochs"],
+        weights_arg=lambda wildcards, input: (
+            f"--weights {shlex.quote(str(input.weights))}" if input.weights else ""
+        ),
+        code=code_hash("scripts.finetune"),
+    message:
+        "Training {wildcards.baseline_replica} ({params.epochs} epochs) on {threads} thread(s); follow it with: tail -f {log}"

@@ -3,7 +3,9 @@
 
 rule prune_model:
     input:
-        baseline=rules.finetune_baseline.output.ckpt,
+        # .get: Snakemake asks this of every rule that could make a models/ file (a baseline
+        # replica's too) before the rule order picks one; an unknown name fails at params.
+        baseline=lambda wildcards: f"{RESULTS}/models/{BASELINE_OF.get(wildcards.experiment, BASELINE)}.pt",
         data=DATASET,
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",

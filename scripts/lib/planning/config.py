@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from scripts.lib import REPO
-from scripts.lib.planning.matrix import all_experiments, expand_sweep, replicas
+from scripts.lib.planning.matrix import all_experiments, baseline_replicas, expand_sweep, replicas
 from scripts.lib.mobilenet import module_names
 from scripts.lib.planning.registry import BASELINE
 
@@ -104,11 +104,15 @@ def check_semantics(config: dict) -> None:
     if config["seed"] not in seeds:
         raise ConfigError(f"config key seeds: {seeds} must include seed ({config['seed']}), the seed of the models "
                           "the per-model tables and figures show")
+    for k in config.get("baseline_seeds", []):
+        if k not in seeds:
+            raise ConfigError(f"config key baseline_seeds: {k} is not in seeds {seeds}; a baseline seed's replicas "
+                              "prune its baseline, so it must be one of the seeds the experiments run with")
     for i, name in enumerate(config.get("seeds_experiments") or []):
         if name not in names:
             raise ConfigError(f"config key seeds_experiments[{i}]: {name!r} is not an experiment (named rows and "
                               "sweep rows); a --configfile that replaces experiments must give its own seeds_experiments")
-    for name in replicas_by_name(config):
+    for name in [*replicas_by_name(config), *baseline_replicas_by_name(config)]:
         if name.casefold() in seen:
             raise ConfigError(f"config key seeds: the replica name {name!r} is taken by an experiment; rename it")
     check_controls(config, seen)
@@ -226,6 +230,11 @@ def replicas_by_name(config: dict) -> dict[str, dict]:
     return {e["name"]: _with_defaults(e) for e in replicas(config)}
 
 
+def baseline_replicas_by_name(config: dict) -> dict[str, dict]:
+    """The baseline trained with the other seeds of `baseline_seeds` (scripts.lib.planning.matrix), by name."""
+    return {e["name"]: e for e in baseline_replicas(config)}
+
+
 def experiment(config: dict, name: str) -> dict:
     for e in all_experiments(config):
         if e["name"] == name:
@@ -256,13 +265,14 @@ def small_dense_epochs(config: dict, entry: dict) -> int:
 
 
 def training_bill(config: dict) -> dict:
-    """The study's cost in training epochs: the baseline's, every experiment's fine-tuning,
-    how many of those distil the baseline (each also runs the teacher's forward pass), and the
-    small dense networks trained from scratch."""
+    """The study's cost in training epochs: the baseline's (once per baseline seed), every
+    experiment's fine-tuning, how many of those distil the baseline (each also runs the teacher's
+    forward pass), and the small dense networks trained from scratch."""
     experiments = [*experiments_by_name(config).values(), *replicas_by_name(config).values()]
-    from_scratch = config["train"]["epochs"]
+    runs = 1 + len(baseline_replicas(config))
+    from_scratch = config["train"]["epochs"] * runs
     finetune = sum(finetune_epochs(config, e) for e in experiments)
     distilled = sum(finetune_epochs(config, e) for e in experiments if e.get("distill"))
     small = sum(small_dense_epochs(config, e) for e in small_dense_by_name(config).values())
-    return {"baseline": from_scratch, "finetune": finetune, "distilled": distilled, "small_dense": small,
+    return {"baseline": from_scratch, "baseline_runs": runs, "finetune": finetune, "distilled": distilled, "small_dense": small,
             "total": from_scratch + finetune + small}

@@ -14,9 +14,10 @@ import json
 import typing
 from dataclasses import dataclass
 
-from scripts.lib.planning.config import (config_hash, experiments_by_name, prunable_settings, replicas_by_name,
-                                         small_dense_by_name, small_dense_epochs)
+from scripts.lib.planning.config import (baseline_replicas_by_name, config_hash, experiments_by_name, prunable_settings,
+                                         replicas_by_name, small_dense_by_name, small_dense_epochs)
 from scripts.lib.planning.labels import label_before_results
+from scripts.lib.planning.matrix import replica_name
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
 
@@ -150,7 +151,9 @@ class DataJob(Job):
 
 @dataclass(frozen=True)
 class TrainJob(Job):
-    """Stage 2: the baseline's training (config keys train, seed, model.weights' kind)."""
+    """Stage 2: the baseline's training (config keys train, seed, model.weights' kind); also a
+    baseline replica's (baseline_seeds) and a small dense control's."""
+    name: str  # the model's name: its checkpoint's, its metrics' and its log lines'
     hyp: dict  # the train section, read by engine.TrainHyp
     seed: int
     engine: Engine
@@ -224,8 +227,12 @@ def data_job(config: dict) -> DataJob:
                    image_size=d["image_size"], seed=config["seed"], synthetic=Synthetic(**d["synthetic"]))
 
 
-def train_job(config: dict) -> TrainJob:
-    return TrainJob(hyp=config["train"], seed=config["seed"], engine=engine(config))
+def train_job(config: dict, seed: int | None = None) -> TrainJob:
+    """The baseline's training with `seed`: config key seed when None, another of baseline_seeds
+    for a baseline replica (named baseline_seed<k>)."""
+    if seed is None or seed == config["seed"]:
+        return TrainJob(name=BASELINE, hyp=config["train"], seed=config["seed"], engine=engine(config))
+    return TrainJob(name=replica_name(BASELINE, seed), hyp=config["train"], seed=seed, engine=engine(config))
 
 
 @dataclass(frozen=True)
@@ -245,7 +252,7 @@ def small_dense_job(config: dict, name: str) -> TrainJob:
     """A small dense net's training: the baseline's recipe and seed, for the baseline's epochs plus
     the matched experiment's fine-tune epochs (its width comes from its WidthJob's file)."""
     epochs = small_dense_epochs(config, small_dense_by_name(config)[name])
-    return TrainJob(hyp={**config["train"], "epochs": epochs}, seed=config["seed"], engine=engine(config))
+    return TrainJob(name=name, hyp={**config["train"], "epochs": epochs}, seed=config["seed"], engine=engine(config))
 
 
 def prune_job(config: dict, run: dict) -> PruneJob:
@@ -282,6 +289,7 @@ def results_job(config: dict) -> ResultsJob:
     rows += list(experiments_by_name(config).values())
     rows += [{"name": n, "label": e["label"]} for n, e in small_dense_by_name(config).items()]
     rows += list(replicas_by_name(config).values())
+    rows += [{**e, "label": f"{baseline_label(config)} (seed {e['seed']})"} for e in baseline_replicas_by_name(config).values()]
     return ResultsJob(rows=rows, seed=config["seed"])
 
 

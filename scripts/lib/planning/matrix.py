@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from scripts.lib.planning.registry import CHANNELS, SCHEDULES, STRATEGIES
+from scripts.lib.planning.registry import BASELINE, CHANNELS, SCHEDULES, STRATEGIES
 
 # A sweep's rows share everything but strategy and sparsity.
 SWEEP_KEYS = ("strategies", "sparsities", "schedule", "steps")
@@ -81,6 +81,25 @@ def replicas(config: dict) -> list[dict]:
                 out.append({**e, "name": replica_name(e["name"], k),
                             "label": f"{e.get('label', e['name'])} (seed {k})", "seed": k, "replica_of": e["name"]})
     return out
+
+
+def baseline_seeds(config: dict) -> list[int]:
+    """The seeds the baseline is trained with: `seed` first, then the others of `baseline_seeds`."""
+    return [config["seed"]] + [k for k in config.get("baseline_seeds", []) if k != config["seed"]]
+
+
+def baseline_replicas(config: dict) -> list[dict]:
+    """The baseline trained again from scratch with each other seed of `baseline_seeds`:
+    baseline_seed<k>, with its seed and replica_of the baseline, whose row it is folded into."""
+    return [{"name": replica_name(BASELINE, k), "seed": k, "replica_of": BASELINE} for k in baseline_seeds(config)[1:]]
+
+
+def baseline_of(config: dict, run: dict) -> str:
+    """The baseline a prune job starts from and distils: a seed replica whose seed has a baseline
+    of its own prunes that one, so that the replicas' spread covers the baseline's training too;
+    every other job prunes the baseline of `seed`."""
+    k = run.get("seed", config["seed"])
+    return replica_name(BASELINE, k) if "replica_of" in run and k in baseline_seeds(config)[1:] else BASELINE
 
 
 def curve_id(experiment: dict) -> str:
