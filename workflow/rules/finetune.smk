@@ -31,6 +31,9 @@ rule finetune_baseline:
         f"{LOGS}/finetune_baseline.log",
     benchmark:
         f"{BENCHMARKS}/finetune_baseline.tsv"
+    # First when another job is ready too (a baseline replica, which takes one core): every
+    # pruning job waits for this one, and it takes every core.
+    priority: 10
     conda:
         ENVIRONMENT
     threads: 4
@@ -68,7 +71,9 @@ use rule finetune_baseline as train_baseline_replica with:
         f"{BENCHMARKS}/finetune_baseline/{{baseline_replica}}.tsv"
     wildcard_constraints:
         baseline_replica=names_regex(list(BASELINE_REPLICAS)),
-    # One core beside the fine-tuning jobs, like them (config key jobs.exclusive).
+    priority: 0
+    # One core beside the fine-tuning jobs, like them (config key jobs.exclusive), after the
+    # baseline of seed, which they wait for.
     threads: 4 if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
