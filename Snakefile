@@ -27,6 +27,7 @@ include: "workflow/rules/controls.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:

@@ -32,7 +32,8 @@ def main(argv=None) -> int:
                    help="same CPU type and software: every number must be identical (timings excepted)")
     p.add_argument("--only-flagged", action="store_true", help="print only numbers outside their tolerance")
     args = p.parse_args(argv)
-    lines, outside = compare(read_json(args.published), read_json(args.mine), args.exact)
+    published, mine = read_json(args.published), read_json(args.mine)
+    lines, outside = compare(published, mine, args.exact)
     if args.exact:  # timings differ between any two runs
         lines = [ln for ln in lines if not ln[1].startswith("latency")]
         outside = sum(ln[5] == "OUTSIDE" for ln in lines)
@@ -42,8 +43,11 @@ def main(argv=None) -> int:
         if args.only_flagged and ln[5] != "OUTSIDE" and ln[0] != "model":
             continue
         print("  ".join(c.ljust(w) for c, w in zip(ln, widths)).rstrip())
-    judged = sum(ln[5] in ("ok", "OUTSIDE") for ln in lines)
-    print(f"\n{judged} numbers judged, {outside} outside their tolerance", file=sys.stderr)
+    judged = [ln for ln in lines if ln[5] in ("ok", "OUTSIDE")]
+    theirs, yours = ({r["name"]: r for r in rows} for rows in (published, mine))
+    # identical, not only within tolerance: what the same CPU type and software give
+    identical = sum(ln[0] in yours and theirs[ln[0]].get(ln[1]) == yours[ln[0]].get(ln[1]) for ln in judged)
+    print(f"\n{len(judged)} numbers judged, {identical} identical, {outside} outside their tolerance", file=sys.stderr)
     return 1 if outside else 0
 
 

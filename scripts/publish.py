@@ -3,6 +3,7 @@
     python -m scripts.publish collect --spec <results>/render.json --paper-dir <paper> --extra ...
                                                    # the publish_numbers rule: <paper>/numbers
     python -m scripts.publish check paper          # re-render paper.md/.tex from paper/numbers: no byte may change
+    python -m scripts.publish recount paper        # every table number recounted from predictions and metrics
     python -m scripts.publish readme paper README.md [--check]   # the README's "Published results" block
 
 The library is scripts.lib.report.publish; `check` renders from paper/numbers/render.json, the
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scripts.lib.report.publish import check, collect, readme_block, update_readme
+from scripts.lib.report.pandoc_tables import TableReadError
+from scripts.lib.report.publish import check, collect, readme_block, recount_published, update_readme
+from scripts.lib.report.recount import PredictionsError
 
 
 def main(argv=None) -> int:
@@ -25,6 +28,8 @@ def main(argv=None) -> int:
     c.add_argument("--extra", nargs="*", default=[], help="further files to keep (metrics, the cross-check)")
     k = sub.add_parser("check", help="re-render the paper from <paper-dir>/numbers; exit 1 on any changed byte")
     k.add_argument("paper_dir")
+    n = sub.add_parser("recount", help="recount the paper's table numbers from <paper-dir>/numbers; exit 1 on a mismatch")
+    n.add_argument("paper_dir")
     r = sub.add_parser("readme", help="write (or --check) the README's published-results block")
     r.add_argument("paper_dir")
     r.add_argument("readme")
@@ -39,6 +44,17 @@ def main(argv=None) -> int:
             print(problem)
         print(f"{args.paper_dir}: " + ("differs from its rebuild" if problems else
                                        "paper.md and paper.tex rebuilt identical from numbers/"), file=sys.stderr)
+        return 1 if problems else 0
+    if args.command == "recount":
+        try:
+            problems, report = recount_published(args.paper_dir)
+        except (PredictionsError, TableReadError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        print("\n".join(report + problems))
+        print(f"{args.paper_dir}: " + (f"{len(problems)} problem(s), listed above" if problems else
+                                       "every table number recounted from numbers/predictions and numbers/metrics"),
+              file=sys.stderr)
         return 1 if problems else 0
     same = update_readme(args.readme, readme_block(args.paper_dir), args.check)
     if args.check and not same:

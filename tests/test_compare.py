@@ -32,6 +32,16 @@ def test_identical_run_passes_in_both_modes(tmp_path, published, capsys):
     assert "0 outside their tolerance" in capsys.readouterr().err
 
 
+def test_the_summary_counts_the_numbers_that_are_identical_not_only_within_tolerance(tmp_path, published, capsys):
+    rows, _ = published
+    assert run(tmp_path, rows) == 0
+    judged = int(capsys.readouterr().err.split(" numbers judged")[0].split()[-1])
+    near = copy.deepcopy(rows)
+    near[2]["accuracy"] += accuracy_tolerance(rows[2]) * 0.5
+    assert run(tmp_path, near) == 0
+    assert f"{judged} numbers judged, {judged - 1} identical, 0 outside" in capsys.readouterr().err
+
+
 def test_accuracy_within_its_interval_passes_and_beyond_it_fails(tmp_path, published, capsys):
     rows, _ = published
     tol = accuracy_tolerance(rows[2])

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import subprocess
 import zlib
 from pathlib import Path
@@ -580,3 +581,94 @@ def test_the_published_numbers_rebuild_the_paper_byte_for_byte(tiny_run, tmp_pat
     rows[1]["accuracy"] += 0.01  # a number changed after rendering: the paper no longer follows
     Path(spec.numbers.results).write_text(json.dumps(rows))
     assert main(["check", str(paper)]) == 1
+
+
+# --- the verification ladder's rungs 1, 2 and 4 on the tiny run --------------------------------
+
+def test_rungs_1_and_2_rebuild_the_paper_and_recount_every_table_number_from_the_published_files(tiny_run, tmp_path):
+    """`snakemake verify_published`: the paper re-rendered byte for byte from <paper>/numbers, then
+    every per-model table number recounted from the published predictions (the seed replicas'
+    included) and metrics files. A copy with one metric edited, or a replica's record missing, fails."""
+    work, config, configfile = tiny_run
+    run = snakemake(work, "verify_published", "--configfile", str(configfile))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert "rebuilt identical from numbers/" in run.stderr and "every table number recounted" in run.stderr
+    published = Path(config["paper_dir"]) / "numbers"
+    assert {"os_l1_50_seed1.json", "baseline_seed1.json"} <= {p.name for p in (published / "predictions").iterdir()}
+
+    def recount(paper):
+        return subprocess.run([sys.executable, "-m", "scripts.publish", "recount", str(paper)],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    copy = tmp_path / "paper"
+    shutil.copytree(config["paper_dir"], copy)
+    assert recount(copy).returncode == 0
+    metrics_file = copy / "numbers" / "metrics" / "os_l1_50.json"
+    edited = json.loads(metrics_file.read_text())
+    edited["macs"] += 1
+    metrics_file.write_text(json.dumps(edited))
+    run = recount(copy)
+    assert run.returncode == 1 and "os_l1_50: macs is" in run.stdout and "in its metrics file" in run.stdout
+    shutil.copyfile(published / "metrics" / "os_l1_50.json", metrics_file)
+    (copy / "numbers" / "predictions" / "os_l1_50_seed1.json").unlink()
+    run = recount(copy)
+    assert run.returncode == 1 and "no predictions file of its seed replica(s) ['os_l1_50_seed1']" in run.stdout
+
+
+def test_the_released_models_pack_into_one_archive_that_re_evaluates_to_the_published_accuracies(tiny_run, tmp_path):
+    """`snakemake release` packs every tabled model (checkpoint, ONNX, int8 ONNX) with a manifest of
+    checksums and accuracies, the same bytes when packed again; `snakemake verify_release` (rung 4)
+    re-evaluates it against the paper's results.json: identical on this machine. A damaged
+    member, a moved accuracy and a missing archive each fail with their reason."""
+    import hashlib
+    import tarfile
+
+    work, config, configfile = tiny_run
+    results = Path(config["results_dir"])
+    run = snakemake(work, "release", "--configfile", str(configfile))
+    assert run.returncode == 0, run.stderr[-3000:]
+    archive = results / "release" / "models.tar.gz"
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert (results / "release" / "models.tar.gz.sha256").read_text() == f"{digest}  {config['preset']}-models.tar.gz\n"
+    rows = json.loads((results / "results.json").read_text())
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile(f"{config['preset']}-models/MANIFEST.json").read())
+        names = set(tar.getnames())
+    assert [m["name"] for m in manifest["models"]] == [r["name"] for r in rows]  # the tabled models, no replica
+    assert manifest["commit"] == json.loads((results / "provenance.json").read_text())["commit"]
+    for m in manifest["models"]:
+        assert {f"{config['preset']}-models/{f['path']}" for f in m["files"].values()} <= names
+    rerun = snakemake(work, "release", "--forcerun", "pack_release", "--configfile", str(configfile))
+    assert rerun.returncode == 0 and hashlib.sha256(archive.read_bytes()).hexdigest() == digest  # reproducible bytes
+
+    verify = snakemake(work, "verify_release", "--configfile", str(configfile), "--config", f"release_archive={archive}")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
+    assert f"{len(rows)} models re-evaluated, 0 outside the published accuracies" in verify.stdout
+    assert verify.stdout.count(": identical") == len(rows)
+
+    dataset, published = results / "data" / "dataset.pt", Path(config["paper_dir"]) / "numbers" / "results.json"
+
+    def check(archive_path, published_path=published):
+        return subprocess.run([sys.executable, "-m", "scripts.release", "verify", str(archive_path), "--data",
+                               str(dataset), "--published", str(published_path)], capture_output=True, text=True,
+                              cwd=ROOT)
+
+    moved = json.loads(published.read_text())
+    moved[1]["accuracy_int8"] += 0.01
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    run = check(archive, tmp_path / "moved.json")
+    assert run.returncode == 1 and f"{moved[1]['name']}: " in run.stdout and ": OUTSIDE" in run.stdout
+
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacked, filter="data")
+    member = unpacked / f"{config['preset']}-models" / manifest["models"][0]["files"]["onnx_int8"]["path"]
+    member.write_bytes(member.read_bytes()[:-1] + bytes([member.read_bytes()[-1] ^ 1]))
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(damaged, "w:gz") as tar:
+        tar.add(unpacked / f"{config['preset']}-models", arcname=f"{config['preset']}-models")
+    run = check(damaged)
+    assert run.returncode == 2 and "does not match its sha256 in the manifest" in run.stderr
+
+    run = check(tmp_path / "absent.tar.gz")
+    assert run.returncode == 2 and "snakemake --cores 2 release" in run.stderr

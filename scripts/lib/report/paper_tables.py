@@ -70,15 +70,16 @@ def seeds_table(rows) -> Table | None:
         return None
     baseline = rows[0]  # table order: the baseline first
     if baseline.get("seeds_run", 1) > 1:
-        how = (f"the baseline trained from scratch with seeds {', '.join(str(s) for s in baseline['seeds'])}; "
-               "each experiment's replica at one of those seeds prunes and distils that seed's baseline, the others "
-               f"the baseline of seed {baseline['seeds'][0]}, with the fine-tuning order, augmentation and random "
-               "pruning reseeded")
+        what = (f"Models run with several seeds (the baseline trained from scratch with seeds "
+                f"{', '.join(str(s) for s in baseline['seeds'])}; each experiment's replica at one of those seeds "
+                f"prunes and distils that seed's baseline, the others the baseline of seed {baseline['seeds'][0]}, "
+                "with the fine-tuning order, augmentation and random pruning reseeded)")
     else:
-        how = "the fine-tuning order, augmentation and random pruning reseeded; the baseline shared"
+        what = ("Experiments run with several seeds (the fine-tuning order, augmentation and random pruning "
+                "reseeded; the baseline shared)")
     return Table(["Model", "Seeds", "Accuracy per seed (%)", "Mean ± std (%)"], body, [False, True, True, True],
-                 f"Models run with several seeds ({how}): test accuracy per seed, the first being the seed of the "
-                 "other tables, and the mean ± sample standard deviation.")
+                 f"{what}: test accuracy per seed, the first being the seed of the other tables, and the mean ± "
+                 "sample standard deviation.")
 
 
 def seed_table(rows, seed: dict) -> Table | None:

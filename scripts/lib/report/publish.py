@@ -8,7 +8,8 @@ benchmark files), and further files (the per-model metrics, the cross-check's re
 (they are large and the paper reads only their measurements). `check` renders the paper again
 from that spec with the repository's current templates and code, into a scratch folder, and
 compares byte for byte: the committed paper is exactly what its committed numbers and this
-code produce.
+code produce. `recount_published` recounts every per-model table number from the committed
+per-image predictions and metrics files (no checkpoint needed).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from scripts.lib.report.context import measuring_machine
 from scripts.lib.report.findings import family
 from scripts.lib.report.formats import interval, mb, mega, pct, spread
 from scripts.lib.report.inputs import STAGE_NAMES, benchmark_stages, epoch_seconds
+from scripts.lib.report.recount import check_metrics, read_predictions
 from scripts.lib.report.tables import Table
 
 NUMBERS = "numbers"  # beside the paper; not "data", which a results folder has (data/dataset.json)
@@ -86,6 +88,24 @@ def check(paper_dir) -> list[str]:
                                             f"{old} (committed)", f"{old} (rebuilt)", lineterm="", n=1)
                 problems.append("\n".join(list(diff)[:40]))
     return problems
+
+
+def recount_published(paper_dir) -> tuple[list[str], list[str]]:
+    """Rung 2 of the README's ladder, without a checkpoint: each row of the published results.json
+    against its model's metrics file, every accuracy (and what derives from it: intervals, seed
+    means and spreads) recounted from the per-image predictions, and every cell of both
+    manuscripts' per-model tables against the recounted rows. (problems, report lines)."""
+    from scripts.lib.report.crosscheck import check_numbers  # its checkpoint half is not used here
+
+    paper_dir = Path(paper_dir)
+    numbers = paper_dir / NUMBERS
+    rows = read_json(published_spec(paper_dir).numbers.results)
+    metrics = {p.stem: read_json(p) for p in sorted((numbers / "metrics").glob("*.json"))}
+    problems, report = check_metrics(rows, metrics)
+    predictions = read_predictions(sorted((numbers / "predictions").glob("*.json")))
+    more, recounted = check_numbers(rows, predictions, (paper_dir / "paper.md").read_text(),
+                                    (paper_dir / "paper.tex").read_text())
+    return problems + more, report + recounted
 
 
 # --- the README's published-results block ------------------------------------------------------

@@ -109,3 +109,20 @@ def recount(rows: list[dict], predictions: dict[str, dict]) -> tuple[list[dict],
         report.append(f"{row['name']}: {record['correct'].count('1')} of {got['test_images']} test images right "
                       f"(fp32{int8}){seeds}: " + ("MISMATCH" if wrong else "ok"))
     return expected, problems, report
+
+
+def check_metrics(rows: list[dict], metrics: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Each row of results.json against its model's metrics file (the evaluate job's): every
+    number the two share must be equal. (problems, a report line per model)."""
+    problems, report = [], []
+    for row in rows:
+        m = metrics.get(row["name"])
+        if m is None:
+            problems.append(f"{row['name']}: no metrics file (metrics/{row['name']}.json)")
+            continue
+        wrong = [f"{row['name']}: {key} is {value!r} in its metrics file, {row[key]!r} in results.json"
+                 for key, value in m.items() if key in row and row[key] != value]
+        problems += wrong
+        report.append(f"{row['name']}: {sum(key in row for key in m)} numbers as in its metrics file: "
+                      + ("MISMATCH" if wrong else "ok"))
+    return problems, report
