@@ -522,6 +522,10 @@ def test_a_second_seed_trains_another_model_and_folds_into_its_row(tiny_run):
         assert f"{row['accuracy_mean'] * 100:.1f} ± {row['accuracy_std'] * 100:.2f}" in md
     bill = config["train"]["epochs"]
     assert f"{2 * bill} for the baseline ({bill} for each of its 2 seeds)" in md
+    baseline = result_row(config, "baseline")
+    assert (f"**2 baselines.** Every model of the main tables starts from the baseline of seed 0; trained again "
+            f"with seed 1, the baseline reached {baseline['accuracy_seeds'][1] * 100:.1f} % (seed 0: "
+            f"{baseline['accuracy'] * 100:.1f} %)") in md  # Limitations
 
 
 def test_snakemake_report_has_every_figure_table_and_the_configuration(tiny_run):
