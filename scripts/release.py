@@ -13,6 +13,7 @@ its tolerance, 2 if the archive or the data is not what it should be.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from scripts.lib.files import atomic_output, log, read_json, setup_logging, sha256_file
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
     k.add_argument("--results", required=True, help="results.json: the accuracies the archive records")
     k.add_argument("--provenance", required=True, help="provenance.json: the commit and config hash")
     k.add_argument("--data-summary", required=True, help="data/dataset.json: the data's source and content hash")
-    k.add_argument("--evaluate-job", required=True, type=read_json_text, help="the evaluate jobs' settings (JSON)")
+    k.add_argument("--evaluate-job", required=True, type=json.loads, help="the evaluate jobs' settings (JSON)")
     k.add_argument("--root", required=True, help="the folder every member lies in")
     k.add_argument("--model", nargs=5, action="append", required=True,
                    metavar=("NAME", "CKPT", "ONNX", "INT8_ONNX", "PREDICTIONS"))
@@ -54,21 +55,16 @@ def main(argv=None) -> int:
         from scripts.lib.models.runtime import configure_threads
 
         threads = configure_threads(args.threads)
-        lines, outside = reevaluate(args.archive, load_dataset(args.data), read_json(args.published), threads,
-                                    args.tolerance)
+        record, lines, outside = reevaluate(args.archive, load_dataset(args.data), read_json(args.published),
+                                            threads, args.tolerance)
     except ReleaseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"release of commit {record['commit'][:12]}: every file's sha256 and the test labels as in its manifest")
     print("\n".join(lines))
-    print(f"{len(lines) - 1} models re-evaluated, {outside} outside the published accuracies "
+    print(f"{len(lines)} models re-evaluated, {outside} outside the published accuracies "
           f"(identical expected on the run's CPU type and software, within {args.tolerance * 100:.2f} points elsewhere)")
     return 1 if outside else 0
-
-
-def read_json_text(text: str) -> dict:
-    import json
-
-    return json.loads(text)
 
 
 if __name__ == "__main__":

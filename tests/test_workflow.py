@@ -596,7 +596,10 @@ def test_rungs_1_and_2_rebuild_the_paper_and_recount_every_table_number_from_the
     work, config, configfile = tiny_run
     run = snakemake(work, "verify_published", "--configfile", str(configfile))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    assert "rebuilt identical from numbers/" in run.stderr and "every table number recounted" in run.stderr
+    shown = run.stdout + run.stderr  # on the terminal, and in its log
+    assert "rebuilt identical from numbers/" in shown and "every table number recounted" in shown
+    log = Path(config["results_dir"], "logs", "verify_published.log").read_text()
+    assert "rebuilt identical from numbers/" in log and "every table number recounted" in log
     published = Path(config["paper_dir"]) / "numbers"
     assert {"os_l1_50_seed1.json", "baseline_seed1.json"} <= {p.name for p in (published / "predictions").iterdir()}
 
@@ -647,8 +650,9 @@ def test_the_released_models_pack_into_one_archive_that_re_evaluates_to_the_publ
 
     verify = snakemake(work, "verify_release", "--configfile", str(configfile), "--config", f"release_archive={archive}")
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-3000:]
-    assert f"{len(rows)} models re-evaluated, 0 outside the published accuracies" in verify.stdout
-    assert verify.stdout.count(": identical") == len(rows)
+    shown = verify.stdout + verify.stderr
+    assert f"{len(rows)} models re-evaluated, 0 outside the published accuracies" in shown
+    assert shown.count(": identical") == len(rows)
 
     dataset, published = results / "data" / "dataset.pt", Path(config["paper_dir"]) / "numbers" / "results.json"
 

@@ -158,11 +158,17 @@ rule compile_pdf:
 # from its numbers, and every table number recounted from the per-image predictions and the
 # per-model metrics. No input or output: it reads the committed files and builds nothing.
 rule verify_published:
+    log:
+        f"{LOGS}/verify_published.log",
+    conda:
+        ENVIRONMENT
     params:
         paper=PAPER,
         code=code_hash("scripts.publish"),
     shell:
-        "python -m scripts.publish check {params.paper:q} && python -m scripts.publish recount {params.paper:q}"
+        # tee: the verdicts are the point, on the terminal as in the log
+        "(python -m scripts.publish check {params.paper:q} && python -m scripts.publish recount {params.paper:q})"
+        " 2>&1 | tee {log}"
 
 
 # The numbers the paper was rendered from, beside it (<paper>/numbers, a few MB): committed with the

@@ -59,6 +59,10 @@ rule pack_release:
 rule verify_release:
     input:
         data=DATASET,
+    log:
+        f"{LOGS}/verify_release.log",
+    conda:
+        ENVIRONMENT
     threads: 2
     params:
         archive=config["release_archive"],
@@ -66,4 +70,4 @@ rule verify_release:
         code=code_hash("scripts.release"),
     shell:
         "python -m scripts.release verify {params.archive:q} --data {input.data}"
-        " --published {params.published:q} --threads {threads}"
+        " --published {params.published:q} --threads {threads} 2>&1 | tee {log}"

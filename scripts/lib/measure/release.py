@@ -147,10 +147,11 @@ def judge(published: dict, measured: dict, tolerance: float) -> tuple[str, list[
 
 
 def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
-               tolerance: float = TOLERANCE) -> tuple[list[str], int]:
+               tolerance: float = TOLERANCE) -> tuple[dict, list[str], int]:
     """Every released model's accuracies counted again on the test set of `dataset` (fp32 from its
     checkpoint in PyTorch, int8 from its ONNX model in ONNX Runtime, with the run's evaluation
-    settings) against the published rows; (report lines, models outside their tolerance)."""
+    settings) against the published rows; (the archive's manifest, a report line per model, how many
+    models moved by more than `tolerance`)."""
     from scripts.lib.measure.evaluation import correct_images, tensor_sha256
     from scripts.lib.measure.quantize import onnx_correct
     from scripts.lib.models.engine import device_splits, memory_format
@@ -170,8 +171,7 @@ def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
                                f"evaluated on ({record['data']['test_labels_sha256'][:12]}): prepare the data of "
                                f"the release ({record['data']['source']}, content sha256 "
                                f"{record['data']['content_sha256']})")
-        lines = [f"release of commit {record['commit'][:12]}: {len(record['models'])} models, every file's sha256 ok"]
-        outside = 0
+        lines, outside = [], 0
         for m in record["models"]:
             if m["name"] not in published:
                 raise ReleaseError(f"model {m['name']!r} of the release is not in the published results")
@@ -182,4 +182,4 @@ def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
             verdict, detail = judge(published[m["name"]], measured, tolerance)
             outside += verdict == "OUTSIDE"
             lines.append(f"{m['name']}: {'; '.join(detail)}: {verdict}")
-    return lines, outside
+    return record, lines, outside
