@@ -202,12 +202,12 @@ def test_exports_of_every_model_decode_to_its_checkpoint(tiny_run):
     their sizes are the metrics', and both ONNX files run a batch of two in ONNX Runtime."""
     from scripts.lib.measure.storage import read_sparse_export
     from scripts.lib.measure.timing import onnx_session
-    from scripts.lib.planning.matrix import replicas
+    from scripts.lib.planning.matrix import baseline_replicas, replicas
 
     _, config, _ = tiny_run
     results = Path(config["results_dir"])
     exports = results / "exports"
-    names = planned_names(config) + [r["name"] for r in replicas(config)]
+    names = planned_names(config) + [r["name"] for r in replicas(config) + baseline_replicas(config)]
     assert sorted(p.name for p in exports.iterdir()) == sorted(
         f"{n}.{v}" for n in names for v in ("fp16.sparse.pt.gz", "fp32.sparse.pt.gz", "onnx", "int8.onnx"))
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -418,7 +418,7 @@ def test_crosscheck_recomputes_the_tables_of_both_manuscripts(tiny_run, tmp_path
     # so is an accuracy that is not what the model's predictions count, and the seed replica's
     edited = json.loads(json.dumps(rows))
     edited[2]["accuracy_int8"] += 0.01
-    (replicated,) = [r for r in edited if "seeds" in r]
+    (replicated,) = [r for r in edited if "seeds" in r and r["name"] != "baseline"]
     replicated["accuracy_seeds"][1] += 0.01
     with pytest.raises(CrossCheckError) as caught:
         crosscheck(edited, predictions, models, md, tex, *args)
