@@ -8,7 +8,7 @@ from __future__ import annotations
 from conftest import ROOT
 from scripts.lib.files import read_json
 from scripts.lib.planning import jobs
-from scripts.lib.planning.codehash import closure_hash
+from scripts.lib.planning.codehash import code_label
 
 REFERENCE = ROOT / "workflow" / "presets" / "quick-reference"
 # The stages whose code decides a number of results.json (the figures' and the paper's do not).
@@ -18,7 +18,7 @@ NUMBER_STAGES = ("scripts.data", "scripts.finetune", "scripts.prune", "scripts.e
 
 def test_the_quick_reference_comes_from_this_code():
     recorded = read_json(REFERENCE / "provenance.json")["code"]
-    stale = [m for m in NUMBER_STAGES if recorded[m] != f"{m}@{closure_hash(m)[:16]}"]
+    stale = [m for m in NUMBER_STAGES if recorded[m] != code_label(m)]
     assert not stale, (f"{REFERENCE} was computed by other code of {stale}: run "
                        "`snakemake --cores 2 --configfile workflow/presets/quick.yaml` from a clean clone and copy "
                        "results/quick/results.json and provenance.json there")

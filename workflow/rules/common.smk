@@ -47,7 +47,7 @@ from scripts.lib.planning.config import (
 )
 from scripts.lib.planning import jobs
 from scripts.lib.planning.matrix import baseline_of
-from scripts.lib.planning.codehash import closure_hash
+from scripts.lib.planning.codehash import code_label
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.lib.planning.registry import (
     BASELINE,
@@ -142,7 +142,7 @@ def code_hash(module):
     of them reruns the jobs that run it, and only those; a clone with the same code reruns
     nothing (contents, not modification times)."""
     try:
-        return f"{module}@{closure_hash(module, Path(ROOT))[:16]}"
+        return code_label(module, Path(ROOT))
     except ModuleNotFoundError as e:
         raise WorkflowError(f"code_hash({module!r}): {e}") from None
 

@@ -97,3 +97,9 @@ def files_hash(paths, root: Path = ROOT) -> str:
 
 def closure_hash(module: str, root: Path = ROOT) -> str:
     return files_hash(closure(module, root), root)
+
+
+def code_label(module: str, root: Path = ROOT) -> str:
+    """`<module>@<first 16 hex digits of its closure hash>`: the rules' `code` param and what
+    provenance.json records per stage."""
+    return f"{module}@{closure_hash(module, root)[:16]}"
