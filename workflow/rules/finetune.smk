@@ -62,6 +62,14 @@ ruleorder: train_baseline_replica > prune_model
 
 
 use rule finetune_baseline as train_baseline_replica with:
+    input:
+        data=DATASET,
+        weights=weights_input(),
+        # Not read: it makes the replica start after the baseline of seed 0. By priority alone, a
+        # replica took the one free core while a short job held the other, and the baseline (all
+        # cores) then waited for the replica's two hours with a core idle. The cost: a retrained
+        # baseline retrains its replicas too.
+        after=f"{RESULTS}/models/{BASELINE}.pt",
     output:
         ckpt=f"{RESULTS}/models/{{baseline_replica}}.pt",
         history=f"{RESULTS}/histories/{{baseline_replica}}.json",
@@ -72,8 +80,7 @@ use rule finetune_baseline as train_baseline_replica with:
     wildcard_constraints:
         baseline_replica=names_regex(list(BASELINE_REPLICAS)),
     priority: 0
-    # One core beside the fine-tuning jobs, like them (config key jobs.exclusive), after the
-    # baseline of seed, which they wait for.
+    # One core beside the fine-tuning jobs, like them (config key jobs.exclusive).
     threads: 4 if EXCLUSIVE else 1
     resources:
         mem_mb=8000,
