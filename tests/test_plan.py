@@ -79,8 +79,11 @@ def test_the_timing_job_takes_the_machine_and_jobs_share_it_unless_exclusive(tmp
         pruning = [line for line in run.stdout.splitlines() if ": Pruning " in line or " without pruning (a dense control)" in line]
         assert len(pruning) == len(experiments) and all(f" on {threads} thread(s); follow it with: tail -f " in line
                                                         for line in pruning)
-        baselines = [line for line in run.stdout.splitlines() if ": Training baseline_seed" in line]
-        assert len(baselines) == len(second_baselines) and all(f" on {threads} thread(s)" in line for line in baselines)
+        lines = run.stdout.splitlines()
+        baselines = [i for i, line in enumerate(lines) if ": Training baseline_seed" in line]
+        assert len(baselines) == len(second_baselines) and all(f" on {threads} thread(s)" in lines[i] for i in baselines)
+        # each waits for the seed-0 baseline (an input), so it never takes a core that baseline needs
+        assert all(lines[i + 1].startswith("Reason:") and "/models/baseline.pt" in lines[i + 1] for i in baselines)
 
 
 # --- code is an input: editing a module reruns exactly the jobs that run it ---------------
