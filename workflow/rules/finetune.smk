@@ -31,8 +31,8 @@ rule finetune_baseline:
         f"{LOGS}/finetune_baseline.log",
     benchmark:
         f"{BENCHMARKS}/finetune_baseline.tsv"
-    # First when another job is ready too (a baseline replica, which takes one core): every
-    # pruning job waits for this one, and it takes every core.
+    # First when another job is ready too (provenance, the render spec): every training job
+    # waits for this one, and it takes every core. (Baseline replicas wait for it by input.)
     priority: 10
     conda:
         ENVIRONMENT
