@@ -113,12 +113,14 @@ def unpack(archive, into: Path) -> tuple[dict, Path]:
                            f"models\") to that path, or pack one from a finished run with `snakemake --cores 2 release`")
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            manifests = [n for n in tar.getnames() if Path(n).name == MANIFEST]
-            if len(manifests) != 1:
-                raise ReleaseError(f"{archive}: {len(manifests)} {MANIFEST} files, a release has one")
+            # Extract first, then list: listing first reads the whole gzip stream, and extracting
+            # after it decompresses it all again (a gzip stream cannot seek back).
             tar.extractall(into, filter="data")  # no links out, no absolute paths
+            manifests = [n for n in tar.getnames() if Path(n).name == MANIFEST]
     except (tarfile.TarError, OSError, EOFError) as e:
         raise ReleaseError(f"{archive}: not a readable tar.gz ({e})") from None
+    if len(manifests) != 1:
+        raise ReleaseError(f"{archive}: {len(manifests)} {MANIFEST} files, a release has one")
     folder = (into / manifests[0]).parent
     record = json.loads((folder / MANIFEST).read_text())
     if record.get("format") != FORMAT:
