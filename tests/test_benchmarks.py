@@ -16,6 +16,11 @@ def test_deployment_benchmark_measures_every_figure_it_reports():
     assert all(ms > 0 for ms in m["latency"].values())
     # 90 % zeros stored sparsely: well under the dense file even with random-init weights
     assert m["sizes"]["sparse_fp16"] < m["sizes"]["sparse_fp32"] < 0.2
+    # like for like: the dense file gzipped shrinks a little, so each share of it is larger
+    sizes = m["sizes"]
+    assert sizes["dense_gzip_bytes"] < sizes["dense_bytes"]
+    for key in ("sparse_fp32", "sparse_fp16"):
+        assert sizes[f"{key}_vs_gzip"] == pytest.approx(sizes[key] * sizes["dense_bytes"] / sizes["dense_gzip_bytes"])
 
 
 @pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)

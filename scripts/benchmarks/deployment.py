@@ -6,8 +6,10 @@ timed in one run, in interleaved rounds).
      against the dense model: MACs ratio, speed-up at batch 1 and 64 in PyTorch eager
      and ONNX Runtime (CPU, all cores), and the share of the MACs limit reached
      (speed-up / MACs reduction; goal: >= 80 % in ONNX Runtime at batch 64).
-  2. A 90 % L1-unstructured model: sparse export size / dense fp32 file size
-     (goals: <= 12 % with fp32 values, <= 7 % with fp16 values).
+  2. A 90 % L1-unstructured model: its sparse export (gzip) against the same model's
+     checkpoint in the dense fp32 format (goals, set on the raw file: <= 12 % with fp32
+     values, <= 7 % with fp16 values), and against that checkpoint after the same gzip (like
+     for like, as the paper compares; gzip alone already squeezes most zeros out).
   3. End to end at batch 1: the pruned model in ONNX Runtime against the dense model in
      PyTorch eager (the seed's deployment path).
 
@@ -30,7 +32,7 @@ import yaml
 from scripts.lib.pruning.channels import ChannelPruner, count_macs
 from scripts.lib.models.runtime import available_cores, configure_threads
 from scripts.lib.planning.config import validate_config
-from scripts.lib.measure.evaluation import export_onnx
+from scripts.lib.measure.evaluation import export_onnx, gzip_size
 from scripts.lib.models.network import build_model, load_checkpoint, save_checkpoint
 from scripts.lib.pruning.masks import make_permanent, prunable_modules, prune_step
 from scripts.lib.measure.storage import write_sparse_export
@@ -56,17 +58,20 @@ def time_side_by_side(models: dict, onnx_paths: dict, threads: int, rounds: int,
 
 
 def storage_ratios(dense, sparsity: float, layer_types, tmp: Path) -> dict:
-    """Dense fp32 checkpoint bytes and sparse exports of an L1-unstructured copy of `dense`."""
+    """The sparse exports of an L1-unstructured copy of `dense` as fractions of that copy's
+    checkpoint in the dense fp32 format, raw and gzipped (the sparse export is gzipped itself)."""
     model = copy.deepcopy(dense)
     modules = [m for _, m in prunable_modules(model, layer_types)]
     prune_step(modules, "l1_unstructured", sparsity, "layer")
     make_permanent(modules)
     save_checkpoint(model, tmp / "sparse.pt", {"num_classes": 10})
-    dense_bytes = (tmp / "sparse.pt").stat().st_size
+    dense_bytes, dense_gzip_bytes = (tmp / "sparse.pt").stat().st_size, gzip_size(tmp / "sparse.pt")
     state = model.state_dict()
-    return {"dense_bytes": dense_bytes,
-            "sparse_fp32": write_sparse_export(state, tmp / "fp32.gz", "float32") / dense_bytes,
-            "sparse_fp16": write_sparse_export(state, tmp / "fp16.gz", "float16") / dense_bytes}
+    sparse = {"fp32": write_sparse_export(state, tmp / "fp32.gz", "float32"),
+              "fp16": write_sparse_export(state, tmp / "fp16.gz", "float16")}
+    return {"dense_bytes": dense_bytes, "dense_gzip_bytes": dense_gzip_bytes,
+            **{f"sparse_{k}": v / dense_bytes for k, v in sparse.items()},
+            **{f"sparse_{k}_vs_gzip": v / dense_gzip_bytes for k, v in sparse.items()}}
 
 
 def measure(baseline: str | None, channel_ratio: float, sparsity: float, threads: int, rounds: int, warmup: int,
@@ -107,11 +112,12 @@ def report(m: dict, args) -> str:
     goal = GOALS["speedup_fraction_ort_b64"]
     lines.append(f"goal: ONNX Runtime batch 64 reaches >= {goal:.0%} of the MACs limit: {reached:.1%} "
                  f"-> {'met' if reached >= goal else 'NOT met'}")
-    lines.append(f"\n## {args.sparsity:.0%} L1-unstructured model: sparse export / dense fp32 file "
-                 f"({sizes['dense_bytes'] / 1e6:.2f} MB)")
+    lines.append(f"\n## {args.sparsity:.0%} L1-unstructured model: sparse export (gzip) / its dense-format fp32 "
+                 f"checkpoint, raw ({sizes['dense_bytes'] / 1e6:.2f} MB) and gzipped ({sizes['dense_gzip_bytes'] / 1e6:.2f} MB)")
     for key in ("sparse_fp32", "sparse_fp16"):
-        lines.append(f"{key}: {sizes[key]:.1%} (goal <= {GOALS[key]:.0%}: "
-                     f"{'met' if sizes[key] <= GOALS[key] else 'NOT met'})")
+        lines.append(f"{key}: {sizes[key]:.1%} of the raw file (goal <= {GOALS[key]:.0%}: "
+                     f"{'met' if sizes[key] <= GOALS[key] else 'NOT met'}), "
+                     f"{sizes[key + '_vs_gzip']:.1%} of the gzipped file")
     e2e = lat[("pytorch", 1, "dense")] / lat[("onnxruntime", 1, "pruned")]
     lines.append(f"\n## end to end, batch 1: dense in PyTorch eager {lat[('pytorch', 1, 'dense')]:.3f} ms, "
                  f"pruned in ONNX Runtime {lat[('onnxruntime', 1, 'pruned')]:.3f} ms -> {e2e:.1f}x")
