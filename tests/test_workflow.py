@@ -80,7 +80,64 @@ def tiny_run(tmp_path_factory):
     configfile.write_text(yaml.safe_dump(config))
     run = snakemake(work, "--configfile", str(configfile))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    (work / "run.log").write_text(run.stderr)  # Snakemake's account of the run: when each job started
     return work, config, configfile
+
+
+def job_events(log: str) -> list[tuple[str, str]]:
+    """("start" | "finish", job) in the order Snakemake logged them; a job is its rule and, for the
+    training jobs (which print a message), the model it makes, e.g. "prune_channels os_ch_50"."""
+    events, rules, models, block = [], {}, {}, None
+    for line in log.splitlines():
+        if m := re.match(r"^Job (\d+): (?:Training (?:the small dense net |the )?|Pruning |Fine-tuning )(\S+)", line):
+            events.append(("start", m[1]))
+            models[m[1]] = m[2]
+        elif m := re.match(r"^(?:local)?rule (\w+):$", line):
+            block = m[1]
+        elif block and (m := re.match(r"^\s+jobid: (\d+)$", line)):
+            events.append(("start", m[1]))
+            rules[m[1]], block = block, None
+        elif m := re.match(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", line):
+            events.append(("finish", m[1]))
+            rules[m[1]] = m[2]
+    return [(kind, " ".join(filter(None, (rules.get(jobid, "?"), models.get(jobid))))) for kind, jobid in events]
+
+
+def started_after(events, finished: str) -> list[str]:
+    """The jobs in start order after `finished` finished."""
+    (at,) = [i for i, (kind, job) in enumerate(events) if kind == "finish" and job == finished]
+    return [job for kind, job in events[at:] if kind == "start"]
+
+
+def next_batch(events, finished: str) -> list[str]:
+    """The jobs Snakemake started together when it next chose jobs after `finished` finished
+    (the finishes logged before that choice freed their cores for it too)."""
+    (at,) = [i for i, (kind, job) in enumerate(events) if kind == "finish" and job == finished]
+    batch = []
+    for kind, job in events[at + 1:]:
+        if kind == "start":
+            batch.append(job)
+        elif batch:
+            break
+    return batch
+
+
+def test_the_long_chains_start_first_after_the_baseline(tiny_run):
+    """After the seed-0 baseline, the free cores go first to the jobs that lead the longest chains
+    of training (priorities in workflow/rules/common.smk): the second baseline seed and the row
+    the small dense net is matched to; then the width match and the net itself as soon as each
+    can run. Among equal priorities Snakemake's order is arbitrary, and a long chain started
+    last would finish alone with a core idle."""
+    work, config, _ = tiny_run
+    events = job_events((work / "run.log").read_text())
+    (small,) = config["small_dense"]
+    (second,) = [f"baseline_seed{s}" for s in config["baseline_seeds"] if s != 0]
+    chain_heads = {f"train_baseline_replica {second}", f"prune_channels {small['matches']}"}
+    # both outrank every other ready job, so no job starts before them (nothing else runs beside
+    # the baseline but, maybe, a one-core provenance job: then they start one after the other)
+    assert set(started_after(events, "finetune_baseline baseline")[:2]) == chain_heads, events
+    assert "match_width" in next_batch(events, f"prune_channels {small['matches']}"), events
+    assert f"train_small_dense {small['name']}" in next_batch(events, "match_width"), events
 
 
 def metrics(config, name):

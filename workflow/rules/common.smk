@@ -110,6 +110,19 @@ RUN_SETTINGS = {**SETTINGS, **REPLICAS}  # every prune job's settings
 BASELINE_REPLICAS = baseline_replicas_by_name(config)
 BASELINE_OF = {n: baseline_of(config, e) for n, e in RUN_SETTINGS.items()}
 ALL_MODELS = MODELS + list(REPLICAS) + list(BASELINE_REPLICAS)
+# Scheduling: which ready job takes a free core first (Snakemake picks by priority; among equals
+# in no set order). The seed-0 baseline comes first of all: every training job waits for it and
+# it takes every core. After it, the jobs that lead the longest chains of training, as a list
+# scheduler's longest-path-first heuristic does: a second baseline seed (60 epochs, then its
+# replicas' pruning) and the row a small dense net is matched to (its fine-tuning, the width
+# match, then the net's baseline-plus-row epochs). Every other job (at most 10 fine-tune epochs)
+# fills the other core. Started last, either chain would run alone for an hour or more with a
+# core idle.
+BASELINE_PRIORITY = 10
+LONG_CHAIN_PRIORITY = 5
+MATCHED_BY_SMALL_DENSE = {control["matches"] for control in SMALL_DENSE.values()}
+
+
 # Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
 CHANNEL_EXPERIMENTS = [
     n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)

@@ -34,6 +34,8 @@ rule match_width:
         f"{BENCHMARKS}/match_width/{{control}}.tsv"
     wildcard_constraints:
         control=names_regex(list(SMALL_DENSE)),
+    # The small dense net's chain, as its matched row and the net (common.smk).
+    priority: LONG_CHAIN_PRIORITY
     conda:
         ENVIRONMENT
     resources:
@@ -64,6 +66,8 @@ rule train_small_dense:
         f"{BENCHMARKS}/train_small_dense/{{control}}.tsv"
     wildcard_constraints:
         control=names_regex(list(SMALL_DENSE)),
+    # Its chain's last and longest job: ahead of the fine-tuning jobs (common.smk).
+    priority: LONG_CHAIN_PRIORITY
     conda:
         ENVIRONMENT
     threads: 4 if EXCLUSIVE else 1

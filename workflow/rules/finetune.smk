@@ -32,8 +32,8 @@ rule finetune_baseline:
     benchmark:
         f"{BENCHMARKS}/finetune_baseline.tsv"
     # First when another job is ready too (provenance, the render spec): every training job
-    # waits for this one, and it takes every core. (Baseline replicas wait for it by input.)
-    priority: 10
+    # waits for this one (baseline replicas by input), and it takes every core.
+    priority: BASELINE_PRIORITY
     conda:
         ENVIRONMENT
     threads: 4
@@ -79,7 +79,8 @@ use rule finetune_baseline as train_baseline_replica with:
         f"{BENCHMARKS}/finetune_baseline/{{baseline_replica}}.tsv"
     wildcard_constraints:
         baseline_replica=names_regex(list(BASELINE_REPLICAS)),
-    priority: 0
+    # Ahead of the fine-tuning jobs when the baseline is done: the longest chain (common.smk).
+    priority: LONG_CHAIN_PRIORITY
     # One core beside the fine-tuning jobs, like them (config key jobs.exclusive).
     threads: 4 if EXCLUSIVE else 1
     resources:

@@ -16,6 +16,8 @@ rule prune_model:
         f"{LOGS}/prune_model/{{experiment}}.log",
     benchmark:
         f"{BENCHMARKS}/prune_model/{{experiment}}.tsv"
+    # A small dense net's matched row first: it leads a long chain (common.smk).
+    priority: lambda w: LONG_CHAIN_PRIORITY if w.experiment in MATCHED_BY_SMALL_DENSE else 0
     conda:
         ENVIRONMENT
     threads: 4 if EXCLUSIVE else 1
