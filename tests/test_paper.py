@@ -223,6 +223,10 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     exps = [e for e in experiments() if "strategy" in e]
     by_name = {e["name"]: e for e in exps}
     by_name["os_l1_90"].update(scope="global", exclude=["features.0.0"], distill={"weight": 0.5, "temperature": 4})
+    # channel rows: ranked globally with the schema's layer cap (0.6), or an own one; per layer
+    by_name["os_ch_50"].update(scope="global", recalibrate_bn=10)
+    by_name["os_rch_50"].update(scope="global", max_layer_ratio=0.45, recalibrate_bn=10)
+    by_name["it_l1_90"].update(scope="layer")
     settings = {**quick_config, "experiments": exps, "sweeps": [], "ablation": ["it_l1_90", "os_l1_90", "os_rnd_90"]}
     inputs = paper_inputs(rows, {**settings, "preset": "test"})
     context = context_of(rows, inputs)
@@ -243,6 +247,10 @@ def test_ablation_and_recovery_tables_come_from_the_config(tmp_path, rows, quick
     (recovery,) = [t for t in tables if "Distillation" in t[0]]
     (own,) = [r for r in recovery if r[0] == "One-shot L1 90%"]
     assert own[4:] == ["global", "features.0.0", "no", "weight 0.5, T 4"]
+    ranked = {r[0]: r[4] for r in recovery[1:]}
+    assert ranked["One-shot channels 50%"] == "global, at most 60 % of a layer"
+    assert ranked["One-shot random channels 50%"] == "global, at most 45 % of a layer"
+    assert ranked["Iterative L1 90%"] == "per layer"
     assert not any(c["oneshot"]["name"] == "os_l1_90" for c in context.analysis.schedule)
     plain = context_of(rows, paper_inputs(rows, {**settings, "experiments": experiments()[1:], "preset": "test"}))
     assert any(c["oneshot"]["name"] == "os_l1_90" for c in plain.analysis.schedule)  # without the options, paired

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
+from scripts.lib.planning.config import experiments_by_name, finetune_epochs, load_schema, prunable_settings
 from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, family, latency_settings, timed_runtimes
@@ -13,6 +13,18 @@ from scripts.lib.report.phrases import p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
+
+
+def ranking(e: dict, scope: str) -> str:
+    """How an experiment ranks what it removes, for the recovery table: within each layer (or
+    coupled channel group) or one ranking over the network; a global channel ranking with the
+    largest share of a layer it may remove (config key max_layer_ratio, its default the schema's)."""
+    if e["strategy"] == "l2_structured" or scope != "global":  # whole filters: always per layer
+        return "per layer"
+    if STRATEGIES[e["strategy"]].family == CHANNELS:
+        default = load_schema()["properties"]["experiments"]["items"]["properties"]["max_layer_ratio"]["default"]
+        return f"global, at most {e.get('max_layer_ratio', default) * 100:g} % of a layer"
+    return "global"
 
 
 def recovery_table(settings: dict, rows) -> Table | None:
@@ -28,12 +40,10 @@ def recovery_table(settings: dict, rows) -> Table | None:
         prunable = prunable_settings(settings, e)
         own_dense = [n for n in prunable["exclude"] if n not in settings["prune"]["exclude"]]
         distill = e.get("distill")
-        ranking = "n/a" if STRATEGIES[e["strategy"]].family == CHANNELS or e["strategy"] == "l2_structured" \
-            else ("global" if prunable["scope"] == "global" else "per layer")
         body.append([labels[e["name"]], f"{SCHEDULES[e['schedule']].phrase}, "
                      + plural(e["steps"], "mask update" if e["schedule"] == "gradual" else "step"),
                      f"{finetune_epochs(settings, e)} ({'one run' if e['schedule'] == 'gradual' else str(ft['epochs']) + ' per step'})",
-                     f"{ft['lr']:g}", ranking, ", ".join(own_dense) or "none",
+                     f"{ft['lr']:g}", ranking(e, prunable["scope"]), ", ".join(own_dense) or "none",
                      f"{e['recalibrate_bn']} batches" if e.get("recalibrate_bn") else "no",
                      f"weight {distill['weight']:g}, T {distill['temperature']:g}" if distill else "no"])
     if not body:
