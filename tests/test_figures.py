@@ -414,6 +414,24 @@ def test_macs_draws_every_model_at_its_macs_and_each_quoted_point_as_published(t
     assert "dense_finetune" in labels
 
 
+def test_controls_draw_no_curve_and_are_named_as_controls(tmp_path, drawn):
+    """Two dense fine-tunes with the same settings form a planner's curve along no target: the
+    curves figure leaves them out; the MACs figure names both kinds of control in its legend."""
+    controls = [("dense_a", "Dense A", "dense", "oneshot", 0.0, 1, 0.90, 1.0, 1.0),
+                ("dense_b", "Dense B", "dense", "oneshot", 0.0, 1, 0.91, 1.0, 1.0),
+                ("small_ch", "Small dense", "none", "none", 0.0, 0, 0.80, 0.5, 0.3)]
+    rows = results_rows(tmp_path / "metrics", CURVE_MATRIX + controls)
+    assert any(g[0]["strategy"] == "dense" for g in curves(rows))
+    figures.plot_curves(rows, tmp_path / "c.png")
+    labels = [b.get_label() for ax in drawn[tmp_path / "c.png"].axes for b in errorbars(ax)]
+    assert labels == ["one-shot L1 magnitude", "one-shot random", "one-shot group-L2 channel"]
+    figures.plot_macs(rows, figures.read_literature(LITERATURE), tmp_path / "m.png")
+    legend = [t.get_text() for lg in drawn[tmp_path / "m.png"].axes[0].findobj(matplotlib.legend.Legend)
+              for t in lg.get_texts()]
+    assert {"dense fine-tune (control)", "small dense, from scratch (control)"} <= set(legend)
+    assert "none" not in legend and "dense" not in legend
+
+
 def test_reference_points_without_a_source_are_refused(tmp_path):
     bad = tmp_path / "lit.yaml"
     bad.write_text("points:\n  - {label: x, accuracy: 0.9, network: stock}\n")

@@ -365,6 +365,11 @@ def test_the_seed_questions_are_answered_from_the_numbers(tmp_path, quick_config
     assert {str(s["class_rows_masked"]), str(s["classes"]), str(s["most_classes"]),
             pct(s["most_classes"] / s["classes"]), pct(s["chance"])} <= numbers
     assert f"95 % interval {interval(rows[-1]['accuracy_ci'])}" in two
+    # the channel models as one range, not one clause each; the one with the fewest MACs tested
+    accs, macs = [r["accuracy"] for r in s["channels"]], [r["macs_ratio"] for r in s["channels"]]
+    assert (f"the {len(accs)} channel-removed models keep {pct(min(accs))} % to {pct(max(accs))} % accuracy at "
+            f"{pct(min(macs))} % to {pct(max(macs))} % of the MACs") in two
+    assert sum(r["label"] in two for r in s["channels"]) == 1
     claim = re.search(r"which (contains|does not contain) chance", two).group(1)
     assert (claim == "contains") == s["chance_in_interval"]
     assert f"{ratio(q.speed['latency_ratio'])}x the baseline's time" in three
@@ -633,17 +638,22 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     (table,) = [t for t in read_tables(md, "markdown") if t[0][0] == "Control"]
     assert [r[0] for r in table[1:]] == [c[1] for c in CONTROLS]
     small = table[3]
-    assert small[1] == "small dense from scratch, width 0.4" and small[2] == "One-shot channels 50%"
-    assert small[6:8] == [f"{by_name['small_ch']['macs'] / 1e6:.2f}", f"{by_name['os_ch_50']['macs'] / 1e6:.2f}"]
-    assert table[1][3] == str(3 * quick_config["prune"]["finetune"]["epochs"])  # the iterative row's budget
-    assert table[2][5] == "weight 0.5, T 4" and table[2][4] == "0.05"
+    epochs = 3 * quick_config["prune"]["finetune"]["epochs"]  # the iterative row's budget
+    assert small[1] == f"{a.controls[2]['epochs']} epochs from scratch at width 0.4, lr {quick_config['train']['lr']:g}"
+    assert small[2] == "One-shot channels 50%"
+    assert small[3:5] == [f"{by_name['small_ch']['macs'] / 1e6:.2f}", f"{by_name['os_ch_50']['macs'] / 1e6:.2f}"]
+    assert table[1][1].startswith(f"{epochs} epochs in 3 steps, lr ") and "distilled" not in table[1][1]
+    assert table[2][1].endswith(", lr 0.05, distilled (weight 0.5, T 4)")
     for c in a.controls:
-        assert table[1 + a.controls.index(c)][10] == points(c["row"]["accuracy"] - c["of"]["accuracy"])
-    dense = line_starting(md, f"Dense, iterative schedule, the baseline fine-tuned for the same {table[1][3]} epochs "
-                              "as Iterative L1 90% without removing a weight, ")
+        row = table[1 + a.controls.index(c)]
+        assert row[7] == points(c["row"]["accuracy"] - c["of"]["accuracy"])
+        assert row[8] == p_value(c["test"]["p_value"]).removeprefix("p = ").removeprefix("p ")
+    controls = line_starting(md, "Dense, iterative schedule ")  # one paragraph, a sentence per control
+    dense = controls.split(". ")[0]
     assert f"{pct(by_name['dense_it']['accuracy'])} % against {pct(by_name['it_l1_90']['accuracy'])} %" in dense
-    assert re.search(r"p [=<] ", dense)  # its paired test
-    small_line = line_starting(md, "Small dense, MACs of channels 50%, MobileNetV2 at width 0.4")
+    assert re.search(r"p [=<] ", dense) and "Iterative L1 90%" in dense  # the row it controls, and its paired test
+    small_line = controls.split("Small dense, MACs of channels 50%, at width 0.4, ")[1]
+    assert small_line.startswith(f"computes {by_name['small_ch']['macs'] / 1e6:.2f} M MACs per image")
     assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
     assert "**Controls** remove nothing" in md and "Liu et al. (2019)" in md
     # the controls' rows reach the per-model tables, which the cross-check reads back cell by cell

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from scripts.lib.report.formats import interval, mb, mega, ms, pct, points, spread, text
+from scripts.lib.report.formats import interval_cell, mb, mega, ms, pct, points, spread, text
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ COLUMNS = {c.key: c for c in (
     Column("sparsity_prunable", "Sparsity (%)", pct, tables=("storage",)),
     Column("sparsity_all", "Sparsity, all parameters (%)", pct),
     Column("accuracy", "Accuracy (%)", pct, tables=("results",)),
-    Column("accuracy_ci", "95 % interval (%)", interval, tables=("results",)),  # Wilson, over the test images
+    Column("accuracy_ci", "95 % interval (%)", interval_cell, tables=("results",)),  # Wilson, over the test images
     Column("accuracy_flip_tta", "Accuracy, flip TTA (%)", pct, tables=("results",)),  # mean of image and mirror
     Column("seeds_run", "Seeds", text),  # replicated experiments (config key seeds): how many runs
     Column("accuracy_mean", "Accuracy, mean over seeds (%)", pct),

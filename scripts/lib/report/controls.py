@@ -50,25 +50,39 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
     return out
 
 
+def training_cell(c: dict) -> str:
+    """A control's training in one cell: epochs, steps or width, peak lr, distillation."""
+    lr = f"lr {c['lr']:g}"
+    if c["kind"] == "small_dense":
+        return f"{plural(c['epochs'], 'epoch')} from scratch at width {c['width']['width_mult']:g}, {lr}"
+    distill = f", distilled (weight {c['distill']['weight']:g}, T {c['distill']['temperature']:g})" if c["distill"] else ""
+    return f"{plural(c['epochs'], 'epoch')} in {plural(c['steps'], 'step')}, {lr}{distill}"
+
+
+def p_cell(p: float) -> str:
+    """A p-value in a column headed 'McNemar p': '0.35', '3.8e-115', 'below 1e-300'."""
+    return p_value(p).removeprefix("p = ").removeprefix("p ")
+
+
 def controls_table(controls: list[dict]) -> Table | None:
-    """Each control beside the pruned model it controls: budget, MACs, accuracies, the test."""
+    """Each control beside the pruned model it controls: training, MACs, accuracies, the test.
+    Nine columns: twelve (kind, epochs, lr and distillation apart) squeezed their headers into
+    one another on the LaTeX page."""
     if not controls:
         return None
     body = []
     for c in controls:
         r, of = c["row"], c["of"]
-        kind = f"dense fine-tune, {plural(c['steps'], 'step')}" if c["kind"] == "dense" else \
-            f"small dense from scratch, width {c['width']['width_mult']:g}"
-        distill = f"weight {c['distill']['weight']:g}, T {c['distill']['temperature']:g}" if c["distill"] else "no"
-        test = (p_value(c["test"]["p_value"]) if c["test"] else "n/a") if of else ""
-        body.append([r["label"], kind, of["label"] if of else "none", str(c["epochs"]), f"{c['lr']:g}", distill,
-                     mega(r["macs"]), mega(of["macs"]) if of else "", pct(r["accuracy"]),
-                     pct(of["accuracy"]) if of else "", points(c["delta"]) if of else "", test])
-    return Table(["Control", "Kind", "Controls", "Training epochs", "Peak lr", "Distillation", "MACs (M)",
-                  "Its MACs (M)", "Accuracy (%)", "Its accuracy (%)", "Difference (points)", "McNemar"], body,
-                 [False, False, False, True, True, False, True, True, True, True, True, True],
+        test = (p_cell(c["test"]["p_value"]) if c["test"] else "n/a") if of else ""
+        body.append([r["label"], training_cell(c), of["label"] if of else "none", mega(r["macs"]),
+                     mega(of["macs"]) if of else "", pct(r["accuracy"]), pct(of["accuracy"]) if of else "",
+                     points(c["delta"]) if of else "", test])
+    return Table(["Control", "Training", "Controls", "MACs (M)", "Its MACs (M)", "Accuracy (%)", "Its accuracy (%)",
+                  "Difference (points)", "McNemar p"], body,
+                 [False, False, False, True, True, True, True, True, True],
                  "Controls that remove nothing, beside the pruned model each controls: dense fine-tunes of the "
                  "baseline at a pruned row's schedule and budget, and small dense networks trained from scratch "
-                 "at the width whose MACs come closest to a channel-removed model's. Training epochs: fine-tuning "
-                 "for a dense fine-tune, training from scratch for a small dense net. Difference: the control's "
-                 "accuracy less the pruned model's; the exact McNemar test compares the two on the same test images.")
+                 "at the width whose MACs come closest to a channel-removed model's. Training: the fine-tuning of a "
+                 "dense fine-tune, the training from scratch of a small dense net, with its peak learning rate. "
+                 "Difference: the control's accuracy less the pruned model's; the exact McNemar test compares the "
+                 "two on the same test images.")

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scripts.lib.files import atomic_output, load_torch, read_json  # noqa: E402
 from scripts.lib.mobilenet import FIRST_CONV  # noqa: E402 (torch-free: only the kernel figure needs torch)
 from scripts.lib.planning.matrix import curves  # noqa: E402
-from scripts.lib.planning.registry import CHANNELS, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
+from scripts.lib.planning.registry import CHANNELS, DENSE, FIGURES, SCHEDULES, STRATEGIES  # noqa: E402
 from scripts.lib.report.results import grid_entry  # noqa: E402
 
 MB = 1e6
@@ -139,7 +139,8 @@ def plot_latency_macs(rows, out) -> None:
 
 def plot_curves(rows, out) -> None:
     """Accuracy against sparsity per masking curve, against MACs per channel-removal curve."""
-    groups = curves(rows)
+    # dense controls prune nothing: no target to draw a curve along
+    groups = [g for g in curves(rows) if STRATEGIES[g[0]["strategy"]].family != DENSE]
     fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
     base = rows[0]
     for i, group in enumerate(groups):
@@ -220,7 +221,10 @@ def is_control(strategy: str) -> bool:
     return any(s.control == strategy for s in STRATEGIES.values())
 
 
-FAMILY_NAMES = {"masking": "masked", CHANNELS: "channels removed"}
+# Legend names; "none" is the strategy of the rows that prune nothing and are not the baseline:
+# the small dense nets (scripts.lib.report.results).
+FAMILY_NAMES = {"masking": "masked", CHANNELS: "channels removed", DENSE: "dense fine-tune (control)",
+                "none": "small dense, from scratch (control)"}
 
 
 def plot_macs(rows, literature: list[dict], out) -> None:

@@ -359,7 +359,8 @@ def structured_answer(run: Run) -> dict | None:
     in_set = "Linear" in prunable["layer_types"] and CLASSIFIER not in prunable["exclude"]
     lo, hi = r["accuracy_ci"]
     channels = sorted(channel_rows(run.rows), key=lambda x: x["target_sparsity"])
-    widest = max(channels, key=lambda x: (x["target_sparsity"], x["accuracy"])) if channels else None
+    # the fewest MACs (a channel share and a MACs target are not comparable targets), the more accurate on a tie
+    widest = min(channels, key=lambda x: (x["macs_ratio"], -x["accuracy"])) if channels else None
     masked = round(r["target_sparsity"] * classes) if in_set else 0
     return {"row": r, "classes": classes, "classifier_pruned": in_set, "class_rows_masked": masked,
             # the masked rows' logits are their biases, a constant: only the live rows' classes and

@@ -52,8 +52,15 @@ def interval(bounds) -> str:
     return f"{pct(low)} to {pct(high)}"
 
 
+def interval_cell(bounds) -> str:
+    """The same pair in a table cell: '92.7–93.7', one unbreakable word, so that the column is
+    made wide enough for it instead of wrapping every row's interval onto two lines."""
+    low, high = bounds
+    return f"{pct(low)}\u2013{pct(high)}"
+
+
 def text(value) -> str:
     return str(value)
 
 
-FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval}
+FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval, "interval_cell": interval_cell}

@@ -9,7 +9,7 @@ from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, family, latency_settings, timed_runtimes
 from scripts.lib.report.inputs import Run, epoch_seconds
-from scripts.lib.report.phrases import p_value, plural, runtime_name
+from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
@@ -137,16 +137,23 @@ def channel_tables(speedups: dict) -> list[Table]:
 
 
 def deployment_table(deploy: dict) -> Table:
-    t = deploy["threads"]
-    headers = ["Model", "Runtime", "Accuracy (%)", "Size gzip (MB)"] + [
-        f"Batch {b} (ms)" for b in deploy["batches"]] + [f"Batch {b} speed-up" for b in deploy["batches"]]
-    body = [[o["row"]["label"], runtime_name(o["runtime"]), pct(o["accuracy"]), FORMATS["mb"](o["gzip_bytes"])]
-            + [ms(o["latency"][b]) for b in deploy["batches"]]
-            + [f"{ratio(o['speedup'][b])}x" for b in deploy["batches"]] for o in deploy["options"]]
-    return Table(headers, body, [False, False] + [True] * (2 + 2 * len(deploy["batches"])),
+    """One row per deployable model (the dense baseline, each channel-removed model): its accuracy
+    in fp32 and, where timed, int8, and its time per batch in each runtime on the most threads.
+    One row per model and runtime made a page-long table of repeated labels; the picks' speed-ups
+    are in the text, every setting in Appendix C."""
+    t, batches = deploy["threads"], deploy["batches"]
+    runtimes = list(dict.fromkeys(o["runtime"] for o in deploy["options"]))
+    by = {(o["row"]["name"], o["runtime"]): o for o in deploy["options"]}
+    models = list({o["row"]["name"]: o["row"] for o in deploy["options"]}.values())
+    int8 = "onnxruntime_int8" in runtimes
+    headers = ["Model", "Accuracy (%)"] + (["int8 accuracy (%)"] if int8 else []) + [
+        f"{RUNTIME_SHORT_NAMES[rt]}, batch {b} (ms)" for b in batches for rt in runtimes]
+    body = [[r["label"], pct(r["accuracy"])] + ([pct(by[(r["name"], "onnxruntime_int8")]["accuracy"])] if int8 else [])
+            + [ms(by[(r["name"], rt)]["latency"][b]) for b in batches for rt in runtimes] for r in models]
+    return Table(headers, body, [False] + [True] * (len(headers) - 1),
                  f"Deployment options on {t} thread{'s' if t > 1 else ''}: the dense baseline and each channel-removed "
-                 "model in each runtime (int8: ONNX Runtime static quantization). Speed-up: over the seed's path, the "
-                 "dense baseline in PyTorch eager at the same batch size.")
+                 "model, its time per batch in each runtime (PyTorch eager; ORT: ONNX Runtime, fp32 and int8 by static "
+                 "quantization). The seed's path is the dense baseline in PyTorch eager.")
 
 
 def sparse_probe_table(probe: list[dict]) -> Table | None:

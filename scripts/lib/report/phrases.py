@@ -12,6 +12,8 @@ from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
 from scripts.lib.report.formats import FORMATS
 
 RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "onnxruntime_int8": "ONNX Runtime int8"}
+# In a table header, where "ONNX Runtime" would be hyphenated across three lines (the caption says ORT).
+RUNTIME_SHORT_NAMES = {"pytorch": "PyTorch", "onnxruntime": "ORT", "onnxruntime_int8": "ORT int8"}
 LAYER_NAMES = {"Conv2d": "convolution", "Linear": "linear"}
 
 
