@@ -132,6 +132,9 @@ def test_prose_has_no_code_identifiers_or_python_reprs(tmp_path, rows, quick_con
     for word in ("l1_unstructured", "random_unstructured", "l2_structured", "l2_channels", "random_channels",
                  "oneshot", "True", "False", "None", "{'", "synthetic(", "sha256 generated"):
         assert word not in prose, word
+    # models are named by their labels, never by their file names (which the prose cannot explain)
+    names = [r["name"] for r in rows if r["name"] != "baseline"]
+    assert not [n for n in names if re.search(rf"\b{n}\b", prose)], names
     train = quick_config["train"]  # the baseline's optimiser, stated from its settings
     line = line_starting(prose, "- **Baseline training**")
     assert f"momentum {train['momentum']}" in line and ("Nesterov" in line) == bool(train["nesterov"])
