@@ -15,7 +15,7 @@ from scripts.lib.report.columns import COLUMNS
 from scripts.lib.report.context import build_context
 from scripts.lib.report.findings import channel_speedups, schedule_comparisons, strategy_comparisons
 from scripts.lib.report.formats import interval, pct, points, ratio, spread
-from scripts.lib.report.inputs import Run, stage_seconds
+from scripts.lib.report.inputs import Run, epoch_seconds, stage_seconds
 from scripts.lib.report.manuscript import render, render_source
 from scripts.lib.report.pandoc_tables import read_tables
 from scripts.lib.report.phrases import by_points, compared, p_value
@@ -65,6 +65,16 @@ def markdown_body(md: str) -> str:
 @pytest.fixture
 def rows(tmp_path):
     return results_rows(tmp_path / "metrics")
+
+
+def test_a_paused_epoch_does_not_count_its_pause_in_a_models_training_time():
+    # A long run stopped for other work (SIGSTOP) records that epoch's wall time with the pause in it.
+    steady = [{"seconds": s} for s in (60.0, 62.0, 61.0)]
+    paused = {"epochs": [*steady, {"seconds": 1057.0}]}
+    assert epoch_seconds(paused) == 61.5 * 4
+    # Iterative jobs record epochs per step; all of them count, whichever process ran them.
+    assert epoch_seconds({"steps": [{"epochs": steady[:2]}, {"epochs": steady[2:]}]}) == 61.0 * 3
+    assert epoch_seconds({"epochs": []}) == 0.0
 
 
 def test_both_manuscripts_state_the_same_numbers(tmp_path, rows, quick_config):

@@ -18,9 +18,8 @@ from scripts.lib.report.stats import paired_test_of
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.sweep import sweep_findings
 
-# Per runtime: the accuracy and the gzip size of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
+# Per runtime: the accuracy of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
 RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
-RUNTIME_GZIP = {"pytorch": "gzip_bytes", "onnxruntime": "onnx_gzip_bytes", "onnxruntime_int8": "int8_gzip_bytes"}
 # A deployment the paper recommends loses at most this much test accuracy against the dense baseline.
 DEPLOY_TOLERANCE = 0.015
 # Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
@@ -210,7 +209,7 @@ def channel_speedups(rows) -> dict:
 
 
 def deployment_options(rows) -> dict:
-    """The dense baseline and every channel-removed model in each runtime: accuracy, gzip size,
+    """The dense baseline and every channel-removed model in each runtime: accuracy,
     latency at each batch size on the most threads, and the speed-up over the seed's path (the
     dense model in PyTorch eager). `picks`: per batch size, the fastest option within
     DEPLOY_TOLERANCE of the baseline's accuracy."""
@@ -224,7 +223,7 @@ def deployment_options(rows) -> dict:
         for runtime in timed_runtimes(base):
             lat = {(b, t): grid_entry(r["latency_grid"], runtime, b, t)["latency_ms"] for b, t in latency_settings(base)}
             accuracy = r[RUNTIME_ACCURACY[runtime]]
-            options.append({"row": r, "runtime": runtime, "accuracy": accuracy, "gzip_bytes": r[RUNTIME_GZIP[runtime]],
+            options.append({"row": r, "runtime": runtime, "accuracy": accuracy,
                             "latency": {b: lat[(b, threads)] for b in batches},
                             "speedup": {b: seed_path[(b, threads)] / lat[(b, threads)] for b in batches},
                             "speedup_1thread": {b: seed_path[(b, 1)] / lat[(b, 1)] for b in batches},

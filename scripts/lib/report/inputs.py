@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +42,13 @@ class Run:
 
 
 def epoch_seconds(history: dict) -> float:
-    """A training job's time by its own per-epoch records: whole, where the job was killed and
-    resumed (Snakemake's benchmark and the history's `seconds` time the last process only)."""
+    """A training job's time by its own per-epoch records: its median epoch times its number of
+    epochs. Whole where the job was killed and resumed (Snakemake's benchmark and the history's
+    `seconds` time the last process only); the median because an epoch's record is wall time, so
+    an epoch that was paused (a long run stopped for other work) or shared its cores counts the
+    pause: one such epoch would otherwise multiply a short fine-tune's time."""
     epochs = history.get("epochs") or [e for step in history.get("steps", []) for e in step.get("epochs", [])]
-    return sum(e["seconds"] for e in epochs)
+    return statistics.median(e["seconds"] for e in epochs) * len(epochs) if epochs else 0.0
 
 
 def stage_seconds(benchmark_files, root) -> list[dict]:

@@ -68,7 +68,8 @@ def ablation_table(chain: list[dict], histories: dict) -> Table | None:
     return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
                   "McNemar, change", "Over the first (points)"], body, [False, True, True, True, True, True, True],
                  "Ablation at one budget: each row adds one ingredient to the row above it; the exact McNemar "
-                 "test compares each row with the row above on the same test images.")
+                 "test compares each row with the row above on the same test images; fine-tune time is the model's "
+                 "median epoch times its epochs.")
 
 
 def seeds_table(rows) -> Table | None:

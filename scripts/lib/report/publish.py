@@ -168,7 +168,8 @@ def readme_block(paper_dir) -> str:
         "",
         "Time per stage, summed over its jobs (two ran side by side on the 2 cores). Wall time: Snakemake's "
         "benchmark files, which time a job killed and resumed from its last start only; training epochs: the "
-        "models' own per-epoch records, whole across resumes (the seed replicas' epochs are not in them).",
+        "models' own per-epoch records, whole across resumes, each model's median epoch times its epochs (an "
+        "epoch's record is wall time and counts any pause; the seed replicas' epochs are not in them).",
         "",
         stages.markdown().rstrip(),
         "",
