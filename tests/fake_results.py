@@ -12,6 +12,7 @@ import yaml
 
 from conftest import ROOT
 
+from scripts.lib.planning.config import experiments_by_name
 from scripts.lib.report.results import aggregate
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
@@ -147,6 +148,13 @@ def paper_inputs(rows, settings: dict) -> dict:
     histories = {r["name"]: fake_history(r) for r in rows}
     figures = {name: f"figures/{name}.png" for name in FIGURES}
     stages = [{"stage": "baseline training", "jobs": 1, "seconds": 61.0}]
+    # Every row is an experiment of the config the paper reads, as in a real run: the fake rows join
+    # whichever config a test passes (its own experiments stay).
+    named = set(experiments_by_name(settings))
+    settings = {**settings, "experiments": [*settings.get("experiments", []), *(
+        {"name": r["name"], "label": r["label"], "strategy": r["strategy"], "schedule": r["schedule"],
+         "sparsity": r["target_sparsity"], "steps": r["steps"]}
+        for r in rows[1:] if r["name"] not in named and r["strategy"] != "none")]}
     return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
             "stages": stages, "figures": figures, "correct": correct_strings(rows), "timing": latency_file()}
 

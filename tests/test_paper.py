@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT
 from fake_results import MATRIX, paper_inputs, results_rows
+from fake_results import experiments as fake_experiments
 from scripts.lib.planning.registry import FIGURES, Figure
 from scripts.lib.report.columns import COLUMNS
 from scripts.lib.report.context import build_context
@@ -186,11 +187,25 @@ def test_comparisons_are_computed_from_matching_rows(rows):
     (sched,) = schedule_comparisons(rows)
     assert (sched["iterative"]["name"], sched["oneshot"]["name"]) == ("it_l1_90", "os_l1_90")
     assert points(sched["delta"]) == "+31.5"
-    masking, channel = strategy_comparisons(rows)
+    experiments = {e["name"]: e for e in fake_experiments()}
+    masking, channel = strategy_comparisons(rows, experiments)
     assert (masking["importance"]["name"], masking["random"]["name"], points(masking["delta"])) == (
         "os_l1_90", "os_rnd_90", "+39.6")
     assert (channel["importance"]["name"], channel["random"]["name"], channel["channels"]) == (
         "os_ch_50", "os_rch_50", True)
+
+
+def test_a_criterion_meets_the_random_control_of_its_whole_recipe_and_no_other(rows):
+    # The published study's channel criteria: ranked across layers to a MAC target, like their random
+    # control. A random row at the same share but another fine-tune measures more than the ranking.
+    experiments = {e["name"]: e for e in fake_experiments()}
+    for name in ("os_ch_50", "os_rch_50"):
+        experiments[name] |= {"target": "macs", "scope": "global"}
+    experiments["os_rch_50"]["sweep"] = True  # where a row was declared changes nothing in how it trains
+    (channel,) = [c for c in strategy_comparisons(rows, experiments) if c["channels"]]
+    assert (channel["random"]["name"], channel["macs_target"], channel["global_ranking"]) == ("os_rch_50", True, True)
+    experiments["os_rch_50"]["finetune"] = {"epochs": 5}
+    assert [c["importance"]["name"] for c in strategy_comparisons(rows, experiments)] == ["os_l1_90"]
 
 
 def grid(*cells):

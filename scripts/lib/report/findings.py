@@ -24,6 +24,9 @@ RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxrunti
 DEPLOY_TOLERANCE = 0.015
 # Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
 RECOVERY_KEYS = ("finetune", "scope", "exclude", "recalibrate_bn", "distill", "pruning_share")
+# Experiment keys that name a row, choose its criterion, replicate it or mark it a sweep's: a random
+# control may differ from its criterion's row in these only.
+NOT_RECIPE = ("name", "label", "strategy", "seeds", "sweep")
 
 
 def _find(rows, **match):
@@ -57,24 +60,32 @@ def schedule_comparisons(rows) -> list[dict]:
     return out
 
 
-def strategy_comparisons(rows) -> list[dict]:
-    """Each importance criterion against its random control at the same schedule and target."""
+def strategy_comparisons(rows, experiments: dict) -> list[dict]:
+    """Each importance criterion against its random control: the random row whose experiment differs
+    from the criterion's in the criterion only (schedule, share, steps, MAC or channel target, ranking
+    scope, fine-tune and recovery all equal), so that the difference measures the ranking alone.
+    `experiments`: every experiment by name (scripts.lib.planning.config.experiments_by_name)."""
+    def recipe(row):
+        return {k: v for k, v in experiments[row["name"]].items() if k not in NOT_RECIPE}
+
     out = []
     for name, strategy in STRATEGIES.items():
         if strategy.control is None:
             continue
         for imp in _find(rows, strategy=name):
-            for rnd in _find(rows, strategy=strategy.control, schedule=imp["schedule"],
-                             target_sparsity=imp["target_sparsity"]):
-                out.append({"importance": imp, "random": rnd, "delta": imp["accuracy"] - rnd["accuracy"],
-                            "strategy": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"],
-                            "channels": strategy.family == CHANNELS})
+            for rnd in _find(rows, strategy=strategy.control):
+                if recipe(rnd) == recipe(imp):
+                    out.append({"importance": imp, "random": rnd, "delta": imp["accuracy"] - rnd["accuracy"],
+                                "strategy": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"],
+                                "channels": strategy.family == CHANNELS,
+                                "macs_target": recipe(imp).get("target") == "macs",
+                                "global_ranking": recipe(imp).get("scope") == "global"})
     return out
 
 
 def plain_rows(rows, settings: dict) -> list[dict]:
-    """The pruned rows that use the shared fine-tune and prunable set: the schedule and strategy
-    comparisons pair only these, so that an option never passes for a schedule's effect (the
+    """The pruned rows that use the shared fine-tune and prunable set: the schedule comparisons
+    pair only these, so that an option never passes for a schedule's effect (the
     dense controls, which prune nothing, are compared in scripts.lib.report.controls)."""
     experiments = experiments_by_name(settings)
     return [r for r in rows if not is_dense_control(r)
@@ -307,7 +318,8 @@ def analyse(run: Run) -> Analysis:
     gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
     speedups = channel_speedups(run.rows)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
-                    strategy=attach_tests(strategy_comparisons(plain), "importance", "random", run.correct),
+                    strategy=attach_tests(strategy_comparisons(run.rows, experiments_by_name(run.settings)),
+                                          "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
                     deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
                     options=option_comparisons(run.rows, run.settings, run.correct),
