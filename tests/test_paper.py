@@ -684,6 +684,8 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     assert small_line.startswith(f"computes {by_name['small_ch']['macs'] / 1e6:.2f} M MACs per image")
     assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
     assert "**Controls** remove nothing" in md and "Liu et al. (2019)" in md
+    # each bold lead-in starts its own paragraph: the Method's Measurements had run on after the Controls
+    assert not re.search(r"[^\s-](\n| )\*\*[A-Z][a-z ]+\.\*\* ", md)
     # every figure stands alone as a captioned figure, none glued into the paragraph before it
     assert "](figures/" not in md and md.count("<figure>") == md.count("<figcaption") > 0
     # the controls' rows reach the per-model tables, which the cross-check reads back cell by cell
