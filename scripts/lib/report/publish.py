@@ -167,7 +167,8 @@ def readme_block(paper_dir) -> str:
         results_table(rows).markdown().rstrip(),
         "",
         "Time per stage, summed over its jobs (two ran side by side on the 2 cores). Wall time: Snakemake's "
-        "benchmark files, which time a job killed and resumed from its last start only; training epochs: the "
+        "benchmark files, which time a job killed and resumed from its last start only, and a paused job with its "
+        "pause; training epochs: the "
         "models' own per-epoch records, whole across resumes, each model's median epoch times its epochs (an "
         "epoch's record is wall time and counts any pause; the seed replicas' epochs are not in them).",
         "",
