@@ -115,7 +115,8 @@ def test_the_abstract_gives_three_findings_with_their_numbers_in_at_most_200_wor
     sparsest = max(context.analysis.masked, key=lambda r: r["sparsity_prunable"])
     assert masking["sparsest"] is sparsest
     (fast, _), (slow, _) = range_of(sparsest, rows[0])[::-1]
-    assert f"takes {ratio(1 / fast)}x to {ratio(1 / slow)}x the baseline's time" in abstract.replace("\u2019", "'")
+    span = f"{ratio(1 / fast)}x" + (f" to {ratio(1 / slow)}x" if ratio(1 / fast) != ratio(1 / slow) else "")
+    assert f"takes {span} the baseline's time" in abstract.replace("\u2019", "'")
     # like with like: the gzipped sparse export against the gzipped checkpoint, never its raw file
     assert f"{pct(sparsest['sparse_fp32_bytes'] / sparsest['gzip_bytes'])} % of the gzipped checkpoint" in abstract
 
@@ -128,6 +129,15 @@ def test_the_abstract_gives_three_findings_with_their_numbers_in_at_most_200_wor
     last = context.analysis.deploy["batches"][-1]
     pick = context.analysis.deploy["picks"][last]
     assert f"{ratio(pick['speedup'][last])}x as fast as the seed's path" in abstract.replace("\u2019", "'")
+
+
+def test_a_range_whose_ends_print_alike_is_one_value(tmp_path, rows, quick_config):
+    # A masked model timed exactly like the baseline in every setting: "1.00x", not "1.00x to 1.00x".
+    sparsest = max((r for r in rows if r["strategy"] == "l1_unstructured"), key=lambda r: r["sparsity_prunable"])
+    sparsest["latency_grid"] = [dict(cell) for cell in rows[0]["latency_grid"]]
+    abstract = abstract_of(render_both(tmp_path, rows, quick_config)[0]).replace("\u2019", "'")
+    assert "the sparsest masked model takes 1.00x the baseline's time," in abstract
+    assert not re.search(r"(\d+\.\d+)x to \1x", abstract)
 
 
 def range_of(row: dict, base: dict) -> tuple:
