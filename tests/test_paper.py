@@ -703,6 +703,31 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     assert problems == []
 
 
+def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins(tmp_path, quick_config):
+    # Accurate within the tolerance and the fastest network timed: a deployment takes it, however it was made.
+    small = ("small_ch", "Small dense, MACs of channels 50%", "none", "none", 0.0, 0, 0.9100, 0.5, 0.3)
+    rows = results_rows(tmp_path / "m", MATRIX + CONTROLS[:2] + [small])
+    inputs = paper_inputs(rows, controls_settings(quick_config))
+    by_name = {r["name"]: r for r in rows}
+    inputs["histories"]["small_ch"] = {"best_epoch": 3, "epochs": [{"epoch": 1, "seconds": 9.0}], "width": {
+        "name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4, "macs": by_name["small_ch"]["macs"],
+        "target_macs": by_name["os_ch_50"]["macs"], "residual": 12, "relative_residual": 0.0123,
+        "below": {"width": 0.3999, "macs": 1_500_000}, "above": {"width": 0.4001, "macs": 1_600_000}}}
+    context = context_of(rows, inputs)
+    deploy = context.analysis.deploy
+    assert {o["kind"] for o in deploy["options"] if o["row"]["name"] == "small_ch"} == {"small_dense"}
+    assert [o["row"]["name"] for o in deploy["options"] if o["kind"] == "pruned"] == ["os_ch_50"] * 3 + ["os_rch_50"] * 3
+    assert all(p["row"]["name"] == "small_ch" for p in deploy["picks"].values())
+    md, tex = tmp_path / "paper.md", tmp_path / "paper.tex"
+    render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context, md, tex)
+    md = md.read_text()
+    (table,) = [t for t in read_tables(md, "markdown") if t[0][:2] == ["Model", "Accuracy (%)"]]
+    assert [r[0] for r in table[1:]] == ["Baseline (trained)", "One-shot channels 50%", "One-shot random channels 50%",
+                                         "Small dense, MACs of channels 50%"]
+    assert "a network trained small from scratch and the runtime together make the difference" in md
+    assert "every small dense net trained from scratch" in md
+
+
 def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):
     md, _ = render_both(tmp_path, rows, quick_config)
     assert "**Controls.**" not in md and "**Controls** remove nothing" not in md and "dense control" not in md

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scripts.lib.mobilenet import CLASSIFIER
-from scripts.lib.planning.config import experiments_by_name, finetune_epochs, prunable_settings
+from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, prunable_settings,
+                                         small_dense_by_name)
 from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIES
 from scripts.lib.report.controls import control_findings, is_dense_control
 from scripts.lib.report.inputs import Run
@@ -219,32 +220,34 @@ def channel_speedups(rows) -> dict:
     return {"threads": threads, "settings": settings, "rows": body}
 
 
-def deployment_options(rows) -> dict:
-    """The dense baseline and every channel-removed model in each runtime: accuracy,
-    latency at each batch size on the most threads, and the speed-up over the seed's path (the
-    dense model in PyTorch eager). `picks`: per batch size, the fastest option within
-    DEPLOY_TOLERANCE of the baseline's accuracy."""
+def deployment_options(rows, small_dense: set) -> dict:
+    """The dense baseline, every channel-removed model and every small dense net trained from scratch
+    (`small_dense`: their names) in each runtime: accuracy, latency at each batch size on the most
+    threads, and the speed-up over the seed's path (the dense model in PyTorch eager). Each option's
+    `kind`: "baseline", "pruned" or "small_dense". `picks`: per batch size, the fastest option within
+    DEPLOY_TOLERANCE of the baseline's accuracy. The small dense nets compete because a deployment
+    needs the fastest accurate network, however it was made (Liu et al., ICLR 2019)."""
     base = rows[0]
     threads = max(t for _, t in latency_settings(base))
     batches = sorted({b for b, _ in latency_settings(base)})
     seed_path = {(b, t): grid_entry(base["latency_grid"], "pytorch", b, t)["latency_ms"]
                  for b, t in latency_settings(base)}
+    models = [(base, "baseline"), *((r, "pruned") for r in channel_rows(rows)),
+              *((r, "small_dense") for r in rows if r["name"] in small_dense)]
     options = []
-    for r in [base, *channel_rows(rows)]:
+    for r, kind in models:
         for runtime in timed_runtimes(base):
             lat = {(b, t): grid_entry(r["latency_grid"], runtime, b, t)["latency_ms"] for b, t in latency_settings(base)}
             accuracy = r[RUNTIME_ACCURACY[runtime]]
-            options.append({"row": r, "runtime": runtime, "accuracy": accuracy,
+            options.append({"row": r, "kind": kind, "runtime": runtime, "accuracy": accuracy,
                             "latency": {b: lat[(b, threads)] for b in batches},
                             "speedup": {b: seed_path[(b, threads)] / lat[(b, threads)] for b in batches},
                             "speedup_1thread": {b: seed_path[(b, 1)] / lat[(b, 1)] for b in batches},
                             "eligible": accuracy >= base["accuracy"] - DEPLOY_TOLERANCE})
     eligible = [o for o in options if o["eligible"]]  # the baseline in PyTorch always is
     picks = {b: min(eligible, key=lambda o: o["latency"][b]) for b in batches}
-    int8_channels = [o for o in options if o["runtime"] == "onnxruntime_int8" and o["row"] is not base]
-    fastest_int8 = {b: min(int8_channels, key=lambda o: o["latency"][b]) for b in batches} if int8_channels else None
     return {"threads": threads, "batches": batches, "options": options, "picks": picks,
-            "tolerance": DEPLOY_TOLERANCE, "fastest_int8_channels": fastest_int8}
+            "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}
 
 
 # --- the run's findings, once ----------------------------------------------------------------------------
@@ -321,7 +324,8 @@ def analyse(run: Run) -> Analysis:
                     strategy=attach_tests(strategy_comparisons(run.rows, experiments_by_name(run.settings)),
                                           "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
-                    deploy=deployment_options(run.rows), paradox=file_size_paradox(run.rows),
+                    deploy=deployment_options(run.rows, set(small_dense_by_name(run.settings))),
+                    paradox=file_size_paradox(run.rows),
                     options=option_comparisons(run.rows, run.settings, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
                     headline=headline(schedule, gap, speedups, run.rows[0]),

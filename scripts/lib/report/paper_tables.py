@@ -138,8 +138,8 @@ def channel_tables(speedups: dict) -> list[Table]:
 
 
 def deployment_table(deploy: dict) -> Table:
-    """One row per deployable model (the dense baseline, each channel-removed model): its accuracy
-    in fp32 and, where timed, int8, and its time per batch in each runtime on the most threads.
+    """One row per deployable model (the dense baseline, each channel-removed model, each small dense
+    net): its accuracy in fp32 and, where timed, int8, and its time per batch in each runtime on the most threads.
     One row per model and runtime made a page-long table of repeated labels; the picks' speed-ups
     are in the text, every setting in Appendix C."""
     t, batches = deploy["threads"], deploy["batches"]
@@ -151,10 +151,12 @@ def deployment_table(deploy: dict) -> Table:
         f"{RUNTIME_SHORT_NAMES[rt]}, batch {b} (ms)" for b in batches for rt in runtimes]
     body = [[r["label"], pct(r["accuracy"])] + ([pct(by[(r["name"], "onnxruntime_int8")]["accuracy"])] if int8 else [])
             + [ms(by[(r["name"], rt)]["latency"][b]) for b in batches for rt in runtimes] for r in models]
+    shown = ("the dense baseline, each channel-removed model and each small dense net trained from scratch"
+             if deploy["small_dense"] else "the dense baseline and each channel-removed model")
     return Table(headers, body, [False] + [True] * (len(headers) - 1),
-                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: the dense baseline and each channel-removed "
-                 "model, its time per batch in each runtime (PyTorch eager; ORT: ONNX Runtime, fp32 and int8 by static "
-                 "quantization). The seed's path is the dense baseline in PyTorch eager.")
+                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: {shown}, its time per batch in each runtime "
+                 "(PyTorch eager; ORT: ONNX Runtime, fp32 and int8 by static quantization). The seed's path is the "
+                 "dense baseline in PyTorch eager.")
 
 
 def sparse_probe_table(probe: list[dict]) -> Table | None:
