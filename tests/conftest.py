@@ -15,6 +15,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items):
+    """The files marked whole_run first, each in its own order (pytest.ini says why)."""
+    items.sort(key=lambda item: item.get_closest_marker("whole_run") is None)  # stable: the rest keep theirs
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)  # tests share 2 cores with whatever else runs

@@ -23,7 +23,7 @@ import yaml
 from conftest import ROOT, metrics_without_timings as metrics, snakemake, snakemake_command
 from scripts.lib.planning.matrix import replicas
 
-pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
+pytestmark = [pytest.mark.slow, pytest.mark.whole_run]  # python -m pytest -m "not slow" leaves them out
 
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 QUICK = ROOT / "workflow" / "presets" / "quick.yaml"

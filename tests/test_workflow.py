@@ -26,7 +26,7 @@ from scripts.lib.pruning.masks import prunable_modules, sparsity
 from scripts.lib.report.columns import COLUMNS, TABLES, cell, table_columns
 from scripts.lib.report.pandoc_tables import find_table, read_tables
 
-pytestmark = pytest.mark.slow  # whole workflow runs: python -m pytest -m "not slow" leaves them out
+pytestmark = [pytest.mark.slow, pytest.mark.whole_run]  # python -m pytest -m "not slow" leaves them out
 
 TINY = {
     "preset": "tiny-test",
