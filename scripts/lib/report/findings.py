@@ -121,13 +121,19 @@ def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[di
 
 def option_comparisons(rows, settings: dict, correct: dict) -> list[dict]:
     """Each row that adds recovery options (RECOVERY_KEYS) to a plain row of the same strategy,
-    schedule, target and steps, against that row, with the exact McNemar test of the two."""
+    schedule, target (its share and what it is a share of: weights, channels or MACs) and steps,
+    against that row, with the exact McNemar test of the two."""
     experiments = experiments_by_name(settings)
-    plain = {(r["strategy"], r["schedule"], r["target_sparsity"], r["steps"]): r for r in plain_rows(rows, settings)}
+
+    def key(r):
+        return (r["strategy"], r["schedule"], r["target_sparsity"], r["steps"],
+                experiments.get(r["name"], {}).get("target"))
+
+    plain = {key(r): r for r in plain_rows(rows, settings)}
     out = []
     for r in rows:
         options = [k for k in RECOVERY_KEYS if k in experiments.get(r["name"], {})]
-        twin = plain.get((r["strategy"], r["schedule"], r["target_sparsity"], r["steps"]))
+        twin = plain.get(key(r))
         if options and twin:
             out.append({"option": r, "plain": twin, "options": options, "delta": r["accuracy"] - twin["accuracy"]})
     return attach_tests(out, "option", "plain", correct)
