@@ -208,10 +208,12 @@ def test_templates_fail_on_undefined_values(tmp_path):
 
 
 def test_comparisons_are_computed_from_matching_rows(rows):
-    (sched,) = schedule_comparisons(rows)
+    experiments = {e["name"]: e for e in fake_experiments()}
+    (sched,) = schedule_comparisons(rows, experiments)
     assert (sched["iterative"]["name"], sched["oneshot"]["name"]) == ("it_l1_90", "os_l1_90")
     assert points(sched["delta"]) == "+31.5"
-    experiments = {e["name"]: e for e in fake_experiments()}
+    # a share of the MACs is not a share of the weights, however alike the numbers
+    assert schedule_comparisons(rows, experiments | {"it_l1_90": experiments["it_l1_90"] | {"target": "macs"}}) == []
     masking, channel = strategy_comparisons(rows, experiments)
     assert (masking["importance"]["name"], masking["random"]["name"], points(masking["delta"])) == (
         "os_l1_90", "os_rnd_90", "+39.6")

@@ -50,11 +50,17 @@ def channel_rows(rows) -> list[dict]:
 
 # --- comparisons and their paired tests -------------------------------------------------------------
 
-def schedule_comparisons(rows) -> list[dict]:
-    """Iterative against one-shot at the same strategy and target sparsity."""
+def schedule_comparisons(rows, experiments: dict) -> list[dict]:
+    """Iterative against one-shot at the same strategy and target (its share and what it is a share
+    of: `experiments`, every experiment by name, says which rows target MACs)."""
+    def target(row):
+        return experiments.get(row["name"], {}).get("target")
+
     out = []
     for it in _find(rows, schedule="iterative"):
         for one in _find(rows, schedule="oneshot", strategy=it["strategy"], target_sparsity=it["target_sparsity"]):
+            if target(one) != target(it):
+                continue
             out.append({"iterative": it, "oneshot": one, "delta": it["accuracy"] - one["accuracy"],
                         "sparsity": it["target_sparsity"], "strategy": it["strategy"],
                         "channels": family(it) == CHANNELS})
@@ -322,7 +328,8 @@ class Analysis:
 
 def analyse(run: Run) -> Analysis:
     plain = plain_rows(run.rows, run.settings)
-    schedule = attach_tests(schedule_comparisons(plain), "iterative", "oneshot", run.correct)
+    schedule = attach_tests(schedule_comparisons(plain, experiments_by_name(run.settings)), "iterative", "oneshot",
+                            run.correct)
     # one pass measures no disagreement: then any measured speed-up counts
     gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
     speedups = channel_speedups(run.rows)
