@@ -14,7 +14,8 @@ from fake_results import experiments as fake_experiments
 from scripts.lib.planning.registry import FIGURES, Figure
 from scripts.lib.report.columns import COLUMNS
 from scripts.lib.report.context import build_context
-from scripts.lib.report.findings import channel_speedups, schedule_comparisons, strategy_comparisons
+from scripts.lib.report.costs import channel_speedups
+from scripts.lib.report.findings import schedule_comparisons, strategy_comparisons
 from scripts.lib.report.formats import interval, pct, points, ratio, spread
 from scripts.lib.report.inputs import Run, epoch_seconds, stage_seconds
 from scripts.lib.report.manuscript import render, render_source

@@ -1,5 +1,5 @@
-"""What the paper finds: comparisons, paired tests, the hardware gap, the file-size paradox,
-the deployment options and the answers to the seed's questions, computed from one run.
+"""What the paper finds: comparisons, paired tests, the headline findings and the answers to the
+seed's questions, computed from one run (what storage and speed cost: scripts.lib.report.costs).
 
 Each statement of the paper is a number here first; the template only places it. A statement
 whose models the run lacks is None (or empty), and the template leaves it out.
@@ -11,18 +11,15 @@ from dataclasses import dataclass
 from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, prunable_settings,
                                          small_dense_by_name)
-from scripts.lib.planning.registry import BASELINE, CHANNELS, MASKING, STRATEGIES
+from scripts.lib.planning.registry import BASELINE, CHANNELS, STRATEGIES
 from scripts.lib.report.controls import control_findings, is_dense_control
+from scripts.lib.report.costs import (channel_speedups, deployment_options, file_size_paradox, hardware_gap,
+                                      speedup_range)
+from scripts.lib.report.families import channel_rows, family, masked_rows
 from scripts.lib.report.inputs import Run
-from scripts.lib.report.phrases import RUNTIME_NAMES
 from scripts.lib.report.stats import paired_test_of
-from scripts.lib.report.results import grid_entry
 from scripts.lib.report.sweep import sweep_findings
 
-# Per runtime: the accuracy of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
-RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
-# A deployment the paper recommends loses at most this much test accuracy against the dense baseline.
-DEPLOY_TOLERANCE = 0.015
 # Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
 RECOVERY_KEYS = ("finetune", "scope", "exclude", "recalibrate_bn", "distill", "pruning_share")
 # Experiment keys that name a row, choose its criterion, replicate it or mark it a sweep's: a random
@@ -32,20 +29,6 @@ NOT_RECIPE = ("name", "label", "strategy", "seeds", "sweep")
 
 def _find(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
-
-
-def family(row: dict) -> str | None:
-    return STRATEGIES[row["strategy"]].family if row["strategy"] in STRATEGIES else None
-
-
-def masked_rows(rows) -> list[dict]:
-    """The models pruned by masking (dense tensors with zeros)."""
-    return [r for r in rows if family(r) == MASKING]
-
-
-def channel_rows(rows) -> list[dict]:
-    """The models whose channels were physically removed."""
-    return [r for r in rows if family(r) == CHANNELS]
 
 
 # --- comparisons and their paired tests -------------------------------------------------------------
@@ -143,123 +126,6 @@ def option_comparisons(rows, settings: dict, correct: dict) -> list[dict]:
         if options and twin:
             out.append({"option": r, "plain": twin, "options": options, "delta": r["accuracy"] - twin["accuracy"]})
     return attach_tests(out, "option", "plain", correct)
-
-
-# --- storage and speed ---------------------------------------------------------------------------------
-
-def speedups(row: dict, base: dict) -> list[dict]:
-    """The row's speed-up over the baseline (baseline latency / row latency, same runtime, batch
-    size and thread count) in every setting of the baseline's latency grid."""
-    return [{"runtime": g["runtime"], "batch_size": g["latency_batch_size"], "threads": g["latency_threads"],
-             "speedup": g["latency_ms"] / grid_entry(row["latency_grid"], g["runtime"], g["latency_batch_size"],
-                                                     g["latency_threads"])["latency_ms"]}
-            for g in base["latency_grid"]]
-
-
-def speedup_range(row: dict, base: dict) -> dict:
-    """The slowest and the fastest setting of a row against the baseline (`low`, `high`: cells
-    of `speedups`), so that no speed-up is stated without the setting it was measured in."""
-    cells = speedups(row, base)
-    return {"low": min(cells, key=lambda c: c["speedup"]), "high": max(cells, key=lambda c: c["speedup"])}
-
-
-def hardware_gap(rows, noise: float = 0.0) -> dict | None:
-    """Storage and latency of the sparsest masked model against the baseline; None without one.
-    `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
-    multiple of the baseline's over every setting timed (`low` and `high` with their settings);
-    `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
-    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured."""
-    masked = masked_rows(rows)
-    if not masked:
-        return None
-    base = rows[0]
-    sparsest = max(masked, key=lambda r: r["sparsity_prunable"])
-    latencies = [r["latency_ms"] for r in [base, *masked]]
-    span = speedup_range(sparsest, base)  # its least time against the baseline's is its highest speed-up
-    times = {"low": {**span["high"], "ratio": 1 / span["high"]["speedup"]},
-             "high": {**span["low"], "ratio": 1 / span["low"]["speedup"]}}
-    return {"baseline": base, "sparsest": sparsest,
-            "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
-            "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
-            "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
-            "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
-                        "threads": base["latency_threads"]},
-            "time_range": times, "faster": span["high"]["speedup"] > 1 + noise,
-            "latency_min": min(latencies), "latency_max": max(latencies)}
-
-
-def file_size_paradox(rows) -> dict | None:
-    """The seed's way of saving (masks attached) against a plain state_dict, for the sparsest model."""
-    masked = [r for r in rows if r.get("masked_gzip_bytes")]
-    if not masked:
-        return None
-    r = max(masked, key=lambda x: x["sparsity_prunable"])
-    base = rows[0]
-    return {"row": r, "baseline": base, "masked_ratio": r["masked_file_bytes"] / base["file_bytes"],
-            "masked_gzip_ratio": r["masked_gzip_bytes"] / base["gzip_bytes"],
-            "plain_gzip_ratio": r["gzip_bytes"] / base["gzip_bytes"]}
-
-
-def latency_settings(base: dict) -> list[tuple[int, int]]:
-    """(batch size, threads) of the baseline's latency grid, in order."""
-    return sorted({(g["latency_batch_size"], g["latency_threads"]) for g in base["latency_grid"]})
-
-
-def timed_runtimes(base: dict) -> list[str]:
-    """The runtimes of the baseline's latency grid, in RUNTIME_NAMES order."""
-    return [rt for rt in RUNTIME_NAMES if any(g["runtime"] == rt for g in base["latency_grid"])]
-
-
-def channel_speedups(rows) -> dict:
-    """Each channel-removed model's speed-up over the baseline beside its MACs reduction.
-
-    The MACs reduction (baseline MACs / model MACs) is the speed-up a runtime whose time
-    is proportional to the arithmetic would reach; `fraction` is the share of it reached
-    (speed-up / MACs reduction), per runtime and batch size, on the most threads timed.
-    """
-    base = rows[0]
-    threads = max(t for _, t in latency_settings(base))
-    settings = [(rt, b) for rt in timed_runtimes(base) for b, t in latency_settings(base) if t == threads]
-    body = []
-    for r in channel_rows(rows):
-        limit = 1 / r["macs_ratio"]
-        cells = []
-        for runtime, b in settings:
-            speedup = (grid_entry(base["latency_grid"], runtime, b, threads)["latency_ms"]
-                       / grid_entry(r["latency_grid"], runtime, b, threads)["latency_ms"])
-            cells.append({"runtime": runtime, "batch_size": b, "speedup": speedup, "fraction": speedup / limit})
-        body.append({"row": r, "limit": limit, "cells": cells})
-    return {"threads": threads, "settings": settings, "rows": body}
-
-
-def deployment_options(rows, small_dense: set) -> dict:
-    """The dense baseline, every channel-removed model and every small dense net trained from scratch
-    (`small_dense`: their names) in each runtime: accuracy, latency at each batch size on the most
-    threads, and the speed-up over the seed's path (the dense model in PyTorch eager). Each option's
-    `kind`: "baseline", "pruned" or "small_dense". `picks`: per batch size, the fastest option within
-    DEPLOY_TOLERANCE of the baseline's accuracy. The small dense nets compete because a deployment
-    needs the fastest accurate network, however it was made (Liu et al., ICLR 2019)."""
-    base = rows[0]
-    threads = max(t for _, t in latency_settings(base))
-    batches = sorted({b for b, _ in latency_settings(base)})
-    seed_path = {(b, t): grid_entry(base["latency_grid"], "pytorch", b, t)["latency_ms"]
-                 for b, t in latency_settings(base)}
-    models = [(base, "baseline"), *((r, "pruned") for r in channel_rows(rows)),
-              *((r, "small_dense") for r in rows if r["name"] in small_dense)]
-    options = []
-    for r, kind in models:
-        for runtime in timed_runtimes(base):
-            lat = {(b, t): grid_entry(r["latency_grid"], runtime, b, t)["latency_ms"] for b, t in latency_settings(base)}
-            accuracy = r[RUNTIME_ACCURACY[runtime]]
-            options.append({"row": r, "kind": kind, "runtime": runtime, "accuracy": accuracy,
-                            "latency": {b: lat[(b, threads)] for b in batches},
-                            "speedup": {b: seed_path[(b, threads)] / lat[(b, threads)] for b in batches},
-                            "speedup_1thread": {b: seed_path[(b, 1)] / lat[(b, 1)] for b in batches},
-                            "eligible": accuracy >= base["accuracy"] - DEPLOY_TOLERANCE})
-    eligible = [o for o in options if o["eligible"]]  # the baseline in PyTorch always is
-    picks = {b: min(eligible, key=lambda o: o["latency"][b]) for b in batches}
-    return {"threads": threads, "batches": batches, "options": options, "picks": picks,
-            "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}
 
 
 # --- the run's findings, once ----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, load_schema, prunable_settings
 from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
-from scripts.lib.report.findings import RECOVERY_KEYS, Analysis, family, latency_settings, timed_runtimes
+from scripts.lib.report.costs import latency_settings, timed_runtimes
+from scripts.lib.report.families import family
+from scripts.lib.report.findings import RECOVERY_KEYS, Analysis
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio

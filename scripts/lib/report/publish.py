@@ -24,7 +24,7 @@ from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import CHANNELS, DENSE, MASKING
 from scripts.lib.report.compare import accuracy_tolerance, study_seed_std
 from scripts.lib.report.context import measuring_machine
-from scripts.lib.report.findings import family
+from scripts.lib.report.families import family
 from scripts.lib.report.formats import interval, mb, mega, pct, spread
 from scripts.lib.report.inputs import STAGE_NAMES, benchmark_stages, epoch_seconds
 from scripts.lib.report.recount import check_metrics, read_predictions
