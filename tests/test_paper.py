@@ -141,7 +141,7 @@ def test_a_range_whose_ends_print_alike_is_one_value(tmp_path, rows, quick_confi
     assert not re.search(r"(\d+\.\d+)x to \1x", abstract)
 
 
-def test_an_option_row_is_never_twinned_with_a_row_whose_share_is_of_something_else(tmp_path, quick_config):
+def test_an_option_row_is_never_twinned_with_a_row_whose_share_is_of_something_else(tmp_path):
     # The same number as a share of the MACs and as a share of each layer's channels are two targets.
     from scripts.lib.report.findings import option_comparisons
 
@@ -149,10 +149,9 @@ def test_an_option_row_is_never_twinned_with_a_row_whose_share_is_of_something_e
     experiments = {e["name"]: e for e in fake_experiments() if "strategy" in e}
     experiments["os_rch_50"] |= {"strategy": "l2_channels", "scope": "global"}  # an option row of os_ch_50's
     rows = [r | {"strategy": "l2_channels"} if r["name"] == "os_rch_50" else r for r in rows]
-    settings = {**quick_config, "experiments": list(experiments.values()), "sweeps": []}
-    assert [c["plain"]["name"] for c in option_comparisons(rows, settings, {})] == ["os_ch_50"]
+    assert [c["plain"]["name"] for c in option_comparisons(rows, experiments, {})] == ["os_ch_50"]
     experiments["os_rch_50"]["target"] = "macs"
-    assert option_comparisons(rows, settings, {}) == []
+    assert option_comparisons(rows, experiments, {}) == []
 
 
 def range_of(row: dict, base: dict) -> tuple:

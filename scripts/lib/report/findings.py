@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scripts.lib.mobilenet import CLASSIFIER
-from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, prunable_settings,
-                                         small_dense_by_name)
+from scripts.lib.planning.config import finetune_epochs, prunable_settings, small_dense_by_name
 from scripts.lib.planning.registry import BASELINE, CHANNELS, STRATEGIES
 from scripts.lib.report.controls import control_findings, is_dense_control
 from scripts.lib.report.costs import (channel_speedups, deployment_options, file_size_paradox, hardware_gap,
@@ -31,18 +30,21 @@ def _find(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def target_of(row: dict, experiments: dict) -> str | None:
+    """What a row's target is a share of: "macs", or None for the strategy's own unit (weights or
+    each layer's channels). The same number as a share of two things is two targets."""
+    return experiments.get(row["name"], {}).get("target")
+
+
 # --- comparisons and their paired tests -------------------------------------------------------------
 
 def schedule_comparisons(rows, experiments: dict) -> list[dict]:
     """Iterative against one-shot at the same strategy and target (its share and what it is a share
     of: `experiments`, every experiment by name, says which rows target MACs)."""
-    def target(row):
-        return experiments.get(row["name"], {}).get("target")
-
     out = []
     for it in _find(rows, schedule="iterative"):
         for one in _find(rows, schedule="oneshot", strategy=it["strategy"], target_sparsity=it["target_sparsity"]):
-            if target(one) != target(it):
+            if target_of(one, experiments) != target_of(it, experiments):
                 continue
             out.append({"iterative": it, "oneshot": one, "delta": it["accuracy"] - one["accuracy"],
                         "sparsity": it["target_sparsity"], "strategy": it["strategy"],
@@ -63,21 +65,21 @@ def strategy_comparisons(rows, experiments: dict) -> list[dict]:
         if strategy.control is None:
             continue
         for imp in _find(rows, strategy=name):
+            imp_recipe = recipe(imp)
             for rnd in _find(rows, strategy=strategy.control):
-                if recipe(rnd) == recipe(imp):
+                if recipe(rnd) == imp_recipe:
                     out.append({"importance": imp, "random": rnd, "delta": imp["accuracy"] - rnd["accuracy"],
                                 "strategy": name, "sparsity": imp["target_sparsity"], "schedule": imp["schedule"],
                                 "channels": strategy.family == CHANNELS,
-                                "macs_target": recipe(imp).get("target") == "macs",
-                                "global_ranking": recipe(imp).get("scope") == "global"})
+                                "macs_target": imp_recipe.get("target") == "macs",
+                                "global_ranking": imp_recipe.get("scope") == "global"})
     return out
 
 
-def plain_rows(rows, settings: dict) -> list[dict]:
+def plain_rows(rows, experiments: dict) -> list[dict]:
     """The pruned rows that use the shared fine-tune and prunable set: the schedule comparisons
     pair only these, so that an option never passes for a schedule's effect (the
     dense controls, which prune nothing, are compared in scripts.lib.report.controls)."""
-    experiments = experiments_by_name(settings)
     return [r for r in rows if not is_dense_control(r)
             and not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
 
@@ -90,14 +92,14 @@ def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[di
     return comparisons
 
 
-def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[dict]:
+def ablation_chain(rows, settings: dict, experiments: dict, correct: dict | None = None) -> list[dict]:
     """The config's ablation rows in order, each with its change over the row before (and that
     change's exact McNemar test) and over the first; empty with fewer than two rows."""
     by_name = {r["name"]: r for r in rows}
     chain = [by_name[n] for n in settings.get("ablation", []) if n in by_name]
     if len(chain) < 2:
         return []
-    experiments, correct = experiments_by_name(settings), correct or {}
+    correct = correct or {}
     out = []
     for i, r in enumerate(chain):
         prev = chain[i - 1] if i else None
@@ -108,17 +110,14 @@ def ablation_chain(rows, settings: dict, correct: dict | None = None) -> list[di
     return out
 
 
-def option_comparisons(rows, settings: dict, correct: dict) -> list[dict]:
+def option_comparisons(rows, experiments: dict, correct: dict) -> list[dict]:
     """Each row that adds recovery options (RECOVERY_KEYS) to a plain row of the same strategy,
     schedule, target (its share and what it is a share of: weights, channels or MACs) and steps,
     against that row, with the exact McNemar test of the two."""
-    experiments = experiments_by_name(settings)
-
     def key(r):
-        return (r["strategy"], r["schedule"], r["target_sparsity"], r["steps"],
-                experiments.get(r["name"], {}).get("target"))
+        return r["strategy"], r["schedule"], r["target_sparsity"], r["steps"], target_of(r, experiments)
 
-    plain = {key(r): r for r in plain_rows(rows, settings)}
+    plain = {key(r): r for r in plain_rows(rows, experiments)}
     out = []
     for r in rows:
         options = [k for k in RECOVERY_KEYS if k in experiments.get(r["name"], {})]
@@ -193,19 +192,18 @@ class Analysis:
 
 
 def analyse(run: Run) -> Analysis:
-    plain = plain_rows(run.rows, run.settings)
-    schedule = attach_tests(schedule_comparisons(plain, experiments_by_name(run.settings)), "iterative", "oneshot",
-                            run.correct)
+    plain = plain_rows(run.rows, run.experiments)
+    schedule = attach_tests(schedule_comparisons(plain, run.experiments), "iterative", "oneshot", run.correct)
     # one pass measures no disagreement: then any measured speed-up counts
     gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
     speedups = channel_speedups(run.rows)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
-                    strategy=attach_tests(strategy_comparisons(run.rows, experiments_by_name(run.settings)),
+                    strategy=attach_tests(strategy_comparisons(run.rows, run.experiments),
                                           "importance", "random", run.correct),
-                    chain=ablation_chain(run.rows, run.settings, run.correct), gap=gap, channels=speedups,
+                    chain=ablation_chain(run.rows, run.settings, run.experiments, run.correct), gap=gap, channels=speedups,
                     deploy=deployment_options(run.rows, set(small_dense_by_name(run.settings))),
                     paradox=file_size_paradox(run.rows),
-                    options=option_comparisons(run.rows, run.settings, run.correct),
+                    options=option_comparisons(run.rows, run.experiments, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
                     headline=headline(schedule, gap, speedups, run.rows[0]),
                     controls=control_findings(run.rows, run.settings, run.histories, run.correct))
@@ -232,7 +230,7 @@ def iterative_answer(run: Run, a: Analysis) -> dict | None:
     masked_cmp = [c for c in a.schedule if not c["channels"]]
     if not masked_cmp:
         return None
-    experiments = experiments_by_name(run.settings)
+    experiments = run.experiments
     c = max(masked_cmp, key=lambda c: c["sparsity"])
     it, one = run.histories[c["iterative"]["name"]]["steps"], run.histories[c["oneshot"]["name"]]["steps"]
     return {**c, "baseline_val": run.histories[BASELINE]["best_val_accuracy"],
@@ -248,7 +246,7 @@ def structured_answer(run: Run) -> dict | None:
     if not structured:
         return None
     r = max(structured, key=lambda x: x["target_sparsity"])
-    prunable = prunable_settings(run.settings, experiments_by_name(run.settings).get(r["name"], {}))
+    prunable = prunable_settings(run.settings, run.experiments.get(r["name"], {}))
     classes = run.settings["data"]["num_classes"]
     in_set = "Linear" in prunable["layer_types"] and CLASSIFIER not in prunable["exclude"]
     lo, hi = r["accuracy_ci"]

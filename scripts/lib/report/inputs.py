@@ -10,11 +10,13 @@ import csv
 import os
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
 from scripts.lib.files import read_json
+from scripts.lib.planning.config import experiments_by_name
 from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import BASELINE, FIGURES
 
@@ -39,6 +41,11 @@ class Run:
     correct: dict = field(default_factory=dict)  # per model name, its per-image correctness string
     # the timing job's file: its settings, the passes' agreement, the sparse-kernel probe
     timing: dict = field(default_factory=lambda: {"agreement": {"passes_compared": 0}})
+
+    @cached_property
+    def experiments(self) -> dict[str, dict]:
+        """Every experiment of the config by name, built once for all the findings that read it."""
+        return experiments_by_name(self.settings)
 
 
 def epoch_seconds(history: dict) -> float:
