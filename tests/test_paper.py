@@ -741,7 +741,10 @@ def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins
     assert [r[0] for r in table[1:]] == ["Baseline (trained)", "One-shot channels 50%", "One-shot random channels 50%",
                                          "Small dense, MACs of channels 50%"]
     assert "a network trained small from scratch and the runtime together make the difference" in md
-    assert "every small dense net trained from scratch" in md
+    # the text that opens the table and its caption name the same models
+    shown = "the dense baseline, each channel-removed model and each small dense net trained from scratch"
+    assert f"what can be deployed: {shown} (the controls of Section 4.1)" in md
+    assert f"Deployment options on {deploy['threads']} thread" in md and f"thread: {shown}, its time" in md.replace("threads:", "thread:")
 
 
 def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):

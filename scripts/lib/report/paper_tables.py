@@ -11,7 +11,7 @@ from scripts.lib.report.costs import latency_settings, timed_runtimes
 from scripts.lib.report.families import family
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis
 from scripts.lib.report.inputs import Run, epoch_seconds
-from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, p_value, plural, runtime_name
+from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, deployable_phrase, p_value, plural, runtime_name
 from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
@@ -153,10 +153,8 @@ def deployment_table(deploy: dict) -> Table:
         f"{RUNTIME_SHORT_NAMES[rt]}, batch {b} (ms)" for b in batches for rt in runtimes]
     body = [[r["label"], pct(r["accuracy"])] + ([pct(by[(r["name"], "onnxruntime_int8")]["accuracy"])] if int8 else [])
             + [ms(by[(r["name"], rt)]["latency"][b]) for b in batches for rt in runtimes] for r in models]
-    shown = ("the dense baseline, each channel-removed model and each small dense net trained from scratch"
-             if deploy["small_dense"] else "the dense baseline and each channel-removed model")
     return Table(headers, body, [False] + [True] * (len(headers) - 1),
-                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: {shown}, its time per batch in each runtime "
+                 f"Deployment options on {t} thread{'s' if t > 1 else ''}: {deployable_phrase(deploy)}, its time per batch in each runtime "
                  "(PyTorch eager; ORT: ONNX Runtime, fp32 and int8 by static quantization). The seed's path is the "
                  "dense baseline in PyTorch eager.")
 

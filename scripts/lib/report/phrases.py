@@ -116,7 +116,14 @@ def break_even_phrase(level: float | None, levels) -> str:
     return f"from {level * 100:g} % zeros"
 
 
+def deployable_phrase(deploy: dict) -> str:
+    """The models the deployment table compares, in the table's caption and the text that opens it."""
+    if deploy["small_dense"]:
+        return "the dense baseline, each channel-removed model and each small dense net trained from scratch"
+    return "the dense baseline and each channel-removed model"
+
+
 FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase,
            "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
            "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase,
-           "plural": plural}
+           "plural": plural, "deployable": deployable_phrase}
