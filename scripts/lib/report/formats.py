@@ -63,4 +63,6 @@ def text(value) -> str:
     return str(value)
 
 
-FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega, "interval": interval, "interval_cell": interval_cell}
+# The templates' number filters (a table cell's own formats are the column registry's).
+FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega,
+           "interval": interval}

@@ -12,7 +12,7 @@ from scripts.lib.report.families import family
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, deployable_phrase, p_value, plural, runtime_name
-from scripts.lib.report.formats import FORMATS, ms, pct, points, ratio
+from scripts.lib.report.formats import interval, mb, mega, ms, pct, points, ratio, spread
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
 
@@ -77,7 +77,7 @@ def ablation_table(chain: list[dict], histories: dict) -> Table | None:
 def seeds_table(rows) -> Table | None:
     """Each experiment that ran with several seeds: its accuracy per seed, mean and standard deviation."""
     body = [[r["label"], ", ".join(str(s) for s in r["seeds"]), ", ".join(pct(a) for a in r["accuracy_seeds"]),
-             f"{pct(r['accuracy_mean'])} ± {FORMATS['spread'](r['accuracy_std'])}"]
+             f"{pct(r['accuracy_mean'])} ± {spread(r['accuracy_std'])}"]
             for r in rows if r.get("seeds_run", 1) > 1]
     if not body:
         return None
@@ -255,8 +255,8 @@ def full_label(row: dict, chain: list[dict]) -> str:
 
 def main_table(rows, seed: dict, chain: list[dict]) -> Table:
     """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
-    body = [[full_label(r, chain), why, pct(r["removed_fraction"]), FORMATS["mega"](r["macs"]), FORMATS["mb"](r["gzip_bytes"]),
-             pct(r["accuracy"]), FORMATS["interval"](r["accuracy_ci"]),
+    body = [[full_label(r, chain), why, pct(r["removed_fraction"]), mega(r["macs"]), mb(r["gzip_bytes"]),
+             pct(r["accuracy"]), interval(r["accuracy_ci"]),
              pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
             for r, why in main_rows(rows, seed)]
     return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Accuracy (%)",
