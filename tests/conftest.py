@@ -45,7 +45,6 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-# Metrics that depend on the clock or the machine's load, not on the computation.
 def random_splits(n: int = 96) -> dict:
     """n seeded random 32x32 images with labels 0-9 in turn, as both training and validation split:
     enough for a training or pruning run to execute, not to learn anything."""
@@ -57,6 +56,23 @@ def random_splits(n: int = 96) -> dict:
     return {"train": d, "val": d}
 
 
+@pytest.fixture
+def step_learning_rates(monkeypatch) -> list[float]:
+    """The learning rate of every optimizer step the engine takes in the test, in order."""
+    from scripts.lib.models import engine
+
+    lrs, real = [], engine.make_optimizer
+
+    def recording(model, hyp, steps_per_epoch):
+        opt, sched = real(model, hyp, steps_per_epoch)
+        step = opt.step
+        opt.step = lambda *a, **k: (lrs.append(opt.param_groups[0]["lr"]), step(*a, **k))[1]
+        return opt, sched
+    monkeypatch.setattr(engine, "make_optimizer", recording)
+    return lrs
+
+
+# Metrics that depend on the clock or the machine's load, not on the computation.
 TIMING_KEYS = {"latency_ms", "latency_iqr_ms", "latency_samples", "latency_grid"}
 
 

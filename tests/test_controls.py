@@ -33,17 +33,10 @@ def weights(model):
 
 # --- the dense fine-tune --------------------------------------------------------------------------
 
-def test_the_dense_control_zeroes_nothing_and_fine_tunes_with_the_rows_schedule_and_lr(monkeypatch):
+def test_the_dense_control_zeroes_nothing_and_fine_tunes_with_the_rows_schedule_and_lr(step_learning_rates):
     """Iterative, 2 steps of 2 epochs: the learning rate restarts at its peak at each step, as in
     the pruned row it controls, and no weight is zeroed."""
-    lrs, real = [], engine.make_optimizer
-
-    def recording(model, hyp, steps_per_epoch):
-        opt, sched = real(model, hyp, steps_per_epoch)
-        step = opt.step
-        opt.step = lambda *a, **k: (lrs.append(opt.param_groups[0]["lr"]), step(*a, **k))[1]
-        return opt, sched
-    monkeypatch.setattr(engine, "make_optimizer", recording)
+    lrs = step_learning_rates
     torch.manual_seed(0)
     model = build_model(10)
     before = copy.deepcopy(model.state_dict())
