@@ -706,6 +706,12 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     dense = controls.split(". ")[0]
     assert f"{pct(by_name['dense_it']['accuracy'])} % against {pct(by_name['it_l1_90']['accuracy'])} %" in dense
     assert re.search(r"p [=<] ", dense) and "Iterative L1 90%" in dense  # the row it controls, and its paired test
+    # the dense fine-tunes against the baseline itself: more training alone, a test of its convergence
+    converged = controls.split("The dense fine-tunes also test whether the baseline had converged: ")[1]
+    assert converged.startswith("Dense, iterative schedule beat the baseline by **1.8 points** (93.0 % against 91.2 %")
+    assert "; Dense, one fine-tune, distilled trailed the baseline by **8.2 points**" in converged
+    assert [c["row"]["name"] for c in a.convergence["raised"]] == ["dense_it"]
+    assert "More training alone raised the baseline, so part of what a pruned model recovers" in converged
     small_line = controls.split("Small dense, MACs of channels 50%, at width 0.4, ")[1]
     assert small_line.startswith(f"computes {by_name['small_ch']['macs'] / 1e6:.2f} M MACs per image")
     assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
@@ -717,6 +723,20 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     # the controls' rows reach the per-model tables, which the cross-check reads back cell by cell
     problems, _ = check_numbers(rows, read_predictions(sorted((tmp_path / "p").glob("*.json"))), md, tex)
     assert problems == []
+
+
+def test_the_baselines_convergence_is_its_last_validation_epochs_and_the_dense_fine_tunes_against_it():
+    from scripts.lib.report.controls import baseline_convergence
+
+    history = {"best_epoch": 53, "epochs": [{"val_accuracy": 0.5 + 0.005 * min(e, 50)} for e in range(1, 61)]}
+    dense = [{"kind": "dense", "vs_baseline": {"delta": d, "test": {"significant": sig}}}
+             for d, sig in ((0.004, False), (-0.02, True))]
+    cv = baseline_convergence(history, dense + [{"kind": "small_dense"}])
+    assert (cv["last"], cv["low"], cv["high"], cv["raised"], len(cv["dense"])) == (10, 0.75, 0.75, [], 2)
+    # a significant gain from more training alone is said; a short run's epochs show no plateau
+    gain = {"kind": "dense", "vs_baseline": {"delta": 0.01, "test": {"significant": True}}}
+    assert baseline_convergence(history, [gain])["raised"] == [gain]
+    assert baseline_convergence({"best_epoch": 3, "epochs": history["epochs"][:3]}, [])["last"] == 0
 
 
 def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins(tmp_path, quick_config):

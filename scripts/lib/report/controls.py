@@ -39,8 +39,9 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
         if is_dense_control(r):
             e = experiments[r["name"]]
             ft = {**settings["prune"]["finetune"], **e.get("finetune", {})}
+            # against the baseline too: more training with nothing removed tests whether it had converged
             out.append({"kind": "dense", "row": r, "epochs": finetune_epochs(settings, e), "steps": e["steps"],
-                        "lr": ft["lr"], "distill": e.get("distill"),
+                        "lr": ft["lr"], "distill": e.get("distill"), "vs_baseline": _compared(r, rows[0], correct),
                         **_compared(r, by_name.get(e.get("control_of")), correct)})
         elif r["name"] in small:
             entry = small[r["name"]]
@@ -48,6 +49,21 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
                         "lr": settings["train"]["lr"], "distill": None, "width": histories[r["name"]]["width"],
                         **_compared(r, by_name.get(entry["matches"]), correct)})
     return out
+
+
+def baseline_convergence(history: dict, controls: list[dict], last: int = 10) -> dict:
+    """Had the baseline converged? Its validation accuracy over its last `last` epochs (at most a
+    quarter of them: a short run's early epochs say nothing of a plateau), and each
+    dense fine-tune (more training, nothing removed) against it on the same test images.
+    `raised`: some dense fine-tune beat the baseline significantly, so that part of what a pruned
+    row recovers at that budget may be training the baseline lacked."""
+    epochs = history["epochs"]
+    tail = [e["val_accuracy"] for e in epochs[len(epochs) - min(last, len(epochs) // 4):]]
+    dense = [c for c in controls if c["kind"] == "dense"]
+    raised = [c for c in dense if c["vs_baseline"]["test"] and c["vs_baseline"]["test"]["significant"]
+              and c["vs_baseline"]["delta"] > 0]
+    return {"epochs": len(epochs), "last": len(tail), "low": min(tail, default=None), "high": max(tail, default=None),
+            "best_epoch": history["best_epoch"], "dense": dense, "raised": raised}
 
 
 def training_cell(c: dict) -> str:

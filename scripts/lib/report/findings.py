@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import finetune_epochs, prunable_settings, small_dense_by_name
 from scripts.lib.planning.registry import BASELINE, CHANNELS, STRATEGIES
-from scripts.lib.report.controls import control_findings, is_dense_control
+from scripts.lib.report.controls import baseline_convergence, control_findings, is_dense_control
 from scripts.lib.report.costs import (channel_speedups, deployment_options, file_size_paradox, hardware_gap,
                                       speedup_range)
 from scripts.lib.report.families import channel_rows, family, masked_rows
@@ -169,6 +169,7 @@ class Analysis:
     sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
     headline: list[dict]   # the abstract's findings
     controls: list[dict]   # models that remove nothing, each against the pruned model it controls
+    convergence: dict      # the baseline's last validation epochs and the dense fine-tunes against it
 
     @property
     def baseline(self) -> dict:
@@ -197,6 +198,7 @@ def analyse(run: Run) -> Analysis:
     # one pass measures no disagreement: then any measured speed-up counts
     gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
     speedups = channel_speedups(run.rows)
+    controls = control_findings(run.rows, run.settings, run.histories, run.correct)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
                     strategy=attach_tests(strategy_comparisons(run.rows, run.experiments),
                                           "importance", "random", run.correct),
@@ -206,7 +208,8 @@ def analyse(run: Run) -> Analysis:
                     options=option_comparisons(run.rows, run.experiments, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
                     headline=headline(schedule, gap, speedups, run.rows[0]),
-                    controls=control_findings(run.rows, run.settings, run.histories, run.correct))
+                    controls=controls,
+                    convergence=baseline_convergence(run.histories[BASELINE], controls))
 
 
 # --- the seed's four questions ---------------------------------------------------------------------------
