@@ -711,7 +711,7 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     assert converged.startswith("Dense, iterative schedule beat the baseline by **1.8 points** (93.0 % against 91.2 %")
     assert "; Dense, one fine-tune, distilled trailed the baseline by **8.2 points**" in converged
     assert [c["row"]["name"] for c in a.convergence["raised"]] == ["dense_it"]
-    assert "More training alone raised the baseline, so part of what a pruned model recovers" in converged
+    assert "More training with nothing removed raised the baseline, so part of what a pruned model recovers" in converged
     small_line = controls.split("Small dense, MACs of channels 50%, at width 0.4, ")[1]
     assert small_line.startswith(f"computes {by_name['small_ch']['macs'] / 1e6:.2f} M MACs per image")
     assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
