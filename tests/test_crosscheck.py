@@ -112,6 +112,14 @@ def test_a_model_without_predictions_fails(run):
     assert recount(rows, predictions)[1] == ["os_ch_50: no predictions file (predictions/os_ch_50.json)"]
 
 
+def test_a_tabled_int8_accuracy_without_its_per_image_results_fails(run):
+    # The table states an int8 accuracy: a predictions file without 'correct_int8' cannot check it.
+    _, rows, predictions = run
+    predictions["os_ch_50"] = {k: v for k, v in predictions["os_ch_50"].items() if k != "correct_int8"}
+    assert recount(rows, predictions)[1] == [
+        "os_ch_50: its predictions file has no ['correct_int8'] to recount the table's accuracy from"]
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda r: {**r, "name": "other"}, "not the predictions of model 'baseline'"),
     (lambda r: {**r, "correct_int8": r["correct_int8"][:-1]}, "'correct_int8' must be one '0' or '1' per test image"),

@@ -42,12 +42,12 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
             # against the baseline too: more training with nothing removed tests whether it had converged
             out.append({"kind": "dense", "row": r, "epochs": finetune_epochs(settings, e), "steps": e["steps"],
                         "lr": ft["lr"], "distill": e.get("distill"), "vs_baseline": _compared(r, rows[0], correct),
-                        **_compared(r, by_name.get(e.get("control_of")), correct)})
+                        **_compared(r, by_name[e["control_of"]] if "control_of" in e else None, correct)})
         elif r["name"] in small:
             entry = small[r["name"]]
             out.append({"kind": "small_dense", "row": r, "epochs": small_dense_epochs(settings, entry),
                         "lr": settings["train"]["lr"], "distill": None, "width": histories[r["name"]]["width"],
-                        **_compared(r, by_name.get(entry["matches"]), correct)})
+                        **_compared(r, by_name[entry["matches"]], correct)})
     return out
 
 
@@ -62,8 +62,9 @@ def baseline_convergence(history: dict, controls: list[dict], last: int = 10) ->
     dense = [c for c in controls if c["kind"] == "dense"]
     raised = [c for c in dense if c["vs_baseline"]["test"] and c["vs_baseline"]["test"]["significant"]
               and c["vs_baseline"]["delta"] > 0]
+    tested = all(c["vs_baseline"]["test"] for c in dense)  # "did not raise it" needs every test
     return {"epochs": len(epochs), "last": len(tail), "low": min(tail, default=None), "high": max(tail, default=None),
-            "best_epoch": history["best_epoch"], "dense": dense, "raised": raised}
+            "best_epoch": history["best_epoch"], "dense": dense, "raised": raised, "tested": tested}
 
 
 def training_cell(c: dict) -> str:

@@ -35,7 +35,9 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
     multiple of the baseline's over every setting timed (`low` and `high` with their settings);
     `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
-    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured."""
+    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured;
+    `faster_everywhere`: whether its least one does. `smaller`: whether gzip or the sparse export
+    stores it in less than the baseline's gzipped checkpoint."""
     masked = masked_rows(rows)
     if not masked:
         return None
@@ -52,6 +54,8 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
             "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
                         "threads": base["latency_threads"]},
             "time_range": times, "faster": span["high"]["speedup"] > 1 + noise,
+            "faster_everywhere": span["low"]["speedup"] > 1 + noise,
+            "smaller": sparsest["gzip_bytes"] < base["gzip_bytes"] or sparsest["sparse_fp32_ratio"] < 1,
             "latency_min": min(latencies), "latency_max": max(latencies)}
 
 

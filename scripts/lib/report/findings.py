@@ -31,9 +31,9 @@ def _find(rows, **match):
 
 
 def target_of(row: dict, experiments: dict) -> str | None:
-    """What a row's target is a share of: "macs", or None for the strategy's own unit (weights or
-    each layer's channels). The same number as a share of two things is two targets."""
-    return experiments.get(row["name"], {}).get("target")
+    """What a pruned row's target is a share of: "macs", or None for the strategy's own unit
+    (weights or each layer's channels). The same number as a share of two things is two targets."""
+    return experiments[row["name"]].get("target")
 
 
 # --- comparisons and their paired tests -------------------------------------------------------------
@@ -79,9 +79,10 @@ def strategy_comparisons(rows, experiments: dict) -> list[dict]:
 def plain_rows(rows, experiments: dict) -> list[dict]:
     """The pruned rows that use the shared fine-tune and prunable set: the schedule comparisons
     pair only these, so that an option never passes for a schedule's effect (the
-    dense controls, which prune nothing, are compared in scripts.lib.report.controls)."""
-    return [r for r in rows if not is_dense_control(r)
-            and not any(k in experiments.get(r["name"], {}) for k in RECOVERY_KEYS)]
+    dense controls, which prune nothing, are compared in scripts.lib.report.controls; the
+    baseline and the small dense nets prune nothing either)."""
+    return [r for r in rows if family(r) is not None and not is_dense_control(r)
+            and not any(k in experiments[r["name"]] for k in RECOVERY_KEYS)]
 
 
 def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
@@ -119,35 +120,45 @@ def option_comparisons(rows, experiments: dict, correct: dict) -> list[dict]:
 
     plain = {key(r): r for r in plain_rows(rows, experiments)}
     out = []
-    for r in rows:
-        options = [k for k in RECOVERY_KEYS if k in experiments.get(r["name"], {})]
-        twin = plain.get(key(r))
-        if options and twin:
+    for r in (r for r in rows if family(r) is not None):  # the baseline and small dense nets prune nothing
+        options = [k for k in RECOVERY_KEYS if k in experiments[r["name"]]]
+        twin = plain.get(key(r)) if options else None
+        if twin:
             out.append({"option": r, "plain": twin, "options": options, "delta": r["accuracy"] - twin["accuracy"]})
     return attach_tests(out, "option", "plain", correct)
 
 
 # --- the run's findings, once ----------------------------------------------------------------------------
 
-def fastest_channels(speedups: dict, base: dict) -> dict | None:
+def fastest_channels(speedups: dict, base: dict, noise: float) -> dict | None:
     """The channel-removed model with the largest speed-up in any setting timed, with the range of
-    its speed-ups over every setting (`range`: `low` and `high`, each with its setting)."""
+    its speed-ups over every setting (`range`: `low` and `high`, each with its setting); `faster`:
+    its best speed-up exceeds 1 + `noise` (as for the masked model: scripts.lib.report.costs.hardware_gap)."""
     if not speedups["rows"]:
         return None
     ranged = [{**c, "range": speedup_range(c["row"], base)} for c in speedups["rows"]]
-    return max(ranged, key=lambda c: c["range"]["high"]["speedup"])
+    best = max(ranged, key=lambda c: c["range"]["high"]["speedup"])
+    return {**best, "faster": best["range"]["high"]["speedup"] > 1 + noise}
 
 
-def headline(schedule_cmp, gap, speedups, base: dict) -> list[dict]:
+def headline_schedule(comparisons) -> dict | None:
+    """The schedule comparison the abstract, the conclusion and the first question report: at the
+    highest sparsity, masking before channels, the first in table order on a tie (never chosen
+    by its outcome)."""
+    pool = [c for c in comparisons if not c["channels"]] or comparisons
+    return max(pool, key=lambda c: c["sparsity"]) if pool else None
+
+
+def headline(schedule_cmp, gap, speedups, base: dict, noise: float) -> list[dict]:
     """The paper's headline results, each with its number: the schedule comparison at the
     highest sparsity, what masking buys, and what removing channels buys. A finding whose
     models are not in the matrix is left out."""
     out = []
-    if schedule_cmp:
-        out.append({"kind": "schedule", **max(schedule_cmp, key=lambda c: (c["sparsity"], c["delta"]))})
+    if c := headline_schedule(schedule_cmp):
+        out.append({"kind": "schedule", **c})
     if gap:
         out.append({"kind": "masking", **gap})
-    if best := fastest_channels(speedups, base):
+    if best := fastest_channels(speedups, base, noise):
         out.append({"kind": "channels", **best})
     return out
 
@@ -169,7 +180,14 @@ class Analysis:
     sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
     headline: list[dict]   # the abstract's findings
     controls: list[dict]   # models that remove nothing, each against the pruned model it controls
+    noise: float           # how far the timing passes disagree on a speed-up: smaller is no speed-up
     convergence: dict      # the baseline's last validation epochs and the dense fine-tunes against it
+
+    @property
+    def all_tested(self) -> bool:
+        """Whether every comparison the paper states has its paired test (per-image results of both models)."""
+        pairs = [*self.schedule, *self.strategy, *self.options, *self.chain[1:], *(c for c in self.controls if c["of"])]
+        return all(c["test"] for c in pairs)
 
     @property
     def baseline(self) -> dict:
@@ -195,8 +213,11 @@ class Analysis:
 def analyse(run: Run) -> Analysis:
     plain = plain_rows(run.rows, run.experiments)
     schedule = attach_tests(schedule_comparisons(plain, run.experiments), "iterative", "oneshot", run.correct)
+    for c in schedule:  # each schedule's fine-tune epochs in all: iterative ones fine-tune once per step
+        c["epochs"] = {k: finetune_epochs(run.settings, run.experiments[c[k]["name"]]) for k in ("iterative", "oneshot")}
     # one pass measures no disagreement: then any measured speed-up counts
-    gap = hardware_gap(run.rows, run.timing["agreement"].get("max_spread", 0.0))
+    noise = run.timing["agreement"].get("max_spread", 0.0)
+    gap = hardware_gap(run.rows, noise)
     speedups = channel_speedups(run.rows)
     controls = control_findings(run.rows, run.settings, run.histories, run.correct)
     return Analysis(rows=run.rows, masked=masked_rows(run.rows), schedule=schedule,
@@ -207,7 +228,7 @@ def analyse(run: Run) -> Analysis:
                     paradox=file_size_paradox(run.rows),
                     options=option_comparisons(run.rows, run.experiments, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
-                    headline=headline(schedule, gap, speedups, run.rows[0]),
+                    headline=headline(schedule, gap, speedups, run.rows[0], noise), noise=noise,
                     controls=controls,
                     convergence=baseline_convergence(run.histories[BASELINE], controls))
 
@@ -230,17 +251,14 @@ class Questions:
 
 
 def iterative_answer(run: Run, a: Analysis) -> dict | None:
-    masked_cmp = [c for c in a.schedule if not c["channels"]]
-    if not masked_cmp:
+    c = headline_schedule([c for c in a.schedule if not c["channels"]])  # the headline's, where it is masked
+    if c is None:
         return None
-    experiments = run.experiments
-    c = max(masked_cmp, key=lambda c: c["sparsity"])
     it, one = run.histories[c["iterative"]["name"]]["steps"], run.histories[c["oneshot"]["name"]]["steps"]
     return {**c, "baseline_val": run.histories[BASELINE]["best_val_accuracy"],
             "oneshot_pruned_val": one[0]["val_accuracy_pruned"],
             "iterative_pruned_val": [s["val_accuracy_pruned"] for s in it],
             "step_fraction": 1 - (1 - c["sparsity"]) ** (1 / len(it)),
-            "epochs": {k: finetune_epochs(run.settings, experiments.get(c[k]["name"], c[k])) for k in ("iterative", "oneshot")},
             "chain": a.chain, "best": max((x["row"] for x in a.chain), key=lambda r: r["accuracy"]) if a.chain else None}
 
 
@@ -271,7 +289,8 @@ def seed_questions(run: Run, a: Analysis) -> Questions:
     if a.gap:
         base_ort = next(o for o in a.deploy["options"] if o["row"] is a.baseline and o["runtime"] == "onnxruntime")
         speed = {**a.gap, "probe": a.probe[-1] if a.probe else None, "ort": base_ort, "threads": a.deploy["threads"],
-                 "channels": fastest_channels(a.channels, a.baseline)}
+                 "ort_faster": max(base_ort["speedup"].values()) > 1 + a.noise,
+                 "channels": fastest_channels(a.channels, a.baseline, a.noise)}
     if a.paradox:
         channels = channel_rows(run.rows)
         paradox = {**a.paradox, "smallest_channels": min(channels, key=lambda x: x["gzip_bytes"]) if channels else None}

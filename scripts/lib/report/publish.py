@@ -162,11 +162,11 @@ def readme_block(paper_dir) -> str:
         f"data: {summary['source']} `{summary['origin']}` (sha256 `{summary['sha256'][:12]}…`).",
         "",
         "Target: the share of the prunable weights zeroed (masking rows) or of the channels removed (channel "
-        "rows), in %; top-1 accuracy on the 10,000 test images, in %.",
+        f"rows), in %; top-1 accuracy on the {rows[0]['test_images']:,} test images, in %.",
         "",
         results_table(rows).markdown().rstrip(),
         "",
-        "Time per stage, summed over its jobs (two ran side by side on the 2 cores). Wall time: Snakemake's "
+        "Time per stage, summed over its jobs (which may have run side by side). Wall time: Snakemake's "
         "benchmark files, which time a job killed and resumed from its last start only, and a paused job with its "
         "pause; training epochs: the "
         "models' own per-epoch records, whole across resumes, each model's median epoch times its epochs (an "

@@ -71,6 +71,9 @@ def recount_row(row: dict, predictions: dict[str, dict]) -> dict:
     if name not in predictions:
         raise KeyError(f"{name}: no predictions file (predictions/{name}.json)")
     record = predictions[name]
+    unrecountable = [field for key, field in RECOUNTED.items() if row.get(key) is not None and record.get(field) is None]
+    if unrecountable:  # a tabled accuracy whose per-image results are missing is not checked: say so
+        raise KeyError(f"{name}: its predictions file has no {unrecountable} to recount the table's accuracy from")
     got = {key: share(record[field]) for key, field in RECOUNTED.items() if record.get(field) is not None}
     n = len(record["correct"])
     got["test_images"] = n
