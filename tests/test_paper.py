@@ -666,6 +666,20 @@ def test_the_method_states_the_baselines_last_validation_epochs(tmp_path, rows, 
     assert "is kept (38 of 40; over the last 10 epochs validation accuracy stayed between 80.0 % and 81.2 %)" in md
 
 
+@pytest.mark.parametrize("one_shot_cut", [0.30, 0.95])
+def test_the_first_answer_says_iterative_steps_start_less_damaged_only_when_measured(rows, quick_config, one_shot_cut):
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    inputs["histories"]["os_l1_90"]["steps"][0]["val_accuracy_pruned"] = one_shot_cut
+    context = context_of(rows, inputs)
+    q = context.questions.iterative
+    assert q["oneshot"]["name"] == "os_l1_90" and q["oneshot_pruned_val"] == one_shot_cut
+    worst = min(q["iterative_pruned_val"])
+    md = render_source(TEMPLATE, context)
+    answer = line_starting(md, "**1. Does iterative pruning beat one-shot, and why?**")
+    assert ("starts from a less damaged network" in answer) == (worst > one_shot_cut)
+    assert (f"no more than the one-shot cut's {pct(one_shot_cut)} %" in answer) == (worst <= one_shot_cut)
+
+
 def test_the_headline_schedule_comparison_is_chosen_by_its_sparsity_never_by_its_outcome():
     from scripts.lib.report.findings import headline_schedule
 
