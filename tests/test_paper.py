@@ -371,7 +371,7 @@ def test_seed_table_appears_only_with_seeds(tmp_path, rows, quick_config):
 
 def probe_claim(md: str) -> tuple[str, str]:
     """The probe paragraph's verdict over the whole model (faster or slower) and the ratio it shows."""
-    line = line_starting(md, "On the sparsest masked model")
+    line = line_starting(md, "On that model (")
     verdicts = [v for v, claim in (("faster", "beat the dense ones"), ("slower", "are slower")) if claim in line]
     (verdict,) = verdicts
     return verdict, re.search(r"whole model[^(]*\((\d+\.\d+)x", line).group(1)

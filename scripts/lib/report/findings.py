@@ -176,7 +176,7 @@ class Analysis:
     deploy: dict           # deployment options and picks
     paradox: dict | None   # the seed's way of saving against a plain state_dict
     options: list[dict]    # each row with recovery options against the plain row it modifies, with paired tests
-    probe: list[dict]      # dense against CSR products of the sparsest masked model (the timing job's probe)
+    probe: list[dict]      # dense against CSR products of the sparsest L1-pruned model (the timing job's probe)
     sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
     headline: list[dict]   # the abstract's findings
     controls: list[dict]   # models that remove nothing, each against the pruned model it controls

@@ -160,13 +160,14 @@ def deployment_table(deploy: dict) -> Table:
 
 
 def sparse_probe_table(probe: list[dict]) -> Table | None:
-    """Dense against CSR products of the sparsest masked model's pointwise convolutions."""
+    """Dense against CSR products of the pointwise convolutions of the sparsest L1-pruned model (the
+    timing job's probe: workflow/rules/common.smk, sparse_probe_checkpoint)."""
     if not probe:
         return None
     body = [[str(p["batch_size"]), str(p["threads"]), ms(p["dense_ms"]), ms(p["csr_ms"]),
              f"{ratio(p['dense_ms'] / p['csr_ms'])}x"] for p in probe]
     return Table(["Batch", "Threads", "Dense (ms)", "CSR (ms)", "CSR speed-up"], body, [True] * 5,
-                 "The pointwise (1x1) convolutions of the sparsest masked model as matrix products, summed over its "
+                 "The pointwise (1x1) convolutions of the sparsest L1-pruned model as matrix products, summed over its "
                  "layers: dense (torch.mm) against compressed sparse rows (torch.sparse.mm).")
 
 
