@@ -115,7 +115,7 @@ ALL_MODELS = MODELS + list(REPLICAS) + list(BASELINE_REPLICAS)
 # it takes every core. After it, the jobs that lead the longest chains of training, as a list
 # scheduler's longest-path-first heuristic does: a second baseline seed (60 epochs, then its
 # replicas' pruning) and the row a small dense net is matched to (its fine-tuning, the width
-# match, then the net's baseline-plus-row epochs). Every other job (at most 10 fine-tune epochs)
+# match, then the net's baseline-plus-row epochs). Every other job (at most 20 fine-tune epochs)
 # fills the other core. Started last, either chain would run alone for an hour or more with a
 # core idle.
 BASELINE_PRIORITY = 10
