@@ -247,16 +247,25 @@ def test_leaderboard_without_seeds_has_no_dots_and_no_legend(rows, drawn, tmp_pa
     assert not [c for c in ax.collections if isinstance(c, PathCollection)] and ax.get_legend() is None
 
 
+def test_every_model_of_a_large_study_has_a_colour_of_its_own():
+    colours = [figures.model_color(i) for i in range(60)]
+    assert len(set(colours)) == 60  # the published study has 30 models; tab20 alone repeated from the 21st
+    with pytest.raises(ValueError, match="at most 60 models"):
+        figures.model_color(60)
+
+
 # --- evolution ------------------------------------------------------------------------------
 
-def history(label: str, steps: int, drop: float) -> dict:
-    return {"label": label, "steps": [{"step": k, "val_accuracy": 0.9 - drop * k, "val_accuracy_pruned": 0.8 - drop * k,
-                                       "sparsity": 0.9 * (1 - 0.5 ** k)} for k in range(1, steps + 1)]}
+def history(label: str, steps: int, drop: float, strategy: str = "l1_unstructured") -> dict:
+    return {"label": label, "experiment": {"strategy": strategy},
+            "steps": [{"step": k, "val_accuracy": 0.9 - drop * k, "val_accuracy_pruned": 0.8 - drop * k,
+                       "sparsity": 0.9 * (1 - 0.5 ** k)} for k in range(1, steps + 1)]}
 
 
 def test_evolution_draws_both_accuracies_and_the_sparsity_of_every_step(drawn, tmp_path):
-    histories = [history("Iterative L1 90%", 3, 0.05), history("Iterative L2 30%", 2, 0.1)]
-    figures.plot_evolution(histories, tmp_path / "e.png")
+    histories = [history("Iterative L1 90%", 3, 0.05), history("Iterative L2 30%", 2, 0.1, "l2_structured")]
+    # a dense fine-tune along an iterative schedule prunes nothing: not drawn as pruning steps
+    figures.plot_evolution(histories + [history("Dense, iterative budget", 3, 0.0, "dense")], tmp_path / "e.png")
     fig = one(drawn)
     ax_acc, ax_sp = fig.axes
     assert ax_acc.get_title().startswith("Validation accuracy per step")
@@ -349,7 +358,7 @@ def test_every_registry_figure_draws_its_declared_inputs_into_pngs_of_its_size(t
     results = tmp_path / "results.json"
     results.write_text(json.dumps(rows))
     h = tmp_path / "h.json"
-    h.write_text(json.dumps({"steps": history("It", 3, 0.1)["steps"]}))
+    h.write_text(json.dumps({k: history("It", 3, 0.1)[k] for k in ("experiment", "steps")}))  # as a prune job writes
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(baseline_history()))
     ckpts = []

@@ -878,6 +878,11 @@ def test_the_main_table_picks_its_rows_by_the_stated_rule(tmp_path, quick_config
     # a strategy outside the registry's families (a control such as a dense fine-tune) is shown as such
     control = dict(rows[1], name="dense_ft", strategy="dense_finetune", target_sparsity=0.0)
     assert dict((r["name"], w) for r, w in main_rows([*rows, control], seed))["dense_ft"] == "control"
+    # of the dense fine-tunes (the registry's dense strategy), the most accurate, the one pruning must beat
+    dense = [dict(rows[1], name=f"dense_{k}", strategy="dense", target_sparsity=0.0, accuracy=acc)
+             for k, acc in enumerate((0.91, 0.93))]
+    picked = dict((r["name"], w) for r, w in main_rows([*rows, *dense], seed))
+    assert picked["dense_1"] == "most accurate dense control" and "dense_0" not in picked
     many = [(f"os_l1_{k}", f"L1 {k}", "l1_unstructured", "oneshot", 0.9, 1, 0.5, 0.1, 1.0) for k in range(20)]
     rows = results_rows(tmp_path / "many", MATRIX + many)
     with pytest.raises(ValueError, match="more than 15"):

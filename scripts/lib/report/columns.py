@@ -29,9 +29,11 @@ class Column:
 # Per-model tables of the paper: name -> caption. Their columns come from COLUMNS.
 TABLES = {
     "results": "Accuracy and compute of every model. Zeroed or removed: the share of the baseline's prunable "
-               "weights that are zero (masked models) or cut out with their channel (channel-removed models). "
-               "Target: a sparsity for masked models, a channel ratio for channel-removed ones. Interval: the "
-               "Wilson 95 % interval of the test accuracy over the test images.",
+               "weights that are zero (masked models) or cut out with their channel (channel-removed models); "
+               "for a small dense net, the share it does not have. Target: the share of the prunable weights to "
+               "zero (masked models), of each layer's channels to remove, or of the MACs to remove (rows that "
+               "target MACs); 0 for the controls. Interval: the Wilson 95 % interval of the test accuracy over "
+               "the test images.",
     "deployment": "What a model costs to store and run: parameters, checkpoint file raw and under gzip, its int8 ONNX "
                   "model's accuracy and gzip size, and the latency "
                   "of one forward pass in PyTorch eager (the table's batch size and thread count are given "

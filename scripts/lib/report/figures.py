@@ -29,9 +29,16 @@ TEXT_WIDTH = 6.5
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 8, "figure.titlesize": 9})
 
 
+# tab20, tab20b and tab20c: 60 distinct colours (the published study has 30 models; tab20 alone
+# gave the 21st model the baseline's colour).
+PALETTE = [*plt.cm.tab20.colors, *plt.cm.tab20b.colors, *plt.cm.tab20c.colors]
+
+
 def model_color(i: int):
-    """One colour per model for up to 20 models (tab20), so no two rows look alike."""
-    return plt.cm.tab20(i % 20)
+    """One colour per model, so that no two models look alike; more models than colours is an error."""
+    if i >= len(PALETTE):
+        raise ValueError(f"model {i + 1}: the figures tell at most {len(PALETTE)} models apart by colour")
+    return PALETTE[i]
 
 
 def vector_path(path) -> Path:
@@ -188,6 +195,8 @@ def plot_leaderboard(rows, out) -> None:
 
 
 def plot_evolution(histories, out) -> None:
+    # A dense fine-tune of an iterative schedule (a control) removes nothing: its steps are not pruning steps.
+    histories = [h for h in histories if STRATEGIES[h["experiment"]["strategy"]].family != DENSE]
     fig, (ax_acc, ax_sp) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
     for h in histories:
         steps = [s["step"] for s in h["steps"]]

@@ -52,7 +52,8 @@ def recovery_table(settings: dict, rows) -> Table | None:
         return None
     return Table(["Model", "Schedule", "Fine-tune epochs", "Peak lr", "Ranking", "Also dense", "BN recalibration",
                   "Distillation"], body, [False, False, True, True, False, False, False, False],
-                 "How the experiments that depart from the shared settings prune and recover.")
+                 "How the iterative and gradual experiments, and the one-shot ones that depart from the shared "
+                 "settings, prune and recover.")
 
 
 def ablation_table(chain: list[dict], histories: dict) -> Table | None:
@@ -206,10 +207,10 @@ def is_control(strategy: str) -> bool:
 
 def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
     """The main table's rows and why each is there, by one rule: the baseline; the seed study's
-    experiments; per family, the most accurate model at the family's most-run target (the target
-    with the most experiments, the higher on a tie); each random control at that target; and every
-    model of a strategy outside the registry's families (a control such as a dense fine-tune).
-    In table order; fails if the rule picks more than MAIN_ROWS."""
+    experiments; per family of pruning strategies, the most accurate model at the family's most-run
+    target (the target with the most experiments, the higher on a tie); each random control at that
+    target; every small dense net, and the most accurate dense fine-tune (the controls: every one
+    of them is in the controls table). In table order; fails if the rule picks more than MAIN_ROWS."""
     why = {rows[0]["name"]: "baseline"}
 
     def add(row, reason):
@@ -221,7 +222,9 @@ def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
     for r in rows[1:]:
         if family(r) is None:
             add(r, "control")
-    for fam in dict.fromkeys(family(r) for r in rows[1:] if family(r) is not None):
+    if dense := [r for r in rows[1:] if family(r) == DENSE]:  # the strongest: what pruning must beat
+        add(max(dense, key=lambda r: r["accuracy"]), "most accurate dense control")
+    for fam in dict.fromkeys(family(r) for r in rows[1:] if family(r) not in (None, DENSE)):
         members = [r for r in rows[1:] if family(r) == fam]
         targets = [r["target_sparsity"] for r in members]
         target = max(set(targets), key=lambda t: (targets.count(t), t))
@@ -256,15 +259,21 @@ def full_label(row: dict, chain: list[dict]) -> str:
 
 def main_table(rows, seed: dict, chain: list[dict]) -> Table:
     """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
+    picked = main_rows(rows, seed)
     body = [[full_label(r, chain), why, pct(r["removed_fraction"]), mega(r["macs"]), mb(r["gzip_bytes"]),
              pct(r["accuracy"]), interval(r["accuracy_ci"]),
              pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
-            for r, why in main_rows(rows, seed)]
+            for r, why in picked]
+    small = any(family(r) is None and r is not rows[0] for r, _ in picked)
+    dense = any(family(r) == DENSE for r, _ in picked)
+    controls = " and ".join(["the small dense nets"] * small + ["the most accurate dense fine-tune"] * dense)
     return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Accuracy (%)",
                   "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 6,
-                 "Main results: the baseline, the seed study's experiments, and per family of strategies the most "
-                 "accurate model at the target most experiments share, with its random control there (every model: "
-                 "the appendix). Zeroed or removed: the share of the baseline's prunable weights zero or cut out. "
+                 "Main results: the baseline, the seed study's experiments, "
+                 f"{'' if controls else 'and '}per family of strategies the most accurate model at the target most "
+                 f"experiments share, with its random control there{', and ' + controls if controls else ''} "
+                 "(every model: the appendix). Zeroed or removed: the share of the baseline's prunable weights zero "
+                 f"or cut out{' (a small dense net: the share it does not have)' if small else ''}. "
                  "Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
 
 

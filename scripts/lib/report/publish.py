@@ -161,8 +161,8 @@ def readme_block(paper_dir) -> str:
         f"{hw['cpu']} ({hw['cores']} cores), torch {v['torch']}, torchvision {v['torchvision']}; "
         f"data: {summary['source']} `{summary['origin']}` (sha256 `{summary['sha256'][:12]}…`).",
         "",
-        "Target: the share of the prunable weights zeroed (masking rows) or of the channels removed (channel "
-        f"rows), in %; top-1 accuracy on the {rows[0]['test_images']:,} test images, in %.",
+        "Target: the share of the prunable weights zeroed (masking rows), of each layer's channels removed "
+        f"(channel rows) or of the MACs removed (rows that target MACs), in %; top-1 accuracy on the {rows[0]['test_images']:,} test images, in %.",
         "",
         results_table(rows).markdown().rstrip(),
         "",
