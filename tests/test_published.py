@@ -19,6 +19,16 @@ def test_the_committed_paper_rebuilds_byte_for_byte(capsys):
     assert main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
 
 
+def test_the_committed_paper_reads_as_text_with_no_template_artefacts():
+    """Sentences a template joined without a space (a block tag ate the line break), a word left
+    in parentheses for a plural, a raw template tag: none in the paper a reader opens."""
+    import re
+
+    md = (PAPER / "paper.md").read_text()
+    assert not re.findall(r".{30}[a-z%)]\.[A-Z].{10}", md)
+    assert not re.search(r"\w\((s|es)\)", md) and "{{" not in md and "{%" not in md
+
+
 def test_the_readme_shows_the_committed_numbers():
     assert main(["readme", str(PAPER), str(ROOT / "README.md"), "--check"]) == 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from scripts.lib.planning.config import PUBLISHED_PRESET, training_bill
+from scripts.lib.planning.config import PUBLISHED_PRESET, load_schema, training_bill
 from scripts.lib.planning.registry import BASELINE, FIGURES
 from scripts.lib.report.findings import Analysis, Questions, analyse, seed_questions
 from scripts.lib.report.inputs import Run, epoch_seconds
@@ -38,6 +38,7 @@ class Study:
     stages: list[dict]          # wall time per stage
     epoch_minutes: float        # the training epochs of the tabled models, by their own records
     machine: dict               # the machine that timed the models (cpu, cores, simd, gpu)
+    gradual_share: float        # the share of a gradual fine-tune over which the masks grow (the schema's default)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def describe(run: Run) -> Study:
                  bill=training_bill(s), timing=run.timing, baseline_best_epoch=run.histories[BASELINE]["best_epoch"],
                  onnx_max_diff=max(r["onnx_max_abs_diff"] for r in run.rows), stages=run.stages,
                  epoch_minutes=sum(epoch_seconds(h) for h in run.histories.values()) / 60,
-                 machine=measuring_machine(run.timing, run.provenance))
+                 machine=measuring_machine(run.timing, run.provenance),
+                 gradual_share=load_schema()["properties"]["experiments"]["items"]["properties"]["pruning_share"]["default"])
 
 
 def measuring_machine(latency: dict, provenance: dict) -> dict:

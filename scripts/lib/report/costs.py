@@ -129,5 +129,10 @@ def deployment_options(rows, small_dense: set) -> dict:
                             "eligible": accuracy >= base["accuracy"] - DEPLOY_TOLERANCE})
     eligible = [o for o in options if o["eligible"]]  # the baseline in PyTorch always is
     picks = {b: min(eligible, key=lambda o: o["latency"][b]) for b in batches}
+    # what the runtime gives alone (the dense baseline in it) and what the model adds on top
+    runtime_only = {o["runtime"]: o for o in options if o["kind"] == "baseline"}
+    for o in options:
+        o["runtime_gain"] = runtime_only[o["runtime"]]["speedup"]
+        o["model_gain"] = {b: runtime_only[o["runtime"]]["latency"][b] / o["latency"][b] for b in batches}
     return {"threads": threads, "batches": batches, "options": options, "picks": picks,
             "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}

@@ -250,6 +250,35 @@ class Questions:
         return any((self.iterative, self.structured, self.speed, self.paradox))
 
 
+def equal_budget_oneshot(row: dict, run: Run) -> dict | None:
+    """The one-shot row that gives `row`'s strategy and target the same fine-tune epochs at the same
+    peak learning rate, and changes nothing else (no recovery option but its fine-tune): the
+    comparison that tells a schedule from its budget. None where the matrix has no such row."""
+    def ft(r):
+        e = run.experiments[r["name"]]
+        return finetune_epochs(run.settings, e), {**run.settings["prune"]["finetune"], **e.get("finetune", {})}["lr"]
+
+    for r in run.rows:
+        if (family(r) is not None and r["schedule"] == "oneshot" and r["strategy"] == row["strategy"]
+                and r["target_sparsity"] == row["target_sparsity"]
+                and target_of(r, run.experiments) == target_of(row, run.experiments)
+                and set(run.experiments[r["name"]]) & set(RECOVERY_KEYS) <= {"finetune"} and ft(r) == ft(row)):
+            return r
+    return None
+
+
+def equal_budget_comparisons(run: Run, rows: list[dict]) -> list[dict]:
+    """Each of `rows` (an iterative or gradual row without recovery options but its fine-tune)
+    against its equal-budget one-shot row, with the exact McNemar test."""
+    out = []
+    for r in rows:
+        if set(run.experiments[r["name"]]) & set(RECOVERY_KEYS) <= {"finetune"} and (one := equal_budget_oneshot(r, run)):
+            out.append({"row": r, "oneshot": one, "delta": r["accuracy"] - one["accuracy"],
+                        "epochs": finetune_epochs(run.settings, run.experiments[r["name"]]),
+                        "test": paired_test_of(run.correct, r["name"], one["name"])})
+    return out
+
+
 def iterative_answer(run: Run, a: Analysis) -> dict | None:
     c = headline_schedule([c for c in a.schedule if not c["channels"]])  # the headline's, where it is masked
     if c is None:
@@ -259,7 +288,11 @@ def iterative_answer(run: Run, a: Analysis) -> dict | None:
             "oneshot_pruned_val": one[0]["val_accuracy_pruned"],
             "iterative_pruned_val": [s["val_accuracy_pruned"] for s in it],
             "step_fraction": 1 - (1 - c["sparsity"]) ** (1 / len(it)),
-            "chain": a.chain, "best": max((x["row"] for x in a.chain), key=lambda r: r["accuracy"]) if a.chain else None}
+            "chain": a.chain, "best": max((x["row"] for x in a.chain), key=lambda r: r["accuracy"]) if a.chain else None,
+            # the schedule against its budget: the iterative row, and each gradual row of the ablation
+            "equal_budget": (equal := equal_budget_comparisons(run, [c["iterative"]] + [
+                x["row"] for x in a.chain if x["row"]["schedule"] == "gradual"])),
+            "equal_iterative": next((e for e in equal if e["row"] is c["iterative"]), None)}
 
 
 def structured_answer(run: Run) -> dict | None:
@@ -279,6 +312,8 @@ def structured_answer(run: Run) -> dict | None:
             # the masked rows' logits are their biases, a constant: only the live rows' classes and
             # the class with the largest such bias can ever be predicted
             "most_classes": classes - masked + 1 if masked else classes,
+            # the cap explains the collapse only where the measured accuracy is within it
+            "within_cap": lo <= (classes - masked + 1 if masked else classes) / classes,
             "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
             "channels": channels, "widest": widest,
             "test": paired_test_of(run.correct, widest["name"], r["name"]) if widest else None}
