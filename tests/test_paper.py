@@ -459,10 +459,15 @@ def test_the_first_answer_compares_the_schedules_at_equal_budget(tmp_path, quick
     assert (eq["row"]["name"], eq["oneshot"]["name"], eq["epochs"]) == ("it_l1_90", "os_l1_90_ft", epochs)
     one = line_starting(questions_section(render_source(TEMPLATE, context)), "**1.")
     assert f"Given the same fine-tuning epochs at the same peak learning rate, Iterative L1 90% ({epochs} epochs) " in one
+    md = render_source(TEMPLATE, context)
+    conclusion = section_of(md, "## 7 Conclusion", "## References")
+    given = f"Given one-shot pruning the same {epochs} epochs at the same learning rate, "
     if eq["test"]["significant"]:
         assert oneshot_accuracy == 0.7000 and "The iterative schedule helped beyond its budget" in one
+        assert given + "the iterative schedule still kept more accuracy." in conclusion
     else:
         assert "does not tell the iterative schedule from one-shot pruning apart" in one
+        assert given + "the paired test does not tell the two schedules apart." in conclusion
 
 
 def test_the_masked_classifier_is_the_cause_only_when_the_accuracy_is_within_its_cap(tmp_path, quick_config):
@@ -814,10 +819,11 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
         row = table[1 + a.controls.index(c)]
         assert row[7] == points(c["row"]["accuracy"] - c["of"]["accuracy"])
         assert row[8] == p_value(c["test"]["p_value"]).removeprefix("p = ").removeprefix("p ")
-    controls = line_starting(md, "Dense, iterative schedule ")  # one paragraph, a sentence per control
+    # one paragraph, a sentence per control: the pruned row against its dense control trained alike
+    controls = line_starting(md, "Iterative L1 90% trailed its dense control trained alike (Dense, iterative schedule) by ")
     dense = controls.split(". ")[0]
-    assert f"{pct(by_name['dense_it']['accuracy'])} % against {pct(by_name['it_l1_90']['accuracy'])} %" in dense
-    assert re.search(r"p [=<] ", dense) and "Iterative L1 90%" in dense  # the row it controls, and its paired test
+    assert f"{pct(by_name['it_l1_90']['accuracy'])} % against {pct(by_name['dense_it']['accuracy'])} %" in dense
+    assert re.search(r"p [=<] ", dense)  # its paired test
     # the dense fine-tunes against the baseline itself: more training alone, a test of its convergence
     converged = controls.split("The dense fine-tunes also test whether the baseline had converged: ")[1]
     assert converged.startswith("Dense, iterative schedule beat the baseline by **1.8 points** (93.0 % against 91.2 %")
@@ -827,6 +833,14 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     small_line = controls.split("Small dense, MACs of channels 50%, at width 0.4, ")[1]
     assert small_line.startswith(f"computes {by_name['small_ch']['macs'] / 1e6:.2f} M MACs per image")
     assert "(+1.2 %; the widths on either side give 1.50 M and 1.60 M)" in small_line
+    # the conclusion weighs the channel-removed model against the network trained small (Liu et al. 2019)
+    conclusion = section_of(md, "## 7 Conclusion", "## References")
+    small = a.small_controls[0]
+    verdict = ("training small from scratch beat pruning at these MACs" if small["test"]["significant"] and small["delta"] > 0
+               else "pruning beat training small from scratch at these MACs" if small["test"]["significant"]
+               else "at these MACs the paired test does not tell pruning from training small apart")
+    assert f"Trained from scratch at about the same MACs, Small dense, MACs of channels 50% " in conclusion
+    assert verdict in conclusion
     assert "**Controls** remove nothing" in md and "Liu et al. (2019)" in md
     # each bold lead-in starts its own paragraph: the Method's Measurements had run on after the Controls
     assert not re.search(r"[^\s-](\n| )\*\*[A-Z][a-z ]+\.\*\* ", md)
@@ -933,7 +947,7 @@ def test_the_main_table_picks_its_rows_by_the_stated_rule(tmp_path, quick_config
 
 
 def test_an_ablation_step_is_named_with_the_steps_before_it_when_read_alone():
-    from scripts.lib.report.paper_tables import full_label
+    from scripts.lib.report.phrases import full_label
     chain = [{"row": {"name": n, "label": lab}} for n, lab in
              (("it", "Iterative L1 90%"), ("gr", "Gradual L1 90%"), ("glob", "+ global ranking"), ("kd", "+ distillation"))]
     assert full_label({"name": "kd", "label": "+ distillation"}, chain) == \

@@ -12,7 +12,7 @@ from __future__ import annotations
 from scripts.lib.planning.config import experiments_by_name, finetune_epochs, small_dense_by_name, small_dense_epochs
 from scripts.lib.planning.registry import DENSE, STRATEGIES
 from scripts.lib.report.formats import mega, pct, points
-from scripts.lib.report.phrases import p_value, plural
+from scripts.lib.report.phrases import full_label, p_value, plural
 from scripts.lib.report.stats import paired_test_of
 from scripts.lib.report.tables import Table
 
@@ -81,17 +81,17 @@ def p_cell(p: float) -> str:
     return p_value(p).removeprefix("p = ").removeprefix("p ")
 
 
-def controls_table(controls: list[dict]) -> Table | None:
+def controls_table(controls: list[dict], chain: list[dict]) -> Table | None:
     """Each control beside the pruned model it controls: training, MACs, accuracies, the test.
     Nine columns: twelve (kind, epochs, lr and distillation apart) squeezed their headers into
-    one another on the LaTeX page."""
+    one another on the LaTeX page. A controlled ablation step is named with the steps before it (`chain`)."""
     if not controls:
         return None
     body = []
     for c in controls:
         r, of = c["row"], c["of"]
         test = (p_cell(c["test"]["p_value"]) if c["test"] else "n/a") if of else ""
-        body.append([r["label"], training_cell(c), of["label"] if of else "none", mega(r["macs"]),
+        body.append([r["label"], training_cell(c), full_label(of, chain) if of else "none", mega(r["macs"]),
                      mega(of["macs"]) if of else "", pct(r["accuracy"]), pct(of["accuracy"]) if of else "",
                      points(c["delta"]) if of else "", test])
     return Table(["Control", "Training", "Controls", "MACs (M)", "Its MACs (M)", "Accuracy (%)", "Its accuracy (%)",

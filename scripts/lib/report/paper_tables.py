@@ -11,7 +11,7 @@ from scripts.lib.report.costs import latency_settings, timed_runtimes
 from scripts.lib.report.families import family
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis
 from scripts.lib.report.inputs import Run, epoch_seconds
-from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, deployable_phrase, p_value, plural, runtime_name
+from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, deployable_phrase, full_label, p_value, plural, runtime_name
 from scripts.lib.report.formats import interval, mb, mega, ms, pct, points, ratio, spread
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
@@ -243,20 +243,6 @@ def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
 FAMILY_WORDS = {CHANNELS: "channel removal", "masking": "masking"}
 
 
-def full_label(row: dict, chain: list[dict]) -> str:
-    """A row's label, read alone: an ablation step labelled by what it adds ("+ distillation")
-    is named with the steps before it, back to the first that names a model."""
-    names = [c["row"]["name"] for c in chain]
-    if not row["label"].startswith("+") or row["name"] not in names:
-        return row["label"]
-    parts = [row["label"]]
-    for c in reversed(chain[:names.index(row["name"])]):
-        parts.insert(0, c["row"]["label"])
-        if not c["row"]["label"].startswith("+"):
-            break
-    return " ".join(parts)
-
-
 def main_table(rows, seed: dict, chain: list[dict]) -> Table:
     """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
     picked = main_rows(rows, seed)
@@ -301,4 +287,5 @@ def paper_tables(run: Run, a: Analysis) -> Tables:
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
-                  probe=sparse_probe_table(a.probe), sweep=sparse_sweep_table(a.sweep), controls=controls_table(a.controls))
+                  probe=sparse_probe_table(a.probe), sweep=sparse_sweep_table(a.sweep),
+                  controls=controls_table(a.controls, a.chain))

@@ -123,7 +123,22 @@ def deployable_phrase(deploy: dict) -> str:
     return "the dense baseline and each channel-removed model"
 
 
+def full_label(row: dict, chain: list[dict]) -> str:
+    """A row's label, read alone: an ablation step labelled by what it adds ("+ distillation")
+    is named with the steps before it, back to the first that names a model."""
+    names = [c["row"]["name"] for c in chain]
+    if not row["label"].startswith("+") or row["name"] not in names:
+        return row["label"]
+    parts = [row["label"]]
+    for c in reversed(chain[:names.index(row["name"])]):
+        parts.insert(0, c["row"]["label"])
+        if not c["row"]["label"].startswith("+"):
+            break
+    return " ".join(parts)
+
+
 FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase,
            "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
            "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase,
-           "plural": plural, "deployable": deployable_phrase}
+           "plural": plural, "deployable": deployable_phrase,
+           "full_label": full_label}
