@@ -1033,3 +1033,15 @@ def test_the_int8_method_follows_the_settings(tmp_path, rows, quick_config):
         assert "QOperator format, per-channel signed 8-bit weights, unsigned 8-bit activations" in text
         assert "every convolution whose noise gain exceeds 40, with the layers that compute its input, kept in fp32" \
             in text
+
+
+def test_the_limitations_count_the_paired_tests_the_paper_reports(tmp_path, rows, quick_config):
+    # The fake run tests iterative against one-shot L1 at 90 %, L1 against random at 90 % and group-L2
+    # channels against random at 50 %: three pairs, each once however often the text names it.
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    assert [(c["iterative"]["name"], c["oneshot"]["name"]) for c in context.analysis.schedule] == [("it_l1_90", "os_l1_90")]
+    assert [(c["importance"]["name"], c["random"]["name"]) for c in context.analysis.strategy] == [
+        ("os_l1_90", "os_rnd_90"), ("os_ch_50", "os_rch_50")]
+    assert context.tests == 3 + len(context.analysis.options)
+    md = render_source(TEMPLATE, context)
+    assert f"The paper reports {context.tests} paired tests, each at the 5 % level" in md

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 from scripts.lib.planning.config import PUBLISHED_PRESET, load_schema, training_bill
 from scripts.lib.planning.registry import BASELINE, FIGURES
-from scripts.lib.report.findings import Analysis, Questions, analyse, seed_questions
+from scripts.lib.report.findings import Analysis, Questions, analyse, seed_questions, tests_reported
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.paper_tables import Tables, paper_tables
 from scripts.lib.report.phrases import data_phrase, momentum_phrase, weights_phrase
@@ -48,6 +48,7 @@ class Context:
     questions: Questions
     tables: Tables
     figures: dict[str, list[dict]]  # per paper section, its figures with their markdown
+    tests: int                      # distinct pairs of models the paper tests (findings.tests_reported)
 
     def variables(self) -> dict:
         """The template's names."""
@@ -91,5 +92,7 @@ def measuring_machine(latency: dict, provenance: dict) -> dict:
 
 def build_context(run: Run) -> Context:
     analysis = analyse(run)
-    return Context(study=describe(run), analysis=analysis, questions=seed_questions(run, analysis),
-                   tables=paper_tables(run, analysis), figures=figure_list(run.figures))
+    questions = seed_questions(run, analysis)
+    return Context(study=describe(run), analysis=analysis, questions=questions,
+                   tables=paper_tables(run, analysis), figures=figure_list(run.figures),
+                   tests=tests_reported(analysis, questions))

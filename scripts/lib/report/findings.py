@@ -319,6 +319,20 @@ def structured_answer(run: Run) -> dict | None:
             "test": paired_test_of(run.correct, widest["name"], r["name"]) if widest else None}
 
 
+def tests_reported(a: Analysis, q: Questions) -> int:
+    """How many distinct pairs of models the paper tests (each at the 5 % level, uncorrected)."""
+    chain = [x["row"] for x in a.chain]
+    pairs = [*((c["iterative"], c["oneshot"], c["test"]) for c in a.schedule),
+             *((c["importance"], c["random"], c["test"]) for c in a.strategy),
+             *((c["option"], c["plain"], c["test"]) for c in a.options),
+             *((chain[i - 1], x["row"], x["test"]) for i, x in enumerate(a.chain) if i),
+             *((c["row"], c["of"], c["test"]) for c in a.controls if c["of"]),
+             *((c["row"], a.baseline, c["vs_baseline"]["test"]) for c in a.convergence["dense"]),
+             *((e["row"], e["oneshot"], e["test"]) for e in (q.iterative or {}).get("equal_budget", [])),
+             *([(q.structured["widest"], q.structured["row"], q.structured["test"])] if q.structured else [])]
+    return len({frozenset((x["name"], y["name"])) for x, y, test in pairs if test})
+
+
 def seed_questions(run: Run, a: Analysis) -> Questions:
     speed = paradox = None
     if a.gap:
