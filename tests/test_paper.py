@@ -1045,3 +1045,20 @@ def test_the_limitations_count_the_paired_tests_the_paper_reports(tmp_path, rows
     assert context.tests == 3 + len(context.analysis.options)
     md = render_source(TEMPLATE, context)
     assert f"The paper reports {context.tests} paired tests, each at the 5 % level" in md
+
+
+def test_the_results_say_what_retraining_alone_moves_beside_the_paired_tests(tmp_path, rows, quick_config):
+    rows[2] |= {"seeds": [0, 1, 2], "seeds_run": 3, "accuracy_seeds": [0.50, 0.52, 0.55], "accuracy_mean": 0.5233,
+                "accuracy_std": 0.0252}
+    seeds = [rows[0]["accuracy"], rows[0]["accuracy"] - 0.011]
+    rows[0] |= {"seeds": [0, 1], "seeds_run": 2, "accuracy_seeds": seeds, "accuracy_mean": sum(seeds) / 2,
+                "accuracy_std": 0.0078}
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    spread = context.analysis.seed_spread
+    assert spread["widest"] is rows[2] and spread["baseline_range"] == pytest.approx(0.011)
+    md = render_source(TEMPLATE, context)
+    assert (f"retrained with other seeds, 1 model varied by up to 2.52 points of standard deviation ({rows[2]['label']}, "
+            "3 seeds), and the baseline's 2 seeds ended 1.1 points apart;") in md.replace("\u2019", "'")
+    rows[2].pop("seeds_run")
+    rows[0].pop("seeds_run")
+    assert context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"})).analysis.seed_spread is None

@@ -184,6 +184,18 @@ class Analysis:
     convergence: dict      # the baseline's last validation epochs and the dense fine-tunes against it
 
     @property
+    def seed_spread(self) -> dict | None:
+        """What retraining alone moves, which a paired test on one set of models does not see: the
+        replicated rows' largest seed-to-seed standard deviation, and the baseline's seeds' range."""
+        replicated = [r for r in self.rows[1:] if r.get("seeds_run", 1) > 1]  # the baseline's: its range
+        if not replicated:
+            return None
+        widest = max(replicated, key=lambda r: r["accuracy_std"])
+        base = self.baseline.get("accuracy_seeds")
+        return {"rows": replicated, "widest": widest,
+                "baseline_range": max(base) - min(base) if base and len(base) > 1 else None}
+
+    @property
     def all_tested(self) -> bool:
         """Whether every comparison the paper states has its paired test (per-image results of both models)."""
         pairs = [*self.schedule, *self.strategy, *self.options, *self.chain[1:], *(c for c in self.controls if c["of"])]
