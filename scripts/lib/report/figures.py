@@ -148,7 +148,7 @@ def plot_curves(rows, out) -> None:
     """Accuracy against sparsity per masking curve, against MACs per channel-removal curve."""
     # dense controls prune nothing: no target to draw a curve along
     groups = [g for g in curves(rows) if STRATEGIES[g[0]["strategy"]].family != DENSE]
-    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 3.0))
+    fig, (ax_sp, ax_macs) = plt.subplots(1, 2, figsize=(TEXT_WIDTH, 2.7))
     base = rows[0]
     for i, group in enumerate(groups):
         channels = STRATEGIES[group[0]["strategy"]].family == CHANNELS
@@ -239,7 +239,7 @@ FAMILY_NAMES = {"masking": "masked", CHANNELS: "channels removed", DENSE: "dense
 def plot_macs(rows, literature: list[dict], out) -> None:
     """Accuracy against MACs: every model, one colour per family (controls hollow-crossed), and
     the published reference points, open markers (same network) or dotted lines (other MACs)."""
-    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.4))
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH, 3.0))
     base = rows[0]
     families = list(dict.fromkeys(strategy_family(r) for r in rows[1:]))
     err = accuracy_error(rows)
@@ -277,7 +277,7 @@ def plot_macs(rows, literature: list[dict], out) -> None:
 
 def plot_training(histories, out) -> None:
     """Training and validation accuracy per epoch of each history given (the baseline's)."""
-    fig, ax = plt.subplots(figsize=(TEXT_WIDTH * FIGURES["training"].width, 2.6))
+    fig, ax = plt.subplots(figsize=(TEXT_WIDTH * FIGURES["training"].width, 2.3))
     for h in histories:
         epochs = [e["epoch"] for e in h["epochs"]]
         train, = ax.plot(epochs, [e["train_accuracy"] * 100 for e in h["epochs"]], "-", label="training batches")

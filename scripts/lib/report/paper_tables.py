@@ -70,7 +70,8 @@ def ablation_table(chain: list[dict], histories: dict) -> Table | None:
                      points(c["over_first"]) if i else "reference"])
     return Table(["Model", "Fine-tune epochs", "Fine-tune time (min)", "Accuracy (%)", "Change (points)",
                   "McNemar, change", "Over the first (points)"], body, [False, True, True, True, True, True, True],
-                 "Ablation at one budget: each row adds one ingredient to the row above it; the exact McNemar "
+                 "Ablation at one budget: each row changes the row above it as its label says (every setting: "
+                 "Appendix A); the exact McNemar "
                  "test compares each row with the row above on the same test images; fine-tune time is the model's "
                  "median epoch times its epochs.")
 
