@@ -93,3 +93,19 @@ def test_the_published_manuscripts_read_alike():
     rows = json.loads((ROOT / "paper" / "numbers" / "results.json").read_text())
     columns = table_columns("results")
     assert find_table(md, [c.header for c in columns], "paper.md") == [[cell(c, r) for c in columns] for r in rows]
+
+
+def test_a_label_beside_numbers_only_may_take_a_wider_column():
+    # The dash counts are pandoc's relative column widths: a model's long label beside numbers only
+    # takes up to MAX_LABEL_WIDTH (two lines, not four), beside another text column MAX_WIDTH.
+    from scripts.lib.report.tables import MAX_LABEL_WIDTH, MAX_WIDTH
+
+    label = "Iterative global L2 (71 % of MACs removed), rewound + distilled"
+
+    def dashes(table: str) -> list[int]:
+        sep = table.splitlines()[1]
+        return [cell.count("-") for cell in sep.strip("|").split("|")]
+
+    numbers_only = source([(label, "78.2", "1.75")], (False, True, True), ("Model", "Accuracy (%)", "MACs (M)"))
+    with_text = source([(label, "why", "78.2")], (False, False, True), ("Model", "Shown as", "Accuracy (%)"))
+    assert dashes(numbers_only)[0] == MAX_LABEL_WIDTH + 1 and dashes(with_text)[0] == MAX_WIDTH + 1

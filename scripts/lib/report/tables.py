@@ -14,6 +14,10 @@ from scripts.lib.report.columns import TABLES, cell, table_columns
 # A column's share of the page is its dash count's share (pandoc): long labels wrap beyond this
 # many characters, so that numbers and short texts keep their line.
 MAX_WIDTH = 28
+# A table of one label column beside numbers only (deployment, per-model tables): the label (a
+# model's, up to ~70 characters) may take more, two lines instead of four or five; numbers
+# never wrap, so nothing else is squeezed.
+MAX_LABEL_WIDTH = 40
 
 
 def word_width(word: str) -> int:
@@ -41,7 +45,9 @@ class Table:
         # column's padding: LaTeX cannot wrap a word, so a narrower column overflows into the next
         words = [max(word_width(word) for text in [h, *(r[i] for r in self.rows)] for word in (text.split() or [""]))
                  for i, h in enumerate(self.headers)]
-        widths = [max(min(max(w, 6), MAX_WIDTH), word + 4) for w, word in zip(widths, words)]
+        label_only = not self.numeric[0] and all(self.numeric[1:])
+        widths = [max(min(max(w, 6), MAX_LABEL_WIDTH if i == 0 and label_only else MAX_WIDTH), word + 4)
+                  for i, (w, word) in enumerate(zip(widths, words))]
 
         def line(cells):
             return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
