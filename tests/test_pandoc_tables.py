@@ -108,4 +108,4 @@ def test_a_label_beside_numbers_only_may_take_a_wider_column():
 
     numbers_only = source([(label, "78.2", "1.75")], (False, True, True), ("Model", "Accuracy (%)", "MACs (M)"))
     with_text = source([(label, "why", "78.2")], (False, False, True), ("Model", "Shown as", "Accuracy (%)"))
-    assert dashes(numbers_only)[0] == MAX_LABEL_WIDTH + 1 and dashes(with_text)[0] == MAX_WIDTH + 1
+    assert dashes(numbers_only)[0] == MAX_LABEL_WIDTH + 2 and dashes(with_text)[0] == MAX_WIDTH + 2  # w + 1, then "-"
