@@ -30,6 +30,11 @@ def _find(rows, **match):
     return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
 
 
+def recovery_options(row: dict, experiments: dict) -> list[str]:
+    """The RECOVERY_KEYS a pruned row's experiment sets, in RECOVERY_KEYS order."""
+    return [k for k in RECOVERY_KEYS if k in experiments[row["name"]]]
+
+
 def target_of(row: dict, experiments: dict) -> str | None:
     """What a pruned row's target is a share of: "macs", or None for the strategy's own unit
     (weights or each layer's channels). The same number as a share of two things is two targets."""
@@ -82,7 +87,7 @@ def plain_rows(rows, experiments: dict) -> list[dict]:
     dense controls, which prune nothing, are compared in scripts.lib.report.controls; the
     baseline and the small dense nets prune nothing either)."""
     return [r for r in rows if family(r) is not None and not is_dense_control(r)
-            and not any(k in experiments[r["name"]] for k in RECOVERY_KEYS)]
+            and not recovery_options(r, experiments)]
 
 
 def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[dict]:
@@ -121,7 +126,7 @@ def option_comparisons(rows, experiments: dict, correct: dict) -> list[dict]:
     plain = {key(r): r for r in plain_rows(rows, experiments)}
     out = []
     for r in (r for r in rows if family(r) is not None):  # the baseline and small dense nets prune nothing
-        options = [k for k in RECOVERY_KEYS if k in experiments[r["name"]]]
+        options = recovery_options(r, experiments)
         twin = plain.get(key(r)) if options else None
         if twin:
             out.append({"option": r, "plain": twin, "options": options, "delta": r["accuracy"] - twin["accuracy"]})
@@ -270,11 +275,12 @@ def equal_budget_oneshot(row: dict, run: Run) -> dict | None:
         e = run.experiments[r["name"]]
         return finetune_epochs(run.settings, e), {**run.settings["prune"]["finetune"], **e.get("finetune", {})}["lr"]
 
+    budget = ft(row)
     for r in run.rows:
         if (family(r) is not None and r["schedule"] == "oneshot" and r["strategy"] == row["strategy"]
                 and r["target_sparsity"] == row["target_sparsity"]
                 and target_of(r, run.experiments) == target_of(row, run.experiments)
-                and set(run.experiments[r["name"]]) & set(RECOVERY_KEYS) <= {"finetune"} and ft(r) == ft(row)):
+                and set(recovery_options(r, run.experiments)) <= {"finetune"} and ft(r) == budget):
             return r
     return None
 
@@ -284,7 +290,7 @@ def equal_budget_comparisons(run: Run, rows: list[dict]) -> list[dict]:
     against its equal-budget one-shot row, with the exact McNemar test."""
     out = []
     for r in rows:
-        if set(run.experiments[r["name"]]) & set(RECOVERY_KEYS) <= {"finetune"} and (one := equal_budget_oneshot(r, run)):
+        if set(recovery_options(r, run.experiments)) <= {"finetune"} and (one := equal_budget_oneshot(r, run)):
             out.append({"row": r, "oneshot": one, "delta": r["accuracy"] - one["accuracy"],
                         "epochs": finetune_epochs(run.settings, run.experiments[r["name"]]),
                         "test": paired_test_of(run.correct, r["name"], one["name"])})
@@ -320,12 +326,12 @@ def structured_answer(run: Run) -> dict | None:
     # the fewest MACs (a channel share and a MACs target are not comparable targets), the more accurate on a tie
     widest = min(channels, key=lambda x: (x["macs_ratio"], -x["accuracy"])) if channels else None
     masked = round(r["target_sparsity"] * classes) if in_set else 0
+    # the masked rows' logits are their biases, a constant: only the live rows' classes and
+    # the class with the largest such bias can ever be predicted
+    most = classes - masked + 1 if masked else classes
     return {"row": r, "classes": classes, "classifier_pruned": in_set, "class_rows_masked": masked,
-            # the masked rows' logits are their biases, a constant: only the live rows' classes and
-            # the class with the largest such bias can ever be predicted
-            "most_classes": classes - masked + 1 if masked else classes,
-            # the cap explains the collapse only where the measured accuracy is within it
-            "within_cap": lo <= (classes - masked + 1 if masked else classes) / classes,
+            "most_classes": most,
+            "within_cap": lo <= most / classes,  # the cap explains a collapse only within it
             "chance": 1 / classes, "chance_in_interval": lo <= 1 / classes <= hi,
             "channels": channels, "widest": widest,
             "test": paired_test_of(run.correct, widest["name"], r["name"]) if widest else None}
