@@ -12,7 +12,7 @@ from scripts.lib.report.families import family
 from scripts.lib.report.findings import RECOVERY_KEYS, Analysis
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.phrases import RUNTIME_SHORT_NAMES, deployable_phrase, full_label, p_value, plural, runtime_name
-from scripts.lib.report.formats import interval, mb, mega, ms, pct, points, ratio, spread
+from scripts.lib.report.formats import interval, interval_cell, mb, mega, ms, pct, points, ratio, spread
 from scripts.lib.report.results import grid_entry
 from scripts.lib.report.tables import Table, model_table
 
@@ -248,7 +248,7 @@ def main_table(rows, seed: dict, chain: list[dict]) -> Table:
     """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
     picked = main_rows(rows, seed)
     body = [[full_label(r, chain), why, pct(r["removed_fraction"]), mega(r["macs"]), mb(r["gzip_bytes"]),
-             pct(r["accuracy"]), interval(r["accuracy_ci"]),
+             pct(r["accuracy"]), interval_cell(r["accuracy_ci"]),
              pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
             for r, why in picked]
     small = any(family(r) is None and r is not rows[0] for r, _ in picked)
