@@ -1046,9 +1046,22 @@ def test_the_limitations_count_the_paired_tests_the_paper_reports(tmp_path, rows
     assert [(c["iterative"]["name"], c["oneshot"]["name"]) for c in context.analysis.schedule] == [("it_l1_90", "os_l1_90")]
     assert [(c["importance"]["name"], c["random"]["name"]) for c in context.analysis.strategy] == [
         ("os_l1_90", "os_rnd_90"), ("os_ch_50", "os_rch_50")]
-    assert context.tests == 3 + len(context.analysis.options)
+    tested = [c["test"] for c in [*context.analysis.schedule, *context.analysis.strategy, *context.analysis.options]]
+    assert context.tests["count"] == 3 + len(context.analysis.options) == len(tested)
+    assert context.tests["significant"] == sum(t["significant"] for t in tested)
     md = render_source(TEMPLATE, context)
-    assert f"The {context.tests} paired tests are each at the 5 % level, uncorrected" in md
+    assert f"The {context.tests['count']} paired tests are each at the 5 % level, uncorrected" in md
+    # the fake run's differences are large: Holm's correction keeps every one
+    assert max(t["p_value"] for t in tested if t["significant"]) < 0.05 / len(tested) and not context.tests["lost"]
+    assert f"Holm's correction over all {len(tested)} [@holm1979simple] keeps all {context.tests['significant']} significant " \
+           "differences." in md
+    # one it would not keep is named, with its p-value
+    weak = {**context.analysis.schedule[0]["test"], "p_value": 0.04}
+    lost = {**context.tests, "holm": context.tests["significant"] - 1,
+            "lost": [(context.analysis.schedule[0]["iterative"], context.analysis.schedule[0]["oneshot"], weak)]}
+    md = render_source(TEMPLATE, replace(context, tests=lost))
+    assert f"keeps {lost['holm']} of the {context.tests['significant']} significant differences; not kept: " \
+           "Iterative L1 90% against One-shot L1 90% (p = 0.04)." in md
 
 
 def test_the_results_say_what_retraining_alone_moves_beside_the_paired_tests(tmp_path, rows, quick_config):

@@ -1,7 +1,7 @@
 """Intervals and paired tests against values computed by hand or published."""
 import pytest
 
-from scripts.lib.report.stats import mcnemar_exact, paired_test, wilson_interval
+from scripts.lib.report.stats import holm, mcnemar_exact, paired_test, wilson_interval
 
 
 def test_wilson_interval_matches_known_values():
@@ -53,3 +53,11 @@ def test_paired_test_of_names_needs_both_models_per_image_results():
     correct = {"a": "1100", "b": "1010"}
     assert paired_test_of(correct, "a", "b") == paired_test("1100", "1010")
     assert paired_test_of(correct, "a", "missing") is None and paired_test_of(correct, "missing", "b") is None
+
+
+def test_holm_keeps_a_test_only_below_its_step_down_bound():
+    # sorted: 0.005 < 0.05/4 and 0.01 < 0.05/3 kept; 0.03 >= 0.05/2 stops the rest (0.04 too)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert holm([0.001, 0.011, 0.02, 0.04]) == [True] * 4  # each below its bound
+    assert holm([0.03, 0.03]) == [False, False]  # 0.03 >= 0.025: uncorrected both would pass
+    assert holm([]) == []

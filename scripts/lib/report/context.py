@@ -48,7 +48,7 @@ class Context:
     questions: Questions
     tables: Tables
     figures: dict[str, list[dict]]  # per paper section, its figures with their markdown
-    tests: int                      # distinct pairs of models the paper tests (findings.tests_reported)
+    tests: dict                     # the distinct pairs of models the paper tests, Holm (findings.tests_reported)
 
     def variables(self) -> dict:
         """The template's names."""

@@ -16,7 +16,7 @@ from scripts.lib.report.costs import (channel_speedups, deployment_options, file
                                       speedup_range)
 from scripts.lib.report.families import channel_rows, family, masked_rows
 from scripts.lib.report.inputs import Run
-from scripts.lib.report.stats import paired_test_of
+from scripts.lib.report.stats import holm, paired_test_of
 from scripts.lib.report.sweep import sweep_findings
 
 # Experiment keys that change how a row prunes or recovers beyond strategy, schedule, target and steps.
@@ -337,8 +337,10 @@ def structured_answer(run: Run) -> dict | None:
             "test": paired_test_of(run.correct, widest["name"], r["name"]) if widest else None}
 
 
-def tests_reported(a: Analysis, q: Questions) -> int:
-    """How many distinct pairs of models the paper tests (each at the 5 % level, uncorrected)."""
+def tests_reported(a: Analysis, q: Questions) -> dict:
+    """The distinct pairs of models the paper tests (each at the 5 % level, uncorrected, where
+    the text names it): how many, how many significant, and which of those Holm's correction
+    over all of them would not keep."""
     chain = [x["row"] for x in a.chain]
     pairs = [*((c["iterative"], c["oneshot"], c["test"]) for c in a.schedule),
              *((c["importance"], c["random"], c["test"]) for c in a.strategy),
@@ -348,7 +350,14 @@ def tests_reported(a: Analysis, q: Questions) -> int:
              *((c["row"], a.baseline, c["vs_baseline"]["test"]) for c in a.convergence["dense"]),
              *((e["row"], e["oneshot"], e["test"]) for e in (q.iterative or {}).get("equal_budget", [])),
              *([(q.structured["widest"], q.structured["row"], q.structured["test"])] if q.structured else [])]
-    return len({frozenset((x["name"], y["name"])) for x, y, test in pairs if test})
+    distinct = {}  # each pair once, where the text first names it
+    for x, y, t in pairs:
+        if t:
+            distinct.setdefault(frozenset((x["name"], y["name"])), (x, y, t))
+    distinct = list(distinct.values())
+    kept = holm([t["p_value"] for _, _, t in distinct])
+    return {"count": len(distinct), "significant": sum(t["significant"] for _, _, t in distinct),
+            "holm": sum(kept), "lost": [(x, y, t) for (x, y, t), k in zip(distinct, kept) if t["significant"] and not k]}
 
 
 def seed_questions(run: Run, a: Analysis) -> Questions:

@@ -4,6 +4,7 @@
 - Exact McNemar test (two-sided binomial test on the disagreeing images): two models
   judged on the same test images, b = images only the first gets right, c = only the
   second. Under "equally accurate", b ~ Binomial(b + c, 1/2).
+- Holm's step-down correction (Holm 1979) of a family of such tests.
 """
 from __future__ import annotations
 
@@ -52,3 +53,16 @@ def paired_test_of(correct: dict, first: str, second: str) -> dict | None:
     if first not in correct or second not in correct:
         return None
     return paired_test(correct[first], correct[second])
+
+
+def holm(p_values: list[float], alpha: float = ALPHA) -> list[bool]:
+    """Holm's step-down correction: which tests stay significant with the family-wise error
+    held at `alpha`, in the order given. The k-th smallest p-value (k from 0) must be below
+    alpha / (m - k), and every smaller one below its own bound."""
+    m = len(p_values)
+    keep = [False] * m
+    for rank, i in enumerate(sorted(range(m), key=lambda j: p_values[j])):
+        if p_values[i] >= alpha / (m - rank):
+            break
+        keep[i] = True
+    return keep
