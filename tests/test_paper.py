@@ -21,7 +21,7 @@ from scripts.lib.report.inputs import Run, epoch_seconds, stage_seconds
 from scripts.lib.report.manuscript import render, render_source
 from scripts.lib.report.pandoc_tables import read_tables
 from scripts.lib.report.phrases import by_points, compared, p_value, runtime_name
-from scripts.lib.report.stats import paired_test
+from scripts.lib.report.stats import paired_difference_interval, paired_test
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
 LATEX_TEMPLATE = ROOT / "paper" / "templates" / "paper.latex"
@@ -340,6 +340,15 @@ def test_a_comparison_states_its_direction_and_its_test(tmp_path, quick_config, 
     assert f"by **{by_points(it['delta'])} points**" in line and p_value(it["test"]["p_value"]) in line
     assert f"({pct(it['iterative']['accuracy'])} % against {pct(it['oneshot']['accuracy'])} %" in line
     assert "did not differ" not in line
+    # with the interval of the difference, iterative minus one-shot as the sentence states it,
+    # whichever way round the test paired them (reversed here: one-shot first)
+    a, b = inputs["correct"]["it_l1_90"], inputs["correct"]["os_l1_90"]
+    counts = [sum(1 for x, y in zip(a, b) if (x, y) == pair) for pair in (("1", "1"), ("1", "0"), ("0", "1"), ("0", "0"))]
+    low, high = paired_difference_interval(*counts)
+    assert low < it["delta"] < high and f"95 % CI {points(low)} to {points(high)}, p" in line
+    flipped = {**it, "test": paired_test(b, a)}
+    assert f"95 % CI {points(low)} to {points(high)}, p" in schedule_sentence(
+        render_source(TEMPLATE, replace(context, analysis=replace(context.analysis, schedule=[flipped]))), it)
     # the same two models made to agree on almost every image: no longer a supported difference
     near = dict(inputs["correct"])
     near["os_l1_90"] = near["it_l1_90"][:-3] + "000"

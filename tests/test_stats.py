@@ -1,7 +1,7 @@
 """Intervals and paired tests against values computed by hand or published."""
 import pytest
 
-from scripts.lib.report.stats import holm, mcnemar_exact, paired_test, wilson_interval
+from scripts.lib.report.stats import holm, mcnemar_exact, paired_difference_interval, paired_test, wilson_interval
 
 
 def test_wilson_interval_matches_known_values():
@@ -61,3 +61,23 @@ def test_holm_keeps_a_test_only_below_its_step_down_bound():
     assert holm([0.001, 0.011, 0.02, 0.04]) == [True] * 4  # each below its bound
     assert holm([0.03, 0.03]) == [False, False]  # 0.03 >= 0.025: uncorrected both would pass
     assert holm([]) == []
+
+
+def test_the_paired_difference_interval_is_newcombes():
+    import math
+
+    # many images: close to the Wald interval of paired proportions, (b - c) / n +- z sd
+    b, c, n = 600, 400, 10_000
+    wald = math.sqrt((b + c) - (b - c) ** 2 / n) / n * 1.959963984540054
+    low, high = paired_difference_interval(8_000, b, c, 1_000)
+    assert abs(low - (0.02 - wald)) < 1e-4 and abs(high - (0.02 + wald)) < 1e-4
+    # the models swapped: the interval negated; more disagreement, a wider interval
+    assert paired_difference_interval(8_000, c, b, 1_000) == (-high, -low)
+    wide = paired_difference_interval(7_000, b + 500, c + 500, 1_000)
+    assert wide[1] - wide[0] > high - low
+    # models that agree on every image: an interval around 0 narrower than a point
+    same = paired_difference_interval(9_000, 0, 0, 1_000)
+    assert same[0] < 0 < same[1] and same[1] - same[0] < 0.001
+    # few images: asymmetric about the difference, and within [-1, 1] where Wald's is not
+    low, high = paired_difference_interval(12, 9, 2, 4)
+    assert -1 <= low < 7 / 27 < high <= 1 and high - 7 / 27 != 7 / 27 - low

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scripts.lib.data.mirror import JPEG_MIRROR_COMMIT, JPEG_MIRROR_REPO
 from scripts.lib.planning.registry import SCHEDULES, STRATEGIES
-from scripts.lib.report.formats import FORMATS
+from scripts.lib.report.formats import FORMATS, points
 
 RUNTIME_NAMES = {"pytorch": "PyTorch eager", "onnxruntime": "ONNX Runtime", "onnxruntime_int8": "ONNX Runtime int8"}
 # In a table header, where "ONNX Runtime" would be hyphenated across three lines (the caption says ORT).
@@ -90,6 +90,16 @@ def p_value(p: float) -> str:
     return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
 
 
+def difference_ci(test: dict, delta: float) -> str:
+    """A paired test's 95 % interval of the difference, in points, oriented as `delta` (the
+    accuracy difference the sentence states: the test may have paired the models the other
+    way round): '95 % CI +1.4 to +2.6'."""
+    low, high = test["difference_ci"]
+    if abs(test["difference"] + delta) < abs(test["difference"] - delta):
+        low, high = -high, -low
+    return f"95 % CI {points(low)} to {points(high)}"
+
+
 # What a recovery option (an experiment key of scripts.lib.report.findings.RECOVERY_KEYS) adds, in words.
 OPTION_PHRASES = {"finetune": "a fine-tune of its own", "scope": "one global ranking", "exclude": "layers kept dense",
                   "recalibrate_bn": "batch-norm recalibration", "distill": "distillation",
@@ -137,7 +147,7 @@ def full_label(row: dict, chain: list[dict]) -> str:
     return " ".join(parts)
 
 
-FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "strategy": strategy_phrase,
+FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "difference_ci": difference_ci, "strategy": strategy_phrase,
            "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
            "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase,
            "plural": plural, "deployable": deployable_phrase,

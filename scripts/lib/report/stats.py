@@ -4,6 +4,9 @@
 - Exact McNemar test (two-sided binomial test on the disagreeing images): two models
   judged on the same test images, b = images only the first gets right, c = only the
   second. Under "equally accurate", b ~ Binomial(b + c, 1/2).
+- Newcombe's interval of the difference of two such accuracies (paired: the same images;
+  Newcombe 1998, method 10, the square-and-add of two Wilson intervals with the models'
+  correlation).
 - Holm's step-down correction (Holm 1979) of a family of such tests.
 """
 from __future__ import annotations
@@ -43,8 +46,29 @@ def paired_test(correct_a: str, correct_b: str) -> dict:
         raise ValueError("the two models were judged on different numbers of test images")
     only_a = sum(1 for a, b in zip(correct_a, correct_b) if a == "1" and b == "0")
     only_b = sum(1 for a, b in zip(correct_a, correct_b) if b == "1" and a == "0")
+    both = sum(1 for a, b in zip(correct_a, correct_b) if a == b == "1")
     p = mcnemar_exact(only_a, only_b)
-    return {"only_first": only_a, "only_second": only_b, "p_value": p, "significant": p < ALPHA}
+    return {"only_first": only_a, "only_second": only_b, "p_value": p, "significant": p < ALPHA,
+            "difference": (only_a - only_b) / len(correct_a),
+            "difference_ci": paired_difference_interval(both, only_a, only_b, len(correct_a) - both - only_a - only_b)}
+
+
+def paired_difference_interval(both: int, only_first: int, only_second: int, neither: int,
+                               z: float = Z95) -> tuple[float, float]:
+    """95 % interval of accuracy(first) - accuracy(second), judged on the same images: each
+    accuracy's Wilson interval, combined (square and add) with the continuity-corrected phi
+    correlation of the two models' right answers (Newcombe 1998, method 10)."""
+    n = both + only_first + only_second + neither
+    p1, p2 = (both + only_first) / n, (both + only_second) / n
+    (l1, u1), (l2, u2) = wilson_interval(both + only_first, n, z), wilson_interval(both + only_second, n, z)
+    margins = (both + only_first) * (only_second + neither) * (both + only_second) * (only_first + neither)
+    cross = both * neither - only_first * only_second
+    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0)
+    phi = corrected / math.sqrt(margins) if margins else 0.0
+    d = p1 - p2
+    low = d - math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    high = d + math.sqrt(max(0.0, (p2 - l2) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1) + (u1 - p1) ** 2))
+    return max(-1.0, low), min(1.0, high)
 
 
 def paired_test_of(correct: dict, first: str, second: str) -> dict | None:
