@@ -535,7 +535,8 @@ def test_ablation_recovery_and_paired_tests_reach_the_paper(tiny_run):
     (gradual,) = [r for r in recovery if r[0] == "Gradual L1 60%"]
     assert gradual[4:6] == ["global", "features.0.0"]
     assert "exact McNemar test on the same test images" in md
-    assert re.search(r"(%|points), p [=<] ", md)  # a p-value per comparison, significant or not
+    # a p-value per comparison, significant or not, after the interval of its difference
+    assert re.search(r"(%|points), 95 % CI [-+][\d.]+ to [-+][\d.]+, p (=|below) ", md)
     correct = json.loads(Path(config["results_dir"], "predictions", "gr_l1_60.json").read_text())["correct"]
     assert correct.count("1") == round(result_row(config, "gr_l1_60")["accuracy"] * len(correct))
     state = torch.load(Path(config["results_dir"], "models", "gr_l1_60.pt"), weights_only=True)["state_dict"]
