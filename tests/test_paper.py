@@ -340,19 +340,21 @@ def test_a_comparison_states_its_direction_and_its_test(tmp_path, quick_config, 
     assert f"by **{by_points(it['delta'])} points**" in line and p_value(it["test"]["p_value"]) in line
     assert f"({pct(it['iterative']['accuracy'])} % against {pct(it['oneshot']['accuracy'])} %" in line
     assert "did not differ" not in line
-    # with the interval of the difference, iterative minus one-shot as the sentence states it,
-    # whichever way round the test paired them (reversed here: one-shot first)
+    # with the interval of the difference, iterative minus one-shot as the sentence states it
     a, b = inputs["correct"]["it_l1_90"], inputs["correct"]["os_l1_90"]
     counts = [sum(1 for x, y in zip(a, b) if (x, y) == pair) for pair in (("1", "1"), ("1", "0"), ("0", "1"), ("0", "0"))]
     low, high = paired_difference_interval(*counts)
     assert low < it["delta"] < high and f"95 % CI {points(low)} to {points(high)}, p" in line
+    # a test paired the other way round would print the interval of the opposite difference: an error
     flipped = {**it, "test": paired_test(b, a)}
-    assert f"95 % CI {points(low)} to {points(high)}, p" in schedule_sentence(
-        render_source(TEMPLATE, replace(context, analysis=replace(context.analysis, schedule=[flipped]))), it)
+    with pytest.raises(ValueError, match="the sentence's first model first"):
+        render_source(TEMPLATE, replace(context, analysis=replace(context.analysis, schedule=[flipped])))
     # the same two models made to agree on almost every image: no longer a supported difference
     near = dict(inputs["correct"])
     near["os_l1_90"] = near["it_l1_90"][:-3] + "000"
-    context = context_of(rows, {**inputs, "correct": near})
+    near_rows = [{**r, "accuracy": near[r["name"]].count("1") / len(near[r["name"]])} if r["name"] == "os_l1_90" else r
+                 for r in rows]  # the row's accuracy as its per-image results give it
+    context = context_of(near_rows, {**inputs, "correct": near})
     (it,) = [c for c in context.analysis.schedule if c["iterative"]["name"] == "it_l1_90"]
     assert not it["test"]["significant"]
     line = schedule_sentence(render_source(TEMPLATE, context), it)
@@ -1095,6 +1097,8 @@ def test_the_first_answer_sums_up_the_ablation_by_its_tests(tmp_path, rows, quic
     context = context_of(rows, paper_inputs(rows, settings))
     steps = context.questions.iterative["chain"][1:]
     moved = [x for x in steps if x["test"]["significant"]]
+    # each step's test pairs it with the row before, in that order: its difference is the step's change
+    assert all(x["test"]["difference"] == pytest.approx(x["delta"], abs=1e-12) for x in steps)
     text = questions_section(render_source(TEMPLATE, context))
     one = text[text.index("**1."):].split("\n\n")[0]  # the answer's paragraph
     listed = ", ".join(f'"{x["row"]["label"]}" {points(x["delta"])} points' for x in moved)

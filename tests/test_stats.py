@@ -30,8 +30,11 @@ def test_paired_test_counts_the_disagreements():
     assert (t["only_first"], t["only_second"]) == (3, 1)
     assert t["p_value"] == pytest.approx(mcnemar_exact(3, 1)) and not t["significant"]
     assert paired_test("1" * 30 + "0" * 10, "0" * 40)["significant"]
+    assert t["difference"] == pytest.approx((3 - 1) / 6)
     with pytest.raises(ValueError):
         paired_test(a, b[:-1])
+    with pytest.raises(ValueError, match="'0' and '1'"):
+        paired_test("1101", "1x01")
 
 
 def test_the_same_accuracy_change_is_significant_or_not_by_its_disagreements():

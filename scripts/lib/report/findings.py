@@ -100,7 +100,7 @@ def attach_tests(comparisons, first: str, second: str, correct: dict) -> list[di
 
 def ablation_chain(rows, settings: dict, experiments: dict, correct: dict | None = None) -> list[dict]:
     """The config's ablation rows in order, each with its change over the row before (and that
-    change's exact McNemar test) and over the first; empty with fewer than two rows."""
+    change's exact McNemar test, the row first) and over the first; empty with fewer than two rows."""
     by_name = {r["name"]: r for r in rows}
     chain = [by_name[n] for n in settings.get("ablation", []) if n in by_name]
     if len(chain) < 2:
@@ -109,7 +109,7 @@ def ablation_chain(rows, settings: dict, experiments: dict, correct: dict | None
     out = []
     for i, r in enumerate(chain):
         prev = chain[i - 1] if i else None
-        test = paired_test_of(correct, prev["name"], r["name"]) if prev else None
+        test = paired_test_of(correct, r["name"], prev["name"]) if prev else None
         out.append({"row": r, "epochs": finetune_epochs(settings, experiments[r["name"]]),
                     "delta": r["accuracy"] - prev["accuracy"] if prev else None,
                     "over_first": r["accuracy"] - chain[0]["accuracy"], "test": test})
@@ -345,7 +345,7 @@ def tests_reported(a: Analysis, q: Questions) -> dict:
     pairs = [*((c["iterative"], c["oneshot"], c["test"]) for c in a.schedule),
              *((c["importance"], c["random"], c["test"]) for c in a.strategy),
              *((c["option"], c["plain"], c["test"]) for c in a.options),
-             *((chain[i - 1], x["row"], x["test"]) for i, x in enumerate(a.chain) if i),
+             *((x["row"], chain[i - 1], x["test"]) for i, x in enumerate(a.chain) if i),
              *((c["row"], c["of"], c["test"]) for c in a.controls if c["of"]),
              *((c["row"], a.baseline, c["vs_baseline"]["test"]) for c in a.convergence["dense"]),
              *((e["row"], e["oneshot"], e["test"]) for e in (q.iterative or {}).get("equal_budget", [])),

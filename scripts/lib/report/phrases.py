@@ -91,12 +91,13 @@ def p_value(p: float) -> str:
 
 
 def difference_ci(test: dict, delta: float) -> str:
-    """A paired test's 95 % interval of the difference, in points, oriented as `delta` (the
-    accuracy difference the sentence states: the test may have paired the models the other
-    way round): '95 % CI +1.4 to +2.6'."""
+    """A paired test's 95 % interval of the difference, in points: '95 % CI +1.4 to +2.6'.
+    `delta` is the accuracy difference the sentence states; the test must pair the models in the
+    sentence's order (first minus second), so that the interval reads as the sentence does."""
+    if abs(test["difference"] - delta) > 1e-9:
+        raise ValueError(f"the paired test's difference ({test['difference']:+.6f}) is not the sentence's "
+                         f"({delta:+.6f}): make the test with the sentence's first model first")
     low, high = test["difference_ci"]
-    if abs(test["difference"] + delta) < abs(test["difference"] - delta):
-        low, high = -high, -low
     return f"95 % CI {points(low)} to {points(high)}"
 
 

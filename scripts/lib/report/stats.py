@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 Z95 = 1.959963984540054  # two-sided 95 % quantile of the standard normal
 ALPHA = 0.05             # significance level of the paper's statements
@@ -44,13 +45,14 @@ def paired_test(correct_a: str, correct_b: str) -> dict:
     string of '1' (right) and '0' (wrong) in test-set order."""
     if len(correct_a) != len(correct_b):
         raise ValueError("the two models were judged on different numbers of test images")
-    only_a = sum(1 for a, b in zip(correct_a, correct_b) if a == "1" and b == "0")
-    only_b = sum(1 for a, b in zip(correct_a, correct_b) if b == "1" and a == "0")
-    both = sum(1 for a, b in zip(correct_a, correct_b) if a == b == "1")
+    cells = Counter(zip(correct_a, correct_b))  # (first right?, second right?) -> images
+    if set(cells) - {("0", "0"), ("0", "1"), ("1", "0"), ("1", "1")}:
+        raise ValueError("per-image correctness must be a string of '0' and '1'")
+    both, only_a, only_b, neither = cells["1", "1"], cells["1", "0"], cells["0", "1"], cells["0", "0"]
     p = mcnemar_exact(only_a, only_b)
     return {"only_first": only_a, "only_second": only_b, "p_value": p, "significant": p < ALPHA,
             "difference": (only_a - only_b) / len(correct_a),
-            "difference_ci": paired_difference_interval(both, only_a, only_b, len(correct_a) - both - only_a - only_b)}
+            "difference_ci": paired_difference_interval(both, only_a, only_b, neither)}
 
 
 def paired_difference_interval(both: int, only_first: int, only_second: int, neither: int,
