@@ -109,10 +109,13 @@ def experiments(matrix=MATRIX) -> list[dict]:
             for n, label, s, sch, t, steps, *_ in matrix]
 
 
-def results_rows(folder: Path, matrix=MATRIX, predictions: Path | None = None) -> list[dict]:
+def results_rows(folder: Path, matrix=MATRIX, predictions: Path | None = None,
+                 table: list[dict] | None = None, seed: int = 0) -> list[dict]:
     """Write one metrics file per model and aggregate them as the workflow does. With
     `predictions`, also each model's per-image predictions there (predictions/<model>.json, as
-    the evaluate job writes them), its accuracies being the exact shares they count."""
+    the evaluate job writes them), its accuracies being the exact shares they count. `table`:
+    the rows of a config's results job (seed replicas included) the matrix's models stand for,
+    in the same order; by default the matrix's own experiments."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []
     for i, (n, _, strategy, _, _, _, acc, kept, scale) in enumerate(matrix):
@@ -127,7 +130,7 @@ def results_rows(folder: Path, matrix=MATRIX, predictions: Path | None = None) -
         path = folder / f"{n}.json"
         path.write_text(json.dumps(m))
         files.append(path)
-    return aggregate(files, experiments(matrix), latency_file(matrix))
+    return aggregate(files, experiments(matrix) if table is None else table, latency_file(matrix), seed)
 
 
 SETTINGS_OVERRIDES = {"preset": "test"}

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from fake_results import fake_history, latency_file, metrics, paper_inputs  # noqa: E402
+from fake_results import fake_history, latency_file, paper_inputs, results_rows  # noqa: E402
 from scripts.lib.planning.config import validate_config  # noqa: E402
 from scripts.lib.planning.jobs import results_job  # noqa: E402
 from scripts.lib.planning.registry import BASELINE, FIGURES  # noqa: E402
@@ -33,7 +33,6 @@ from scripts.lib.report.context import build_context  # noqa: E402
 from scripts.lib.report.inputs import Run  # noqa: E402
 from scripts.lib.report.manuscript import render  # noqa: E402
 from scripts.lib.report.recount import read_predictions  # noqa: E402
-from fake_results import spread_flags  # noqa: E402
 
 TEMPLATES = ROOT / "paper" / "templates"
 
@@ -64,26 +63,13 @@ def kept(e: dict) -> float:
 
 def write_inputs(config: dict, folder: Path) -> Run:
     """Fake metrics and predictions for every model of the config's results table, aggregated by the real code."""
-    from scripts.lib.report.results import aggregate
-
     job = results_job(config)
-    matrix, files = [], []
-    for i, e in enumerate(job.rows):
+    matrix = []
+    for e in job.rows:
         acc = invented_accuracy(e) + (0.002 * e.get("seed", 0) if e.get("replica_of") or e.get("seed") else 0)
-        strategy = e.get("strategy", "none")
-        m = metrics(e["name"], strategy, acc, kept(e), 0.6 if kept(e) < 0.6 else 1.0)
-        n = m["test_images"]
-        correct = spread_flags(n, round(acc * n), i)
-        m["accuracy"] = correct.count("1") / n
-        (folder / "predictions").mkdir(parents=True, exist_ok=True)
-        (folder / "predictions" / f"{e['name']}.json").write_text(json.dumps(
-            {"name": e["name"], "test_labels_sha256": "5" * 64, "correct": correct,
-             "correct_int8": spread_flags(n, round(m["accuracy_int8"] * n), i)}))
-        path = folder / f"{e['name']}.json"
-        path.write_text(json.dumps(m))
-        files.append(path)
-        matrix.append((e["name"], None, strategy, None, None, None, acc, kept(e), 0.6 if kept(e) < 0.6 else 1.0))
-    rows = aggregate(files, job.rows, latency_file(matrix), job.seed)
+        share = kept(e)
+        matrix.append((e["name"], None, e.get("strategy", "none"), None, None, None, acc, share, 0.6 if share < 0.6 else 1.0))
+    rows = results_rows(folder, matrix, folder / "predictions", job.rows, job.seed)
     inputs = paper_inputs(rows, config)
     inputs["timing"] = latency_file(matrix)
     inputs["correct"] = {n: p["correct"] for n, p in read_predictions(sorted((folder / "predictions").glob("*.json"))).items()}
