@@ -23,6 +23,8 @@ from scripts.lib.models.network import build_model, save_checkpoint
 from scripts.lib.planning.matrix import curves
 from scripts.lib.planning.registry import BASELINE, FIGURES
 from scripts.lib.report import figures
+from scripts.lib.report.captions import FIGURE_CAPTIONS
+from scripts.lib.report.context import figure_list
 from scripts.lib.report.figures import draw, pareto_front
 from scripts.lib.report.results import fold_replicas
 from scripts.lib.report.results import grid_entry
@@ -339,6 +341,13 @@ def test_kernels_draw_every_model_in_one_figure_one_tile_per_filter_on_one_colou
 
 # --- the registry: every figure, through draw(), to a PNG -----------------------------------
 
+def test_the_paper_and_the_report_caption_each_figure_from_the_report_code():
+    """Captions live with the drawing code (scripts/lib/report/captions.py): one per registry figure."""
+    listed = [item for items in figure_list({n: f"figures/{n}.png" for n in FIGURES}).values() for item in items]
+    assert {item["name"]: item["caption"] for item in listed} == FIGURE_CAPTIONS
+    assert all(f"![{item['caption']}](figures/{item['name']})" in item["markdown"] for item in listed)
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == PNG and data[12:16] == b"IHDR", path
@@ -416,6 +425,11 @@ def test_macs_draws_every_model_at_its_macs_and_each_quoted_point_as_published(t
     labels = [t.get_text() for legend in ax.findobj(matplotlib.legend.Legend) for t in legend.get_texts()]
     for p in literature:  # each quoted point is marked as published and names its source
         assert f"published: {p['label']} ({p['source']})" in labels
+    # as the caption says: the baseline a star, random-ranking controls crosses, every other model a circle
+    markers = {c.get_label(): c.lines[0].get_marker() for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    assert markers.pop(rows[0]["label"]) == "*"
+    assert {label: "x" if label.endswith(", random control") else "o" for label in markers} == markers
+    assert sum(label.endswith(", random control") for label in markers) == 2  # the matrix's two random strategies
     control = dict(rows[1], name="dense_ft", strategy="dense_finetune", macs=rows[0]["macs"])
     figures.plot_macs([*rows, control], literature, tmp_path / "c.png")  # a strategy outside the registry
     labels = [t.get_text() for legend in drawn[tmp_path / "c.png"].axes[0].findobj(matplotlib.legend.Legend)

@@ -12,6 +12,7 @@ from conftest import ROOT
 from fake_results import MATRIX, paper_inputs, results_rows
 from fake_results import experiments as fake_experiments
 from scripts.lib.planning.registry import FIGURES, Figure
+from scripts.lib.report.captions import FIGURE_CAPTIONS
 from scripts.lib.report.columns import COLUMNS
 from scripts.lib.report.context import build_context
 from scripts.lib.report.costs import channel_speedups
@@ -190,7 +191,8 @@ def test_paper_renders_without_a_family_of_strategies(tmp_path, quick_config, fa
 def test_a_column_and_a_figure_added_through_the_registries_reach_both_manuscripts(
         tmp_path, rows, quick_config, monkeypatch):
     monkeypatch.setitem(COLUMNS, "nonzero_params", replace(COLUMNS["nonzero_params"], tables=("results",)))
-    monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "Where the zeros are.", "results", "results"))
+    monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "unused", "results", "results"))
+    monkeypatch.setitem(FIGURE_CAPTIONS, "sparsity_hist", "Where the zeros are.")
     md, tex = render_both(tmp_path, rows, quick_config)
     for tables in (read_tables(md, "markdown"), read_tables(tex, "latex")):
         (results,) = [t for t in tables if t[0][0] == "Model" and "Target (%)" in t[0]]

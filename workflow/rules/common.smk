@@ -48,6 +48,7 @@ from scripts.lib.planning.config import (
 from scripts.lib.planning import jobs
 from scripts.lib.planning.matrix import baseline_of
 from scripts.lib.planning.codehash import code_label
+from scripts.lib.report.captions import figure_caption
 from scripts.lib.mobilenet import IMAGENET_WEIGHTS_FILE
 from scripts.lib.planning.registry import (
     BASELINE,

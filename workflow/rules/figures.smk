@@ -1,6 +1,7 @@
 # Stage 5: figures, one rule per entry of the figure registry (scripts/lib/planning/registry.py
 # FIGURES), each drawn by plot_<name> of scripts/lib/report/figures.py from results files only.
-# A new figure is a function and a registry entry; its rule comes from this loop.
+# A new figure is a function, a registry entry and a caption (scripts/lib/report/captions.py);
+# its rule comes from this loop.
 
 
 for figure in FIGURES.values():
@@ -22,7 +23,7 @@ for figure in FIGURES.values():
             ENVIRONMENT
         params:
             job=jobs.figure_job(config, figure.name, LITERATURE).to_json(),
-            caption=figure.caption,  # the report's caption (workflow/report/figure.rst)
+            caption=figure_caption(figure.name),  # the report's caption (workflow/report/figure.rst)
             inputs=figure_arguments,
             pngs=figure_pngs(figure),
             code=code_hash("scripts.figures"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 from scripts.lib.planning.config import PUBLISHED_PRESET, load_schema, training_bill
 from scripts.lib.planning.registry import BASELINE, FIGURES
+from scripts.lib.report.captions import figure_caption
 from scripts.lib.report.findings import Analysis, Questions, analyse, seed_questions, tests_reported
 from scripts.lib.report.inputs import Run, epoch_seconds
 from scripts.lib.report.paper_tables import Tables, paper_tables
@@ -60,7 +61,7 @@ def figure_list(figures: dict) -> dict[str, list[dict]]:
     out = {}
     for name, fig in FIGURES.items():
         out.setdefault(fig.section, []).append(
-            {"name": name, "path": figures[name], "caption": fig.caption, "width": fig.width})
+            {"name": name, "path": figures[name], "caption": figure_caption(name), "width": fig.width})
     for item in (i for items in out.values() for i in items):
         size = f"{{width={round(item['width'] * 100)}%}}" if item["width"] < 1 else ""
         # Linked without its extension: pandoc gives paper.md the PNG (manuscript.PANDOC_MD), and
