@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 from conftest import ROOT
-from fake_results import MATRIX, paper_inputs, results_rows
+from fake_results import MATRIX, PARAMS, PRUNABLE, paper_inputs, results_rows
 from fake_results import experiments as fake_experiments
 from scripts.lib.planning.registry import FIGURES, Figure
 from scripts.lib.report.captions import FIGURE_CAPTIONS
@@ -519,6 +519,14 @@ def test_the_memory_format_is_stated_when_provenance_records_it(tmp_path, rows, 
     for text in (md.read_text(), tex.read_text()):
         (line,) = [line for line in text.splitlines() if "Memory format" in line]
         assert "channels last" in line  # the recorded format, in words
+
+
+def test_counts_of_images_and_parameters_read_with_thousands_separators(tmp_path, rows, quick_config):
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    inputs["data"] = {**inputs["data"], "train": 45000, "val": 5000, "test": 10000}
+    md = render_source(TEMPLATE, context_of(rows, inputs))
+    assert "45,000 training images, 5,000 held out for validation and 10,000 test images" in md
+    assert f"{PRUNABLE:,} of the model’s {PARAMS:,} parameters" in md.replace("'", "’")
 
 
 def test_the_paper_names_the_machine_that_timed_the_models(tmp_path, rows, quick_config):

@@ -9,7 +9,7 @@ from conftest import ROOT
 from scripts.lib.planning.config import load_schema
 from scripts.lib.planning.registry import CHANNELS, DENSE, FIGURES, MASKING, SCHEDULES, STRATEGIES, strategies_of
 from scripts.lib.report.columns import COLUMNS, DETAIL_FIELDS, TABLES, check_registered, table_columns
-from scripts.lib.report.formats import mb, mega, ms, pct, points, ratio
+from scripts.lib.report.formats import count, mb, mega, ms, pct, points, ratio
 
 
 def test_the_schema_takes_strategies_and_schedules_from_the_registries():
@@ -59,6 +59,7 @@ def test_every_seed_row_is_an_experiment_with_the_seed_settings(base_config):
 def test_number_formats():
     assert (pct(0.93214), points(0.0123), points(-0.004), points(-0.0001), mb(8_531_234), ms(0.2345), ms(12.34),
             ratio(3.7634), mega(2_236_682)) == ("93.2", "+1.2", "-0.4", "+0.0", "8.53", "0.23", "12.3", "3.76", "2.24")
+    assert (count(10_000), count(2_236_682), count(500)) == ("10,000", "2,236,682", "500")
 
 
 def test_every_paper_table_has_columns_in_registry_order():

@@ -59,10 +59,15 @@ def interval_cell(bounds) -> str:
     return f"{pct(low)}\u2013{pct(high)}"
 
 
+def count(n: int) -> str:
+    """A whole number with thousands separators: 45000 -> '45,000'."""
+    return f"{n:,}"
+
+
 def text(value) -> str:
     return str(value)
 
 
 # The templates' number filters (a table cell's own formats are the column registry's).
 FORMATS = {"spread": spread, "pct": pct, "points": points, "mb": mb, "ms": ms, "ratio": ratio, "mega": mega,
-           "interval": interval}
+           "interval": interval, "count": count}
