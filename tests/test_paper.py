@@ -15,7 +15,7 @@ from scripts.lib.planning.registry import FIGURES, Figure
 from scripts.lib.report.captions import FIGURE_CAPTIONS
 from scripts.lib.report.columns import COLUMNS
 from scripts.lib.report.context import build_context
-from scripts.lib.report.costs import channel_speedups
+from scripts.lib.report.costs import channel_speedups, speed_verdict
 from scripts.lib.report.findings import schedule_comparisons, strategy_comparisons
 from scripts.lib.report.formats import interval, pct, points, ratio, spread
 from scripts.lib.report.inputs import Run, epoch_seconds, stage_seconds
@@ -922,6 +922,17 @@ def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins
     shown = "the dense baseline, each channel-removed model and each small dense net trained from scratch"
     assert f"what can be deployed: {shown} (the controls of Section 4.1)" in md
     assert f"Deployment options on {deploy['threads']} thread" in md and f"thread: {shown}, its time" in md.replace("threads:", "thread:")
+
+
+def test_int8_against_fp32_is_faster_or_slower_only_beyond_the_timing_passes_disagreement(rows, quick_config):
+    same = "as fast within the timing passes' disagreement"
+    assert [speed_verdict(s, 0.1) for s in (1.2, 1.05, 0.95, 0.8)] == ["faster", same, same, "slower"]
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    int8 = context.analysis.deploy["int8"]
+    assert list(int8) == context.analysis.deploy["batches"]
+    assert all(q["verdict"] == speed_verdict(1 / q["ratio"], context.analysis.noise) for q in int8.values())
+    line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"), "- **int8 against fp32**")
+    assert ", ".join(f"{ratio(q['ratio'])}x the fp32 time at batch {n} ({q['verdict']})" for n, q in int8.items()) in line
 
 
 def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):

@@ -14,6 +14,20 @@ RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxrunti
 DEPLOY_TOLERANCE = 0.015
 
 
+def faster(speedup: float, noise: float) -> bool:
+    """The paper's one rule for "faster": a speed-up (the other's time / this one's) above
+    1 + `noise`, how far the timing passes disagree on a speed-up, so that a difference the
+    repetition does not reproduce is not called speed."""
+    return speedup > 1 + noise
+
+
+def speed_verdict(speedup: float, noise: float) -> str:
+    """'faster', 'slower', or neither beyond the timing passes' disagreement, in words."""
+    if faster(speedup, noise):
+        return "faster"
+    return "slower" if faster(1 / speedup, noise) else "as fast within the timing passes' disagreement"
+
+
 def speedups(row: dict, base: dict) -> list[dict]:
     """The row's speed-up over the baseline (baseline latency / row latency, same runtime, batch
     size and thread count) in every setting of the baseline's latency grid."""
@@ -53,8 +67,8 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
             "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
                         "threads": base["latency_threads"]},
-            "time_range": times, "faster": span["high"]["speedup"] > 1 + noise,
-            "faster_everywhere": span["low"]["speedup"] > 1 + noise,
+            "time_range": times, "faster": faster(span["high"]["speedup"], noise),
+            "faster_everywhere": faster(span["low"]["speedup"], noise),
             "smaller": sparsest["gzip_bytes"] < base["gzip_bytes"] or sparsest["sparse_fp32_ratio"] < 1,
             "latency_min": min(latencies), "latency_max": max(latencies)}
 
@@ -103,13 +117,15 @@ def channel_speedups(rows) -> dict:
     return {"threads": threads, "settings": settings, "rows": body}
 
 
-def deployment_options(rows, small_dense: set) -> dict:
+def deployment_options(rows, small_dense: set, noise: float = 0.0) -> dict:
     """The dense baseline, every channel-removed model and every small dense net trained from scratch
     (`small_dense`: their names) in each runtime: accuracy, latency at each batch size on the most
     threads, and the speed-up over the seed's path (the dense model in PyTorch eager). Each option's
     `kind`: "baseline", "pruned" or "small_dense". `picks`: per batch size, the fastest option within
     DEPLOY_TOLERANCE of the baseline's accuracy. The small dense nets compete because a deployment
-    needs the fastest accurate network, however it was made (Liu et al., ICLR 2019)."""
+    needs the fastest accurate network, however it was made (Liu et al., ICLR 2019). `int8`: per
+    batch size, the dense baseline's int8 time over its fp32 time in ONNX Runtime and the verdict
+    (speed_verdict with `noise`); None where int8 was not timed."""
     base = rows[0]
     threads = max(t for _, t in latency_settings(base))
     batches = sorted({b for b, _ in latency_settings(base)})
@@ -134,5 +150,10 @@ def deployment_options(rows, small_dense: set) -> dict:
     for o in options:
         o["runtime_gain"] = runtime_only[o["runtime"]]["speedup"]
         o["model_gain"] = {b: runtime_only[o["runtime"]]["latency"][b] / o["latency"][b] for b in batches}
-    return {"threads": threads, "batches": batches, "options": options, "picks": picks,
+    int8 = None
+    if {"onnxruntime", "onnxruntime_int8"} <= set(runtime_only):
+        fp32, q = runtime_only["onnxruntime"], runtime_only["onnxruntime_int8"]
+        int8 = {b: {"ratio": q["latency"][b] / fp32["latency"][b],
+                    "verdict": speed_verdict(fp32["latency"][b] / q["latency"][b], noise)} for b in batches}
+    return {"threads": threads, "batches": batches, "options": options, "picks": picks, "int8": int8,
             "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}

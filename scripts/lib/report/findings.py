@@ -12,7 +12,7 @@ from scripts.lib.mobilenet import CLASSIFIER
 from scripts.lib.planning.config import finetune_epochs, prunable_settings, small_dense_by_name
 from scripts.lib.planning.registry import BASELINE, CHANNELS, STRATEGIES
 from scripts.lib.report.controls import baseline_convergence, control_findings, is_dense_control
-from scripts.lib.report.costs import (channel_speedups, deployment_options, file_size_paradox, hardware_gap,
+from scripts.lib.report.costs import (channel_speedups, deployment_options, faster, file_size_paradox, hardware_gap,
                                       speedup_range)
 from scripts.lib.report.families import channel_rows, family, masked_rows
 from scripts.lib.report.inputs import Run
@@ -143,7 +143,7 @@ def fastest_channels(speedups: dict, base: dict, noise: float) -> dict | None:
         return None
     ranged = [{**c, "range": speedup_range(c["row"], base)} for c in speedups["rows"]]
     best = max(ranged, key=lambda c: c["range"]["high"]["speedup"])
-    return {**best, "faster": best["range"]["high"]["speedup"] > 1 + noise}
+    return {**best, "faster": faster(best["range"]["high"]["speedup"], noise)}
 
 
 def headline_schedule(comparisons) -> dict | None:
@@ -241,7 +241,7 @@ def analyse(run: Run) -> Analysis:
                     strategy=attach_tests(strategy_comparisons(run.rows, run.experiments),
                                           "importance", "random", run.correct),
                     chain=ablation_chain(run.rows, run.settings, run.experiments, run.correct), gap=gap, channels=speedups,
-                    deploy=deployment_options(run.rows, set(small_dense_by_name(run.settings))),
+                    deploy=deployment_options(run.rows, set(small_dense_by_name(run.settings)), noise),
                     paradox=file_size_paradox(run.rows),
                     options=option_comparisons(run.rows, run.experiments, run.correct),
                     probe=run.timing.get("sparse_probe", []), sweep=sweep_findings(run.timing.get("sparse_sweep")),
@@ -365,7 +365,7 @@ def seed_questions(run: Run, a: Analysis) -> Questions:
     if a.gap:
         base_ort = next(o for o in a.deploy["options"] if o["row"] is a.baseline and o["runtime"] == "onnxruntime")
         speed = {**a.gap, "probe": a.probe[-1] if a.probe else None, "ort": base_ort, "threads": a.deploy["threads"],
-                 "ort_faster": max(base_ort["speedup"].values()) > 1 + a.noise,
+                 "ort_faster": faster(max(base_ort["speedup"].values()), a.noise),
                  "channels": fastest_channels(a.channels, a.baseline, a.noise)}
     if a.paradox:
         channels = channel_rows(run.rows)
