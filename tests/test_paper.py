@@ -992,11 +992,12 @@ def test_an_ablation_step_is_named_with_the_steps_before_it_when_read_alone():
     assert full_label({"name": "x", "label": "+ y"}, chain) == "+ y"  # not in the chain: as labelled
 
 
-def test_plurals_follow_the_count():
-    from scripts.lib.report.phrases import plural
+def test_plurals_follow_the_count_and_small_counts_read_as_words():
+    from scripts.lib.report.phrases import plural, words
     assert [plural(1, "epoch"), plural(2, "epoch"), plural(0.5, "epoch"), plural(1.0, "epoch")] == \
         ["1 epoch", "2 epochs", "0.5 epochs", "1 epoch"]
     assert plural(3, "pass", "passes") == "3 passes" and plural(1, "pass", "passes") == "1 pass"
+    assert [words(0), words(2), words(10), words(11)] == ["zero", "two", "ten", "11"]
 
 
 def test_no_template_artefacts_and_numbered_sections(tmp_path, rows, quick_config):

@@ -583,7 +583,7 @@ def test_a_second_seed_trains_another_model_and_folds_into_its_row(tiny_run):
     bill = config["train"]["epochs"]
     assert f"{2 * bill} for the baseline ({bill} for each of its 2 seeds)" in md
     baseline = result_row(config, "baseline")
-    assert (f"**2 baselines.** Every model of the main tables starts from the baseline of seed 0; trained again "
+    assert (f"**Two baselines.** Every model of the main tables starts from the baseline of seed 0; trained again "
             f"with seed 1, the baseline reached {baseline['accuracy_seeds'][1] * 100:.1f} % (seed 0: "
             f"{baseline['accuracy'] * 100:.1f} %)") in md  # Limitations
 

@@ -77,6 +77,14 @@ def plural(count, word: str, many: str | None = None) -> str:
     return f"{shown} {word if one else (many or word + 's')}"
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def words(count: int) -> str:
+    """A small count as a word, as prose writes it ('two'); 11 and more in digits."""
+    return NUMBER_WORDS[count] if 0 <= count < len(NUMBER_WORDS) else str(count)
+
+
 def by_points(delta: float) -> str:
     """The size of an accuracy difference in points, for "beat X by 1.2 points"."""
     return f"{abs(delta) * 100:.1f}"
@@ -148,7 +156,7 @@ def full_label(row: dict, chain: list[dict]) -> str:
     return " ".join(parts)
 
 
-FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "difference_ci": difference_ci, "strategy": strategy_phrase,
+FILTERS = {**FORMATS, "compared": compared, "by_points": by_points, "p_value": p_value, "difference_ci": difference_ci, "words": words, "strategy": strategy_phrase,
            "schedule": schedule_phrase, "runtime": runtime_name, "vec": vec, "layers": layer_phrase,
            "setting": setting_phrase, "option": option_phrase, "break_even": break_even_phrase,
            "plural": plural, "deployable": deployable_phrase,
