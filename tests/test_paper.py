@@ -21,7 +21,7 @@ from scripts.lib.report.formats import interval, pct, points, ratio, spread
 from scripts.lib.report.inputs import Run, epoch_seconds, stage_seconds
 from scripts.lib.report.manuscript import render, render_source
 from scripts.lib.report.pandoc_tables import read_tables
-from scripts.lib.report.phrases import by_points, compared, p_value, runtime_name
+from scripts.lib.report.phrases import DifferenceMismatch, by_points, compared, p_value, runtime_name
 from scripts.lib.report.stats import paired_difference_interval, paired_test
 
 TEMPLATE = ROOT / "paper" / "templates" / "paper.md.j2"
@@ -349,7 +349,7 @@ def test_a_comparison_states_its_direction_and_its_test(tmp_path, quick_config, 
     assert low < it["delta"] < high and f"95 % CI {points(low)} to {points(high)}, p" in line
     # a test paired the other way round would print the interval of the opposite difference: an error
     flipped = {**it, "test": paired_test(b, a)}
-    with pytest.raises(ValueError, match="the sentence's first model first"):
+    with pytest.raises(DifferenceMismatch, match="the sentence's first model first"):
         render_source(TEMPLATE, replace(context, analysis=replace(context.analysis, schedule=[flipped])))
     # the same two models made to agree on almost every image: no longer a supported difference
     near = dict(inputs["correct"])

@@ -3,6 +3,8 @@ no byte of paper.md or paper.tex, the README's published-results block is the on
 numbers give, and the folder stays small and free of checkpoints."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import ROOT
@@ -17,6 +19,23 @@ pytestmark = [pytest.mark.slow,
 
 def test_the_committed_paper_rebuilds_byte_for_byte(capsys):
     assert main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
+
+
+def test_an_accuracy_that_contradicts_its_per_image_results_is_reported_not_raised(tmp_path, capsys):
+    """An edited accuracy no longer matches the paired test counted from the per-image results:
+    rung 1 says so and fails, it does not crash."""
+    import json
+    import shutil
+
+    paper = tmp_path / "paper"
+    shutil.copytree(PAPER, paper)
+    results = publish.published_spec(paper).numbers.results
+    rows = json.loads(Path(results).read_text())
+    (row,) = [r for r in rows if r["name"] == "iterative_l1_90"]  # compared with one-shot in Results
+    row["accuracy"] += 0.01
+    Path(results).write_text(json.dumps(rows))
+    assert main(["check", str(paper)]) == 1
+    assert "the numbers do not render: the paired test's difference" in capsys.readouterr().out
 
 
 def test_the_committed_paper_reads_as_text_with_no_template_artefacts():

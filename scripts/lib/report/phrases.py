@@ -98,13 +98,19 @@ def p_value(p: float) -> str:
     return f"p = {p:.1e}" if p < 1e-4 else f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
 
 
+class DifferenceMismatch(ValueError):
+    """A sentence states an accuracy difference its paired test does not have."""
+
+
 def difference_ci(test: dict, delta: float) -> str:
     """A paired test's 95 % interval of the difference, in points: '95 % CI +1.4 to +2.6'.
     `delta` is the accuracy difference the sentence states; the test must pair the models in the
     sentence's order (first minus second), so that the interval reads as the sentence does."""
     if abs(test["difference"] - delta) > 1e-9:
-        raise ValueError(f"the paired test's difference ({test['difference']:+.6f}) is not the sentence's "
-                         f"({delta:+.6f}): make the test with the sentence's first model first")
+        raise DifferenceMismatch(
+            f"the paired test's difference ({test['difference']:+.6f}) is not the sentence's ({delta:+.6f}): "
+            "either the test pairs the models the other way round (make it with the sentence's first model "
+            "first), or an accuracy no longer matches the per-image results it was counted from")
     low, high = test["difference_ci"]
     return f"95 % CI {points(low)} to {points(high)}"
 

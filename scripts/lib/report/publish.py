@@ -73,12 +73,16 @@ def check(paper_dir) -> list[str]:
     """The differences between the committed paper.md/.tex and a rebuild from <paper_dir>/numbers
     (an empty list: identical, byte for byte)."""
     from scripts.lib.report.manuscript import render_spec  # pandoc and jinja2: only when rendering
+    from scripts.lib.report.phrases import DifferenceMismatch
 
     paper_dir = Path(paper_dir)
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         rebuilt = {"md": Path(tmp) / "paper.md", "tex": Path(tmp) / "paper.tex"}
-        render_spec(published_spec(paper_dir), rebuilt["md"], rebuilt["tex"], link_dir=paper_dir)
+        try:
+            render_spec(published_spec(paper_dir), rebuilt["md"], rebuilt["tex"], link_dir=paper_dir)
+        except DifferenceMismatch as e:  # numbers that contradict each other: no paper to compare
+            return [f"{paper_dir / NUMBERS}: the numbers do not render: {e}"]
         for ext, new in rebuilt.items():
             old = paper_dir / f"paper.{ext}"
             if not old.exists():
