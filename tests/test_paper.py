@@ -811,7 +811,8 @@ def test_controls_are_tabled_beside_the_rows_they_control_and_kept_out_of_the_pr
     width = {"name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4, "macs": by_name["small_ch"]["macs"],
              "target_macs": by_name["os_ch_50"]["macs"], "residual": 12, "relative_residual": 0.0123,
              "below": {"width": 0.3999, "macs": 1_500_000}, "above": {"width": 0.4001, "macs": 1_600_000}}
-    inputs["histories"]["small_ch"] = {"best_epoch": 3, "epochs": [{"epoch": 1, "seconds": 9.0}], "width": width}
+    inputs["histories"]["small_ch"] = {"best_epoch": 1, "epochs": [{"epoch": 1, "seconds": 9.0, "val_accuracy": 0.8}],
+                                       "width": width}
     context = context_of(rows, inputs)
     md, tex = (tmp_path / "paper.md"), (tmp_path / "paper.tex")
     render(TEMPLATE, LATEX_TEMPLATE, BIBLIOGRAPHY, context, md, tex)
@@ -896,7 +897,7 @@ def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins
     rows = results_rows(tmp_path / "m", MATRIX + CONTROLS[:2] + [small])
     inputs = paper_inputs(rows, controls_settings(quick_config))
     by_name = {r["name"]: r for r in rows}
-    inputs["histories"]["small_ch"] = {"best_epoch": 3, "epochs": [{"epoch": 1, "seconds": 9.0}], "width": {
+    inputs["histories"]["small_ch"] = {"best_epoch": 1, "epochs": [{"epoch": 1, "seconds": 9.0, "val_accuracy": 0.8}], "width": {
         "name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4, "macs": by_name["small_ch"]["macs"],
         "target_macs": by_name["os_ch_50"]["macs"], "residual": 12, "relative_residual": 0.0123,
         "below": {"width": 0.3999, "macs": 1_500_000}, "above": {"width": 0.4001, "macs": 1_600_000}}}
@@ -933,6 +934,41 @@ def test_int8_against_fp32_is_faster_or_slower_only_beyond_the_timing_passes_dis
     assert all(q["verdict"] == speed_verdict(1 / q["ratio"], context.analysis.noise) for q in int8.values())
     line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"), "- **int8 against fp32**")
     assert ", ".join(f"{ratio(q['ratio'])}x the fp32 time at batch {n} ({q['verdict']})" for n, q in int8.items()) in line
+
+
+def test_a_fall_of_validation_accuracy_while_training_from_scratch_is_stated_where_it_bears(tmp_path, quick_config):
+    """The baseline's and a small dense net's training: a fall of validation accuracy below its best
+    so far beyond controls.FALL_STATED is stated in the Limitations, beside the small net's
+    comparison with pruning and in the Conclusion's verdict on it; a steady training is not."""
+    from scripts.lib.report.controls import FALL_STATED, largest_fall
+
+    assert largest_fall({"epochs": [{"val_accuracy": v} for v in (0.5, 0.6, 0.3, 0.55, 0.62, 0.61)]}) == {
+        "peak_epoch": 2, "peak": 0.6, "trough_epoch": 3, "trough": 0.3, "fall": pytest.approx(0.3),
+        "regained_epoch": 5, "stated": True}
+    assert largest_fall({"epochs": [{"val_accuracy": v} for v in (0.5, 0.6, 0.7)]}) is None
+    small = largest_fall({"epochs": [{"val_accuracy": v} for v in (0.6, 0.6 - FALL_STATED / 2, 0.59)]})
+    assert not small["stated"] and small["regained_epoch"] is None
+    rows = results_rows(tmp_path / "m", MATRIX + CONTROLS)
+    by_name = {r["name"]: r for r in rows}
+    width = {"name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4, "macs": by_name["small_ch"]["macs"],
+             "target_macs": by_name["os_ch_50"]["macs"], "residual": 12, "relative_residual": 0.0123,
+             "below": {"width": 0.3999, "macs": 1_500_000}, "above": {"width": 0.4001, "macs": 1_600_000}}
+
+    def paper(small_net_val):
+        inputs = paper_inputs(rows, controls_settings(quick_config))
+        inputs["histories"]["small_ch"] = {"best_epoch": 5, "width": width, "epochs": [
+            {"epoch": k, "seconds": 9.0, "val_accuracy": v} for k, v in enumerate(small_net_val, 1)]}
+        return render_source(TEMPLATE, context_of(rows, inputs)).replace("\u2019", "'")
+
+    md = paper((0.5, 0.6, 0.3, 0.55, 0.62))
+    limitation = line_starting(md, "- **Unstable training from scratch.**")
+    assert ("its validation accuracy fell by more than 5 points below its best so far: Small dense, MACs of "
+            "channels 50%: from 60.0 % (epoch 2) to 30.0 % (epoch 3), back by epoch 5.") in limitation
+    assert "the baseline: from" not in limitation  # its fake training rose steadily
+    assert "While it trained, its validation accuracy fell from 60.0 % (epoch 2) to 30.0 % (epoch 3) (Section 6)." in md
+    assert "under which the small net trained unstably: Section 6)." in md.split("## 7 Conclusion")[1]
+    md = paper((0.5, 0.6, 0.62))
+    assert "Unstable training" not in md and "While it trained" not in md and "trained unstably" not in md
 
 
 def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):

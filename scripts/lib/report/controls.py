@@ -17,6 +17,31 @@ from scripts.lib.report.stats import paired_test_of
 from scripts.lib.report.tables import Table
 
 
+# A fall of validation accuracy during training from scratch that the paper states: well beyond
+# the epoch-to-epoch wobble of a plateau (a few tenths of a point).
+FALL_STATED = 0.05
+
+
+def largest_fall(history: dict) -> dict | None:
+    """The largest fall of validation accuracy below its best so far while a network trained:
+    from `peak` (at `peak_epoch`) to `trough` (at `trough_epoch`), `fall` the difference, and the
+    first later epoch back at or above the peak (`regained_epoch`, None if never); `stated`:
+    whether the fall exceeds FALL_STATED. None for a history without epochs or without a fall."""
+    val = [e["val_accuracy"] for e in history.get("epochs") or []]  # epoch k (from 1) at position k - 1
+    best, out = None, None
+    for epoch, acc in enumerate(val, 1):
+        if best is None or acc >= val[best - 1]:
+            best = epoch
+        elif out is None or val[best - 1] - acc > out["fall"]:
+            out = {"peak_epoch": best, "peak": val[best - 1], "trough_epoch": epoch, "trough": acc,
+                   "fall": val[best - 1] - acc}
+    if out:
+        out["regained_epoch"] = next((k for k, acc in enumerate(val, 1)
+                                      if k > out["trough_epoch"] and acc >= out["peak"]), None)
+        out["stated"] = out["fall"] > FALL_STATED
+    return out
+
+
 def is_dense_control(row: dict) -> bool:
     """A row of the matrix that removes nothing (strategy dense)."""
     return row["strategy"] in STRATEGIES and STRATEGIES[row["strategy"]].family == DENSE
@@ -47,6 +72,7 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
             entry = small[r["name"]]
             out.append({"kind": "small_dense", "row": r, "epochs": small_dense_epochs(settings, entry),
                         "lr": settings["train"]["lr"], "distill": None, "width": histories[r["name"]]["width"],
+                        "fall": largest_fall(histories[r["name"]]),
                         **_compared(r, by_name[entry["matches"]], correct)})
     return out
 
@@ -64,7 +90,8 @@ def baseline_convergence(history: dict, controls: list[dict], last: int = 10) ->
               and c["vs_baseline"]["delta"] > 0]
     tested = all(c["vs_baseline"]["test"] for c in dense)  # "did not raise it" needs every test
     return {"epochs": len(epochs), "last": len(tail), "low": min(tail, default=None), "high": max(tail, default=None),
-            "best_epoch": history["best_epoch"], "dense": dense, "raised": raised, "tested": tested}
+            "best_epoch": history["best_epoch"], "dense": dense, "raised": raised, "tested": tested,
+            "fall": largest_fall(history)}
 
 
 def training_cell(c: dict) -> str:

@@ -222,6 +222,13 @@ class Analysis:
         return [c for c in self.controls if c["kind"] == "dense"]
 
     @property
+    def unstable_training(self) -> list[dict]:
+        """The networks trained from scratch (the baseline, the small dense nets) whose validation
+        accuracy fell by more than controls.FALL_STATED while they trained: each row and its fall."""
+        trained = [(self.baseline, self.convergence["fall"]), *((c["row"], c["fall"]) for c in self.small_controls)]
+        return [{"row": row, "fall": fall} for row, fall in trained if fall and fall["stated"]]
+
+    @property
     def small_controls(self) -> list[dict]:
         """The small dense networks trained from scratch at a channel-removed model's MACs."""
         return [c for c in self.controls if c["kind"] == "small_dense"]

@@ -16,6 +16,7 @@ import pypandoc
 from scripts.lib.files import atomic_output
 from scripts.lib.planning.render_spec import RenderSpec
 from scripts.lib.planning.registry import CHANNELS, MASKING, STRATEGIES
+from scripts.lib.report.controls import FALL_STATED
 from scripts.lib.report.context import Context, build_context
 from scripts.lib.report.inputs import load
 from scripts.lib.report.phrases import FILTERS
@@ -32,8 +33,10 @@ PANDOC_TEX = ["--wrap=none", "--standalone", "--shift-heading-level-by=-1"]
 # its ::: {#refs} block) in both outputs alike, so md and tex cite the same way. pandoc only
 # warns about a key the bibliography lacks; --fail-if-warnings makes that an error.
 CITATIONS = ["--citeproc", "--fail-if-warnings"]
-# What the template knows besides the run: the code's registries and the paired tests' level.
-GLOBALS = {"strategies": STRATEGIES, "masking": MASKING, "channels": CHANNELS, "alpha": ALPHA}
+# What the template knows besides the run: the code's registries, the paired tests' level and the
+# fall of validation accuracy the paper states.
+GLOBALS = {"strategies": STRATEGIES, "masking": MASKING, "channels": CHANNELS, "alpha": ALPHA,
+           "fall_stated": FALL_STATED}
 
 
 def environment(template_dir) -> jinja2.Environment:
