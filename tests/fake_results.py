@@ -159,7 +159,8 @@ def paper_inputs(rows, settings: dict) -> dict:
          "sparsity": r["target_sparsity"], "steps": r["steps"]}
         for r in rows[1:] if r["name"] not in named and r["strategy"] != "none")]}
     return {"histories": histories, "data": data, "provenance": provenance, "settings": settings, "seed": seed,
-            "stages": stages, "figures": figures, "correct": correct_strings(rows), "timing": latency_file()}
+            "stages": stages, "figures": figures, "correct": correct_strings(rows), "correct_int8": correct_strings(rows, "accuracy_int8"),
+            "timing": latency_file()}
 
 
 def fake_history(row: dict) -> dict:
@@ -173,11 +174,12 @@ def fake_history(row: dict) -> dict:
                                         "epochs": [{"epoch": 1, "seconds": 30.0}]} for k in range(row["steps"])]}
 
 
-def correct_strings(rows) -> dict[str, str]:
-    """Per model, which test images it gets right: its accuracy's share, the images
-    spread by a stride that differs per model, so that two models disagree on some."""
-    return {r["name"]: spread_flags(r["test_images"], round(r["accuracy"] * r["test_images"]), i)
-            for i, r in enumerate(rows)}
+def correct_strings(rows, accuracy: str = "accuracy") -> dict[str, str]:
+    """Per model, which test images it gets right: its `accuracy` field's share (fp32's or
+    int8's), the images spread by a stride that differs per model, so that two models disagree
+    on some (a model's int8 and fp32 strings share a stride: they differ only in their count)."""
+    return {r["name"]: spread_flags(r["test_images"], round(r[accuracy] * r["test_images"]), i)
+            for i, r in enumerate(rows) if accuracy in r}
 
 
 def spread_flags(n: int, k: int, i: int) -> str:

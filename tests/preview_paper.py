@@ -72,7 +72,9 @@ def write_inputs(config: dict, folder: Path) -> Run:
     rows = results_rows(folder, matrix, folder / "predictions", job.rows, job.seed)
     inputs = paper_inputs(rows, config)
     inputs["timing"] = latency_file(matrix)
-    inputs["correct"] = {n: p["correct"] for n, p in read_predictions(sorted((folder / "predictions").glob("*.json"))).items()}
+    predictions = read_predictions(sorted((folder / "predictions").glob("*.json")))
+    inputs["correct"] = {n: p["correct"] for n, p in predictions.items()}
+    inputs["correct_int8"] = {n: p["correct_int8"] for n, p in predictions.items() if "correct_int8" in p}
     for r in rows:
         history = fake_history({**r, "steps": max(1, r.get("steps") or 1)})
         if r["name"] == BASELINE:

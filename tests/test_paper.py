@@ -926,14 +926,28 @@ def test_a_small_dense_net_is_a_deployment_option_and_named_as_such_when_it_wins
 
 
 def test_int8_against_fp32_is_faster_or_slower_only_beyond_the_timing_passes_disagreement(rows, quick_config):
+    """Speed by the paper's one rule at every batch size; accuracy by the paired test of the
+    baseline's int8 and fp32 per-image results, stated with it."""
     same = "as fast within the timing passes' disagreement"
     assert [speed_verdict(s, 0.1) for s in (1.2, 1.05, 0.95, 0.8)] == ["faster", same, same, "slower"]
-    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    inputs = paper_inputs(rows, {**quick_config, "preset": "test"})
+    context = context_of(rows, inputs)
     int8 = context.analysis.deploy["int8"]
-    assert list(int8) == context.analysis.deploy["batches"]
-    assert all(q["verdict"] == speed_verdict(1 / q["ratio"], context.analysis.noise) for q in int8.values())
+    assert list(int8["batches"]) == context.analysis.deploy["batches"]
+    assert all(q["verdict"] == speed_verdict(1 / q["ratio"], context.analysis.noise) for q in int8["batches"].values())
+    base = rows[0]
+    assert int8["accuracy_change"] == pytest.approx(base["accuracy_int8"] - base["accuracy"], abs=1e-12)
+    assert int8["test"] == paired_test(inputs["correct_int8"][base["name"]], inputs["correct"][base["name"]])
+    assert int8["test"]["difference"] == pytest.approx(int8["accuracy_change"], abs=1e-12)
     line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"), "- **int8 against fp32**")
-    assert ", ".join(f"{ratio(q['ratio'])}x the fp32 time at batch {n} ({q['verdict']})" for n, q in int8.items()) in line
+    assert ", ".join(f"{ratio(q['ratio'])}x the fp32 time at batch {n} ({q['verdict']})"
+                     for n, q in int8["batches"].items()) in line
+    assert f"({pct(base['accuracy_int8'])} % against {pct(base['accuracy'])} %," in line
+    assert p_value(int8["test"]["p_value"]) in line
+    # without per-image int8 results the change is stated as not tested
+    untested = context_of(rows, {**inputs, "correct_int8": {}})
+    assert untested.analysis.deploy["int8"]["test"] is None
+    assert "not tested" in line_starting(render_source(TEMPLATE, untested), "- **int8 against fp32**")
 
 
 def test_a_fall_of_validation_accuracy_while_training_from_scratch_is_stated_where_it_bears(tmp_path, quick_config):

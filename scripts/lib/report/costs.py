@@ -7,6 +7,7 @@ from __future__ import annotations
 from scripts.lib.report.families import channel_rows, masked_rows
 from scripts.lib.report.phrases import RUNTIME_NAMES
 from scripts.lib.report.results import grid_entry
+from scripts.lib.report.stats import paired_test
 
 # Per runtime: the accuracy of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
 RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
@@ -117,15 +118,18 @@ def channel_speedups(rows) -> dict:
     return {"threads": threads, "settings": settings, "rows": body}
 
 
-def deployment_options(rows, small_dense: set, noise: float = 0.0) -> dict:
+def deployment_options(rows, small_dense: set, noise: float = 0.0, correct: dict | None = None,
+                       correct_int8: dict | None = None) -> dict:
     """The dense baseline, every channel-removed model and every small dense net trained from scratch
     (`small_dense`: their names) in each runtime: accuracy, latency at each batch size on the most
     threads, and the speed-up over the seed's path (the dense model in PyTorch eager). Each option's
     `kind`: "baseline", "pruned" or "small_dense". `picks`: per batch size, the fastest option within
     DEPLOY_TOLERANCE of the baseline's accuracy. The small dense nets compete because a deployment
     needs the fastest accurate network, however it was made (Liu et al., ICLR 2019). `int8`: per
-    batch size, the dense baseline's int8 time over its fp32 time in ONNX Runtime and the verdict
-    (speed_verdict with `noise`); None where int8 was not timed."""
+    batch size (`batches`), the dense baseline's int8 time over its fp32 time in ONNX Runtime and the
+    verdict (speed_verdict with `noise`); its accuracy change (int8 minus fp32) and, from the
+    per-image results (`correct`, `correct_int8`: name -> string), the paired test of int8 against
+    fp32 (None where either is missing); None where int8 was not timed."""
     base = rows[0]
     threads = max(t for _, t in latency_settings(base))
     batches = sorted({b for b, _ in latency_settings(base)})
@@ -153,7 +157,13 @@ def deployment_options(rows, small_dense: set, noise: float = 0.0) -> dict:
     int8 = None
     if {"onnxruntime", "onnxruntime_int8"} <= set(runtime_only):
         fp32, q = runtime_only["onnxruntime"], runtime_only["onnxruntime_int8"]
-        int8 = {b: {"ratio": q["latency"][b] / fp32["latency"][b],
-                    "verdict": speed_verdict(fp32["latency"][b] / q["latency"][b], noise)} for b in batches}
+        name = base["name"]
+        test = paired_test(correct_int8[name], correct[name]) \
+            if name in (correct or {}) and name in (correct_int8 or {}) else None
+        int8 = {"fp32_accuracy": fp32["accuracy"], "int8_accuracy": q["accuracy"],
+                "accuracy_change": q["accuracy"] - fp32["accuracy"], "test": test,
+                "batches": {b: {"ratio": q["latency"][b] / fp32["latency"][b],
+                                "verdict": speed_verdict(fp32["latency"][b] / q["latency"][b], noise)}
+                            for b in batches}}
     return {"threads": threads, "batches": batches, "options": options, "picks": picks, "int8": int8,
             "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}

@@ -39,6 +39,7 @@ class Run:
     stages: list[dict]       # wall time per stage (stage_seconds)
     figures: dict            # per registry figure, its link
     correct: dict = field(default_factory=dict)  # per model name, its per-image correctness string
+    correct_int8: dict = field(default_factory=dict)  # the same in ONNX Runtime int8, where evaluated
     # the timing job's file: its settings, the passes' agreement, the sparse-kernel probe
     timing: dict = field(default_factory=lambda: {"agreement": {"passes_compared": 0}})
 
@@ -95,16 +96,18 @@ def figure_links(spec: RenderSpec, link_dir) -> dict:
     return figures
 
 
-def correct_images(paths, names: list[str]) -> dict[str, str]:
-    """Per model name, its per-image correctness; the files one per row, judged on one test set."""
+def correct_images(paths, names: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Per model name, its per-image correctness in PyTorch fp32 and, where the file has it, in
+    ONNX Runtime int8; the files one per row, judged on one test set."""
     if not paths:
-        return {}
+        return {}, {}
     files = [read_json(f) for f in paths]
     if [f["name"] for f in files] != names:
         raise SystemExit("error: the per-image correctness files must be one per model, in table order")
     if len({f["test_labels_sha256"] for f in files}) != 1:
         raise SystemExit("error: the per-image correctness files were judged on different test sets")
-    return {f["name"]: f["correct"] for f in files}
+    return ({f["name"]: f["correct"] for f in files},
+            {f["name"]: f["correct_int8"] for f in files if "correct_int8" in f})
 
 
 def load(spec: RenderSpec, link_dir) -> Run:
@@ -117,7 +120,8 @@ def load(spec: RenderSpec, link_dir) -> Run:
     names = [r["name"] for r in rows]
     with open(spec.sources.seed_reference) as f:
         seed = yaml.safe_load(f)
+    correct, correct_int8 = correct_images(n.correct, names)
     return Run(rows=rows, histories={r: read_json(h) for r, h in zip(names, n.histories, strict=True)},
                data=read_json(n.data_summary), provenance=read_json(n.provenance), settings=spec.settings,
                seed=seed, stages=benchmark_stages(n.benchmarks), figures=figure_links(spec, link_dir),
-               correct=correct_images(n.correct, names), timing=read_json(n.latency))
+               correct=correct, correct_int8=correct_int8, timing=read_json(n.latency))

@@ -27,6 +27,7 @@ from scripts.lib.report.context import measuring_machine
 from scripts.lib.report.families import family
 from scripts.lib.report.formats import interval, mb, mega, pct, spread
 from scripts.lib.report.inputs import STAGE_NAMES, benchmark_stages, epoch_seconds
+from scripts.lib.report.phrases import DifferenceMismatch
 from scripts.lib.report.recount import check_metrics, read_predictions
 from scripts.lib.report.tables import Table
 
@@ -73,7 +74,6 @@ def check(paper_dir) -> list[str]:
     """The differences between the committed paper.md/.tex and a rebuild from <paper_dir>/numbers
     (an empty list: identical, byte for byte)."""
     from scripts.lib.report.manuscript import render_spec  # pandoc and jinja2: only when rendering
-    from scripts.lib.report.phrases import DifferenceMismatch
 
     paper_dir = Path(paper_dir)
     problems = []
