@@ -45,6 +45,20 @@ def test_a_consistent_run_passes(run, quick_config):
                         f"{round(rows[0]['accuracy_int8'] * 10000)}): ok"
 
 
+def test_a_label_with_an_apostrophe_passes_though_the_manuscripts_print_it_typographically(run, quick_config):
+    """The published run's labels ("10 epochs at the seed's lr") read back from the tables with
+    pandoc's typographic apostrophe; a number that differs still fails."""
+    folder, rows, predictions = run
+    rows[1]["label"] = "One-shot, the seed's lr"
+    md, tex = render_paper(folder, rows, quick_config)
+    assert "the seed\u2019s lr" in md
+    problems, _ = check_numbers(rows, predictions, md, tex)
+    assert problems == []
+    rows[1]["label"] = "One-shot, the seed's rate"  # a different label still fails
+    problems, _ = check_numbers(rows, predictions, md, tex)
+    assert problems and all("the seed" in p for p in problems)
+
+
 def test_an_accuracy_edited_in_a_metrics_file_fails_though_the_paper_follows_it(run, quick_config):
     """The edit goes through aggregation and rendering, as a rerun of the workflow would
     take it: results.json and both manuscripts agree with the edited number, the
