@@ -21,6 +21,12 @@ def test_the_committed_paper_rebuilds_byte_for_byte(capsys):
     assert main(["check", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
 
 
+def test_every_table_number_of_the_committed_paper_recounts_from_its_predictions(capsys):
+    """Rung 2 on the committed paper: each row against its metrics file and per-image results,
+    the seed replicas' too, then every cell of both manuscripts' per-model tables."""
+    assert main(["recount", str(PAPER)]) == 0, capsys.readouterr().out[-3000:]
+
+
 def test_an_accuracy_that_contradicts_its_per_image_results_is_reported_not_raised(tmp_path, capsys):
     """An edited accuracy no longer matches the paired test counted from the per-image results:
     rung 1 says so and fails, it does not crash."""
