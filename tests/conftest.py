@@ -65,8 +65,8 @@ def step_learning_rates(monkeypatch) -> list[float]:
 
     def recording(model, hyp, steps_per_epoch):
         opt, sched = real(model, hyp, steps_per_epoch)
-        step = opt.step
-        opt.step = lambda *a, **k: (lrs.append(opt.param_groups[0]["lr"]), step(*a, **k))[1]
+        # a step pre-hook, not a replaced opt.step (the scheduler warns when its wrapper is gone)
+        opt.register_step_pre_hook(lambda o, args, kwargs: lrs.append(o.param_groups[0]["lr"]))
         return opt, sched
     monkeypatch.setattr(engine, "make_optimizer", recording)
     return lrs

@@ -123,3 +123,21 @@ def test_the_training_bill_counts_every_epoch(base_config):
     cfg["seeds"], cfg["baseline_seeds"], cfg["seeds_experiments"] = [0, 1], [0, 1], ["a"]
     assert training_bill(cfg) == {"baseline": 14, "baseline_runs": 2, "finetune": 2 + 6 + 5 + 2 + 2, "distilled": 5,
                                   "small_dense": 0, "total": 31}
+
+
+def test_the_schema_states_the_experiment_defaults_the_code_applies():
+    """An experiment row's optional keys: their defaults live in the Experiment dataclass (from_dict
+    leaves absent keys to it); the schema documents them and must say the same."""
+    import dataclasses
+
+    from scripts.lib.planning.config import load_schema
+    from scripts.lib.pruning.experiment import FIELD_TYPES, Experiment
+
+    stated = load_schema()["properties"]["experiments"]["items"]["properties"]
+    applied = {f.name: f.default for f in dataclasses.fields(Experiment)}
+    documented = {k: stated[k]["default"] for k in FIELD_TYPES if "default" in stated.get(k, {})}
+    assert "pruning_share" in documented
+    assert documented == {k: applied[k] for k in documented}
+    row = {"strategy": "l1_unstructured", "schedule": "gradual", "sparsity": 0.9, "steps": 10}
+    assert Experiment.from_dict(row) == Experiment("l1_unstructured", "gradual", 0.9, 10)
+    assert Experiment.from_dict({**row, "pruning_share": 0.5}).pruning_share == 0.5

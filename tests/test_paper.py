@@ -191,7 +191,7 @@ def test_paper_renders_without_a_family_of_strategies(tmp_path, quick_config, fa
 def test_a_column_and_a_figure_added_through_the_registries_reach_both_manuscripts(
         tmp_path, rows, quick_config, monkeypatch):
     monkeypatch.setitem(COLUMNS, "nonzero_params", replace(COLUMNS["nonzero_params"], tables=("results",)))
-    monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "unused", "results", "results"))
+    monkeypatch.setitem(FIGURES, "sparsity_hist", Figure("sparsity_hist", "results", "results"))
     monkeypatch.setitem(FIGURE_CAPTIONS, "sparsity_hist", "Where the zeros are.")
     md, tex = render_both(tmp_path, rows, quick_config)
     for tables in (read_tables(md, "markdown"), read_tables(tex, "latex")):

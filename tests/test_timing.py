@@ -144,7 +144,7 @@ def test_timing_job_writes_one_latency_file(tmp_path):
     out = json.loads((tmp_path / "latency.json").read_text())
     assert list(out["models"]) == ["baseline", "small"] and out["agreement"]["passes_compared"] == 2
     assert {g["runtime"] for g in out["models"]["small"]} == {"pytorch", "onnxruntime"}
-    assert len(out["sparse_probe"]) == 1
+    assert len(out["sparse_probe"]) == 1 and out["sparse_probe_model"] == "small"  # the file names what it probed
     sweep = out["sparse_sweep"]  # on the baseline's own layers, every setting of the latency grid
     assert {(c["batch_size"], c["threads"]) for c in sweep["cells"]} == {(1, 1)}
     assert len(sweep["cells"]) == len(sweep["layers"]) * len(sweep["levels"])

@@ -331,7 +331,8 @@ def measure(models: list[list[str]], settings: TimingSettings, image_size: int, 
     baseline = load_checkpoint({m[0]: m[1] for m in models}[BASELINE])[0].eval()
     result["sparse_sweep"] = sparse_sweep(baseline, image_size, settings)
     if sparse_probe_ckpt:
-        probe_model = load_checkpoint(sparse_probe_ckpt)[0].eval()
-        result["sparse_probe"] = [sparse_probe(probe_model, image_size, b, t, settings)
+        probe_model, meta = load_checkpoint(sparse_probe_ckpt)
+        result["sparse_probe_model"] = meta["name"]  # which model the probe read, for the reader of this file
+        result["sparse_probe"] = [sparse_probe(probe_model.eval(), image_size, b, t, settings)
                                   for b, t in latency_settings(settings.batch_sizes, settings.threads)]
     return result

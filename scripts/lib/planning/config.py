@@ -247,10 +247,16 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def finetune_settings(config: dict, exp: dict) -> dict:
+    """An experiment's fine-tune settings: the shared prune.finetune, overridden by its own
+    finetune key (where it has one)."""
+    return {**config["prune"]["finetune"], **exp.get("finetune", {})}
+
+
 def finetune_epochs(config: dict, exp: dict) -> int:
     """Fine-tune epochs an experiment spends: one fine-tune for the gradual schedule,
     one per pruning step otherwise."""
-    epochs = exp.get("finetune", {}).get("epochs", config["prune"]["finetune"]["epochs"])
+    epochs = finetune_settings(config, exp)["epochs"]
     return epochs if exp["schedule"] == "gradual" else epochs * exp.get("steps", 1)
 
 

@@ -14,8 +14,8 @@ import json
 import typing
 from dataclasses import dataclass
 
-from scripts.lib.planning.config import (baseline_replicas_by_name, config_hash, experiments_by_name, prunable_settings,
-                                         replicas_by_name, small_dense_by_name, small_dense_epochs)
+from scripts.lib.planning.config import (baseline_replicas_by_name, config_hash, experiments_by_name, finetune_settings,
+                                         prunable_settings, replicas_by_name, small_dense_by_name, small_dense_epochs)
 from scripts.lib.planning.labels import label_before_results
 from scripts.lib.planning.matrix import replica_name
 from scripts.lib.planning.registry import BASELINE, FIGURES
@@ -259,7 +259,7 @@ def prune_job(config: dict, run: dict) -> PruneJob:
     """`run`: an experiment row with its defaults, or a seed replica of one."""
     return PruneJob(name=run["name"], experiment={k: v for k, v in run.items() if k not in EXPERIMENT_OWN_KEYS},
                     prunable=prunable_settings(config, run),
-                    hyp={**config["prune"]["finetune"], **run.get("finetune", {})},
+                    hyp=finetune_settings(config, run),
                     seed=run.get("seed", config["seed"]), engine=engine(config))
 
 

@@ -88,8 +88,7 @@ FIGURE_SECTIONS = ("results", "appendix")
 
 @dataclass(frozen=True)
 class Figure:
-    name: str
-    caption: str         # the paper's caption (per-model figures: followed by the model's label)
+    name: str            # its caption: scripts/lib/report/captions.py, beside the drawing code
     inputs: str          # one of FIGURE_INPUTS
     section: str         # one of FIGURE_SECTIONS
     width: float = 1.0   # share of the text width in the PDF
@@ -106,30 +105,12 @@ class Figure:
 
 
 FIGURES = {f.name: f for f in (
-    Figure("macs", "Accuracy against the MACs of one image: every model of this study (filled markers, one colour "
-           "per family, masked models at the baseline's MACs) and published reference points (open markers, "
-           "quoted from their sources, not measured here; dotted lines: accuracies reported for CIFAR-stem "
-           "MobileNetV2, whose MACs differ). Error bars: Wilson 95 % intervals.", "results", "results",
-           literature=True),
-    Figure("curves", "Accuracy against the target, one curve per strategy and schedule (experiments that differ "
-           "only in their target): sparsity for masking (left), MACs for channel removal (right). The dashed "
-           "line is the baseline; error bars are Wilson 95 % intervals.", "results", "results"),
-    Figure("training", "The baseline's training: accuracy on the training batches (augmented, as trained) and on "
-           "the held-out validation images after each epoch; the marker is the kept epoch.", "histories",
-           "results", width=0.6, histories="baseline"),
-    Figure("pareto", "Accuracy against the share of prunable weights zeroed or removed (left) and against "
-           "the gzip checkpoint size (right); the dashed line joins the models no other model beats on both "
-           "axes. Error bars: Wilson 95 % intervals of the test accuracy.", "results", "appendix"),
-    Figure("leaderboard", "All models ranked by top-1 test accuracy, with Wilson 95 % intervals; where an "
-           "experiment ran with several seeds, a dot per seed.", "results", "appendix"),
-    Figure("evolution", "Iterative experiments: validation accuracy right after each pruning step (x) and "
-           "after its fine-tuning (o), left; share of the prunable weights zeroed or removed after each "
-           "step, right.", "histories", "appendix"),
-    Figure("latency_macs", "Latency of one batch against the MACs of one image, per model, in PyTorch eager "
-           "(circles), ONNX Runtime (squares) and ONNX Runtime int8 (triangles), all timed in one job. The dotted "
-           "lines run through the baseline with latency proportional to MACs, the speed-up that removing "
-           "arithmetic allows; masked models sit at the baseline's MACs.", "results", "appendix"),
-    Figure("kernels", "The filters of the first convolution of every model, |w| of each filter's R, G and B kernels "
-           "side by side, on one colour scale for all models; pruned weights are black, and channel-removed "
-           "models show only the filters they kept.", "checkpoints", "appendix"),
+    Figure("macs", "results", "results", literature=True),
+    Figure("curves", "results", "results"),
+    Figure("training", "histories", "results", width=0.6, histories="baseline"),
+    Figure("pareto", "results", "appendix"),
+    Figure("leaderboard", "results", "appendix"),
+    Figure("evolution", "histories", "appendix"),
+    Figure("latency_macs", "results", "appendix"),
+    Figure("kernels", "checkpoints", "appendix"),
 )}

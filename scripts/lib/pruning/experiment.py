@@ -28,6 +28,11 @@ from scripts.lib.pruning.schedules import SCHEDULES, cubic_targets, gradual_upda
 RESUME_FORMAT = 3  # what a resume file holds; a file of another format is ignored, never misread
 
 
+# The optional scalar fields of an experiment row and their types (distill is a mapping of its own).
+FIELD_TYPES = {"steps": int, "recalibrate_bn": int, "pruning_share": float, "target": str,
+               "max_layer_ratio": float, "gradient_batches": int}
+
+
 @dataclass(frozen=True)
 class Experiment:
     strategy: str
@@ -68,11 +73,11 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Experiment":
-        distill = d.get("distill")
-        return cls(d["strategy"], d["schedule"], float(d["sparsity"]), int(d.get("steps", 1)),
-                   int(d.get("recalibrate_bn", 0)), Distillation(**distill) if distill else None,
-                   float(d.get("pruning_share", 0.75)), d.get("target", "channels"),
-                   float(d.get("max_layer_ratio", MAX_LAYER_RATIO)), int(d.get("gradient_batches", 4)))
+        """An experiment row; the keys it leaves out take the defaults above (one place)."""
+        kwargs = {k: cast(d[k]) for k, cast in FIELD_TYPES.items() if k in d}
+        if d.get("distill"):
+            kwargs["distill"] = Distillation(**d["distill"])
+        return cls(d["strategy"], d["schedule"], float(d["sparsity"]), **kwargs)
 
     def channel_options(self, train, batch_size: int, seed: int) -> dict | None:
         """ChannelPruner's options (None for masking): the gradient batches of step k are the

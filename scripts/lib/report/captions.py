@@ -2,9 +2,7 @@
 scripts/lib/planning/registry.py), each saying what scripts/lib/report/figures.py draws.
 
 They live with the report code, not in the registry: the registry is in every stage's code
-hash, so a caption's wording there would retrain the whole study. The registry's own
-`caption` field holds older wording that nothing reads; it goes the next time the registry
-changes (after the published run: changing it now would rerun that run)."""
+hash, so a caption's wording there would retrain the whole study."""
 from __future__ import annotations
 
 from scripts.lib.planning.registry import FIGURES

@@ -9,7 +9,8 @@ Two kinds, each paired with the pruned model it controls and compared on the sam
 """
 from __future__ import annotations
 
-from scripts.lib.planning.config import experiments_by_name, finetune_epochs, small_dense_by_name, small_dense_epochs
+from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, finetune_settings, small_dense_by_name,
+                                         small_dense_epochs)
 from scripts.lib.planning.registry import DENSE, STRATEGIES
 from scripts.lib.report.formats import mega, pct, points
 from scripts.lib.report.phrases import full_label, p_value, plural
@@ -63,7 +64,7 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
     for r in rows[1:]:
         if is_dense_control(r):
             e = experiments[r["name"]]
-            ft = {**settings["prune"]["finetune"], **e.get("finetune", {})}
+            ft = finetune_settings(settings, e)
             # against the baseline too: more training with nothing removed tests whether it had converged
             out.append({"kind": "dense", "row": r, "epochs": finetune_epochs(settings, e), "steps": e["steps"],
                         "lr": ft["lr"], "distill": e.get("distill"), "vs_baseline": _compared(r, rows[0], correct),

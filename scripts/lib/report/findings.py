@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scripts.lib.mobilenet import CLASSIFIER
-from scripts.lib.planning.config import finetune_epochs, prunable_settings, small_dense_by_name
+from scripts.lib.planning.config import finetune_epochs, finetune_settings, prunable_settings, small_dense_by_name
 from scripts.lib.planning.registry import BASELINE, CHANNELS, STRATEGIES
 from scripts.lib.report.controls import baseline_convergence, control_findings, is_dense_control
 from scripts.lib.report.costs import (channel_speedups, deployment_options, faster, file_size_paradox, hardware_gap,
@@ -281,7 +281,7 @@ def equal_budget_oneshot(row: dict, run: Run) -> dict | None:
     comparison that tells a schedule from its budget. None where the matrix has no such row."""
     def ft(r):
         e = run.experiments[r["name"]]
-        return finetune_epochs(run.settings, e), {**run.settings["prune"]["finetune"], **e.get("finetune", {})}["lr"]
+        return finetune_epochs(run.settings, e), finetune_settings(run.settings, e)["lr"]
 
     budget = ft(row)
     for r in run.rows:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scripts.lib.planning.config import experiments_by_name, finetune_epochs, load_schema, prunable_settings
+from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, finetune_settings, load_schema,
+                                         prunable_settings)
 from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
 from scripts.lib.report.costs import latency_settings, timed_runtimes
@@ -32,13 +33,13 @@ def ranking(e: dict, scope: str) -> str:
 def recovery_table(settings: dict, rows) -> Table | None:
     """How each named experiment prunes and recovers, where it departs from the shared settings
     (labelled as in the results, whose labels carry the measured values their placeholders name)."""
-    finetune, body = settings["prune"]["finetune"], []
+    body = []
     labels = {r["name"]: r["label"] for r in rows}
     for e in experiments_by_name(settings).values():
         if e["name"] not in labels or e.get("sweep") or STRATEGIES[e["strategy"]].family == DENSE \
                 or (e["schedule"] == "oneshot" and not any(k in e for k in RECOVERY_KEYS)):
             continue  # the dense controls have a table of their own (controls_table)
-        ft = {**finetune, **e.get("finetune", {})}
+        ft = finetune_settings(settings, e)
         prunable = prunable_settings(settings, e)
         own_dense = [n for n in prunable["exclude"] if n not in settings["prune"]["exclude"]]
         distill = e.get("distill")
