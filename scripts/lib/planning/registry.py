@@ -107,10 +107,10 @@ class Figure:
 FIGURES = {f.name: f for f in (
     Figure("macs", "results", "results", literature=True),
     Figure("curves", "results", "results"),
-    Figure("training", "histories", "results", width=0.6, histories="baseline"),
+    Figure("training", "histories", "appendix", width=0.6, histories="baseline"),
     Figure("pareto", "results", "appendix"),
     Figure("leaderboard", "results", "appendix"),
     Figure("evolution", "histories", "appendix"),
     Figure("latency_macs", "results", "appendix"),
-    Figure("kernels", "checkpoints", "appendix"),
+    Figure("kernels", "checkpoints", "appendix", width=0.9),  # 30 models' panels: full width runs past the page
 )}
