@@ -55,7 +55,7 @@ def main(argv=None) -> int:
         from scripts.lib.models.runtime import configure_threads
 
         threads = configure_threads(args.threads)
-        record, lines, outside = reevaluate(args.archive, load_dataset(args.data), read_json(args.published),
+        record, lines, outside, identical = reevaluate(args.archive, load_dataset(args.data), read_json(args.published),
                                             threads, args.tolerance)
     except ReleaseError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     print(f"release of commit {record['commit'][:12]}: every file's sha256 and the test labels as in its manifest")
     print("\n".join(lines))
     print(f"{len(lines)} models re-evaluated, {outside} outside the published accuracies "
-          f"(identical expected on the run's CPU type and software, within {args.tolerance * 100:.2f} points elsewhere)")
+          f"(identical expected on the run's CPU type and software, within {args.tolerance * 100:.2f} points elsewhere); "
+          f"{identical} of {len(lines)} checkpoints are the published ones (sha256 as in the published results)")
     return 1 if outside else 0
 
 

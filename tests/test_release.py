@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from scripts.lib.measure.release import MANIFEST, ReleasedModel, ReleaseError, pack, unpack
+from scripts.lib.measure.release import MANIFEST, ReleasedModel, ReleaseError, checkpoint_identity, pack, unpack
 
 LABELS = "ab" * 32
 
@@ -100,3 +100,16 @@ def test_packing_refuses_models_evaluated_on_different_test_sets(models, tmp_pat
     with pytest.raises(ReleaseError, match="different test sets"):
         pack_to(tmp_path / "a.tar.gz", models)
     assert not (tmp_path / "a.tar.gz").exists()
+
+
+def test_each_released_checkpoint_is_named_the_published_one_or_not(models, tmp_path):
+    pack_to(tmp_path / "r.tar.gz", models)
+    record, _ = unpack(tmp_path / "r.tar.gz", tmp_path / "out")
+    released = record["models"][0]
+    digest = hashlib.sha256(open(models[0].checkpoint, "rb").read()).hexdigest()
+    assert released["files"]["checkpoint"]["sha256"] == digest
+    assert checkpoint_identity({"ckpt_sha256": digest}, released) == (True, "the published checkpoint")
+    same, line = checkpoint_identity({"ckpt_sha256": "e" * 64}, released)
+    assert not same and line == f"NOT the published checkpoint (sha256 {digest[:12]}, published {'e' * 12})"
+    same, line = checkpoint_identity({}, released)
+    assert not same and "records no sha256" in line

@@ -713,6 +713,8 @@ def test_the_released_models_pack_into_one_archive_that_re_evaluates_to_the_publ
     shown = verify.stdout + verify.stderr
     assert f"{len(rows)} models re-evaluated, 0 outside the published accuracies" in shown
     assert shown.count(": identical") == len(rows)
+    assert shown.count(": the published checkpoint;") == len(rows)
+    assert f"{len(rows)} of {len(rows)} checkpoints are the published ones" in shown
 
     dataset, published = results / "data" / "dataset.pt", Path(config["paper_dir"]) / "numbers" / "results.json"
 
@@ -726,6 +728,13 @@ def test_the_released_models_pack_into_one_archive_that_re_evaluates_to_the_publ
     (tmp_path / "moved.json").write_text(json.dumps(moved))
     run = check(archive, tmp_path / "moved.json")
     assert run.returncode == 1 and f"{moved[1]['name']}: " in run.stdout and ": OUTSIDE" in run.stdout
+
+    other = json.loads(published.read_text())
+    other[0]["ckpt_sha256"] = "0" * 64  # the archive's first model is not the published one: said, not judged
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    run = check(archive, tmp_path / "other.json")
+    assert run.returncode == 0 and f"{other[0]['name']}: NOT the published checkpoint" in run.stdout
+    assert f"{len(rows) - 1} of {len(rows)} checkpoints are the published ones" in run.stdout
 
     unpacked = tmp_path / "unpacked"
     with tarfile.open(archive) as tar:

@@ -136,6 +136,18 @@ def unpack(archive, into: Path) -> tuple[dict, Path]:
     return record, folder
 
 
+def checkpoint_identity(published: dict, released: dict) -> tuple[bool, str]:
+    """Whether a released checkpoint is the published one: its sha256 (checked against the file by
+    unpack) against the published row's `ckpt_sha256`. An archive packed from another run (a
+    rung-5 rebuild, other hardware) holds other weights, whose accuracies may still agree."""
+    got, want = released["files"]["checkpoint"]["sha256"], published.get("ckpt_sha256")
+    if want is None:
+        return False, "checkpoint not checked (the published row records no sha256)"
+    if got == want:
+        return True, "the published checkpoint"
+    return False, f"NOT the published checkpoint (sha256 {got[:12]}, published {want[:12]})"
+
+
 def judge(published: dict, measured: dict, tolerance: float) -> tuple[str, list[str]]:
     """'identical', 'within' or 'OUTSIDE' for one model's re-evaluated accuracies, and a line per accuracy."""
     verdicts, lines = [], []
@@ -149,11 +161,11 @@ def judge(published: dict, measured: dict, tolerance: float) -> tuple[str, list[
 
 
 def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
-               tolerance: float = TOLERANCE) -> tuple[dict, list[str], int]:
+               tolerance: float = TOLERANCE) -> tuple[dict, list[str], int, int]:
     """Every released model's accuracies counted again on the test set of `dataset` (fp32 from its
     checkpoint in PyTorch, int8 from its ONNX model in ONNX Runtime, with the run's evaluation
     settings) against the published rows; (the archive's manifest, a report line per model, how many
-    models moved by more than `tolerance`)."""
+    models moved by more than `tolerance`, how many checkpoints are the published ones)."""
     from scripts.lib.measure.evaluation import correct_images, tensor_sha256
     from scripts.lib.measure.quantize import onnx_correct
     from scripts.lib.models.engine import device_splits, memory_format
@@ -173,7 +185,7 @@ def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
                                f"evaluated on ({record['data']['test_labels_sha256'][:12]}): prepare the data of "
                                f"the release ({record['data']['source']}, content sha256 "
                                f"{record['data']['content_sha256']})")
-        lines, outside = [], 0
+        lines, outside, identical = [], 0, 0
         for m in record["models"]:
             if m["name"] not in published:
                 raise ReleaseError(f"model {m['name']!r} of the release is not in the published results")
@@ -183,5 +195,7 @@ def reevaluate(archive, dataset: dict, published_rows: list[dict], threads: int,
             measured = {"accuracy": fp32.count("1") / len(test), "accuracy_int8": int8.count("1") / len(test)}
             verdict, detail = judge(published[m["name"]], measured, tolerance)
             outside += verdict == "OUTSIDE"
-            lines.append(f"{m['name']}: {'; '.join(detail)}: {verdict}")
-    return record, lines, outside
+            same, identity = checkpoint_identity(published[m["name"]], m)
+            identical += same
+            lines.append(f"{m['name']}: {identity}; {'; '.join(detail)}: {verdict}")
+    return record, lines, outside, identical
