@@ -112,7 +112,15 @@ def difference_ci(test: dict, delta: float) -> str:
             "either the test pairs the models the other way round (make it with the sentence's first model "
             "first), or an accuracy no longer matches the per-image results it was counted from")
     low, high = test["difference_ci"]
-    return f"95 % CI {points(low)} to {points(high)}"
+    return f"95 % CI {interval_end(low)} to {interval_end(high)}"
+
+
+def interval_end(fraction: float) -> str:
+    """An end of a difference's interval in points: as `points`, but an end that rounds to zero
+    keeps its sign with two decimals ('-0.05', not '+0.0', which would read as excluding a loss)."""
+    if fraction != 0 and round(fraction * 100, 1) == 0:
+        return f"{fraction * 100:+.2f}"
+    return points(fraction)
 
 
 # What a recovery option (an experiment key of scripts.lib.report.findings.RECOVERY_KEYS) adds, in words.
