@@ -16,7 +16,7 @@ from scripts.lib.report.costs import (channel_speedups, deployment_options, fast
                                       speedup_range)
 from scripts.lib.report.families import channel_rows, family, masked_rows
 from scripts.lib.report.inputs import Run
-from scripts.lib.report.noise import RETRAINING_STDS, clearly_above, retraining_bounds
+from scripts.lib.report.noise import clearly_above, retraining_bounds
 from scripts.lib.report.stats import holm, paired_test_of
 from scripts.lib.report.sweep import sweep_findings
 
@@ -203,13 +203,13 @@ class Analysis:
 
     def within_retraining(self, delta: float, row: dict) -> bool:
         """Whether an accuracy difference of `row` and another single run of its family is within
-        what retraining alone moves: at most RETRAINING_STDS of the largest seed-to-seed standard
+        what retraining alone moves: at most noise.RETRAINING_STDS of the largest seed-to-seed standard
         deviation of the family's replicated rows, or of all replicated rows where none of its
         family was replicated (False where no row was: nothing measured to say it)."""
         spread = self.seed_spread
         if spread is None:
             return False
-        bound = spread["bounds"].get(family(row), RETRAINING_STDS * spread["widest"]["accuracy_std"])
+        bound = spread["bounds"].get(family(row), max(spread["bounds"].values()))
         return abs(delta) <= bound
 
     @property
@@ -324,11 +324,10 @@ def iterative_answer(run: Run, a: Analysis) -> dict | None:
     it, one = run.histories[c["iterative"]["name"]]["steps"], run.histories[c["oneshot"]["name"]]["steps"]
     return {**c, "baseline_val": run.histories[BASELINE]["best_val_accuracy"],
             "oneshot_pruned_val": one[0]["val_accuracy_pruned"],
-            "iterative_pruned_val": [s["val_accuracy_pruned"] for s in it],
+            "iterative_pruned_val": (cuts := [s["val_accuracy_pruned"] for s in it]),
             "val_images": run.data["val"],
             # each iterative cut left more than the one-shot cut, beyond the validation set's noise
-            "less_damaged": clearly_above(min(s["val_accuracy_pruned"] for s in it), one[0]["val_accuracy_pruned"],
-                                          run.data["val"]),
+            "less_damaged": clearly_above(min(cuts), one[0]["val_accuracy_pruned"], run.data["val"]),
             "step_fraction": 1 - (1 - c["sparsity"]) ** (1 / len(it)),
             "chain": a.chain, "best": max((x["row"] for x in a.chain), key=lambda r: r["accuracy"]) if a.chain else None,
             # the schedule against its budget: the iterative row, and each gradual row of the ablation
