@@ -35,6 +35,7 @@ def test_plan_speed_benchmark_plans_a_generated_matrix(capsys):
     plan_speed.main(["--experiments", "3", "--repeat", "1"])
     out = capsys.readouterr().out
     assert "3 experiments:" in out and "quick preset:" in out
+    assert "the job shape alone (3 x prune + evaluate" in out  # the floor planned beside them
 
 
 @pytest.mark.slow  # runs the benchmark itself (models, training or Snakemake plans)

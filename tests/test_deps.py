@@ -53,3 +53,45 @@ def test_an_import_of_a_missing_project_module_is_named(project):
         closure("scripts.broken", project)
     with pytest.raises(ModuleNotFoundError, match="scripts.absent"):
         closure("scripts.absent", project)
+
+
+NESTED = '''\
+class K:
+    from scripts import m1
+    def f(self):
+        if x:
+            from scripts import m2
+        else:
+            import scripts.m3
+try:
+    from scripts import m4
+except ImportError:
+    from scripts import m5
+else:
+    from scripts import m6
+finally:
+    from scripts import m7
+with open("f") as f:
+    for i in y:
+        from scripts import m8
+    else:
+        while z:
+            from scripts import m9
+match v:
+    case 1:
+        from scripts import m10
+async def h():
+    async with a:
+        from scripts import m11
+x = [__import__("scripts.not_an_import_statement")]
+'''
+
+
+def test_imports_are_found_in_every_kind_of_block(tmp_path):
+    """The scan visits statement blocks only (imports are statements), not every node: an
+    import in any nested block is still found."""
+    modules = [f"m{i}" for i in range(1, 12)]
+    tree(tmp_path, {"scripts/__init__.py": "", "scripts/nested.py": NESTED,
+                    **{f"scripts/{m}.py": "" for m in modules}})
+    assert names(closure("scripts.nested", tmp_path), tmp_path) == sorted(
+        ["scripts/__init__.py", "scripts/nested.py", *(f"scripts/{m}.py" for m in modules)])

@@ -39,6 +39,20 @@ def _is_project(name: str) -> bool:
     return name == PACKAGE or name.startswith(PACKAGE + ".")
 
 
+def _import_statements(body: list[ast.stmt]):
+    """The import statements in `body` and in every block nested in it (function and class
+    bodies, if/try/with/loop branches). Imports are statements, so expressions are not visited:
+    ast.walk over every node took about 0.1 s of each planning (and of each cluster job)."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _import_statements(getattr(node, field, ()))
+        for block in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+            yield from _import_statements(block.body)
+
+
 @functools.lru_cache(maxsize=None)  # each file is parsed once per planning, however many closures hold it
 def imported_modules(module: str, root: Path = ROOT) -> frozenset[str]:
     """The project modules that `module`'s file imports (not transitively)."""
@@ -47,7 +61,7 @@ def imported_modules(module: str, root: Path = ROOT) -> frozenset[str]:
         raise ModuleNotFoundError(f"{module}: no {module.replace('.', '/')}.py or package under {root}")
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    for node in _import_statements(ast.parse(path.read_bytes(), filename=str(path)).body):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if _is_project(alias.name))
             continue
