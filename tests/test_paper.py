@@ -477,6 +477,13 @@ def test_the_first_answer_compares_the_schedules_at_equal_budget(tmp_path, quick
     one = line_starting(questions_section(render_source(TEMPLATE, context)), "**1.")
     assert f"Given the same fine-tuning epochs at the same peak learning rate, Iterative L1 90% ({epochs} epochs) " in one
     md = render_source(TEMPLATE, context)
+    # the abstract gives the equal-budget control after the unequal comparison, in the same words
+    abstract = abstract_of(md)
+    clause = (", a difference the paired test does not support" if not eq["test"]["significant"]
+              else ", within what retraining alone moves" if context.analysis.within_retraining(eq["delta"], eq["row"])
+              else "")
+    assert f"times the fine-tuning epochs; at equal budget, one-shot kept {pct(oneshot_accuracy)} %{clause}." in abstract
+    assert len(abstract.split()) <= 200
     conclusion = section_of(md, "## 7 Conclusion", "## References")
     given = f"Given one-shot pruning the same {epochs} epochs at the same learning rate, "
     if eq["test"]["significant"]:
