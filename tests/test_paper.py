@@ -1197,3 +1197,15 @@ def test_the_first_answer_sums_up_the_ablation_by_its_tests(tmp_path, rows, quic
     assert (f"In the ablation at the iterative row's budget (Section 4.2), {len(moved)} of its "
             f"2 changes moved accuracy significantly{f' ({listed})' if moved else ''}, and its best row") in \
         one.replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
+@pytest.mark.parametrize("classes", [10, 64])
+def test_openvinos_sparse_weights_are_ruled_out_by_the_classifiers_width(tmp_path, quick_config, classes):
+    """OpenVINO decompresses sparse int8 weights only in matrix multiplications with channels in
+    multiples of 64: the appendix says whether the classifier, the one such layer, qualifies."""
+    rows = results_rows(tmp_path / "metrics")
+    settings = {**quick_config, "preset": "test", "data": {**quick_config["data"], "num_classes": classes}}
+    md = render_source(TEMPLATE, context_of(rows, paper_inputs(rows, settings)))
+    verdict = "are not a multiple of 64" if classes % 64 else "are a multiple of 64"
+    assert f"only the classifier is a matrix multiplication, and its {classes} outputs {verdict}" in md
+    assert "OpenVINO's sparse weights serve only int8 matrix multiplications" in md.replace("\u2019", "'")
