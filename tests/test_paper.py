@@ -970,6 +970,41 @@ def test_int8_against_fp32_is_faster_or_slower_only_beyond_the_timing_passes_dis
     assert "not tested" in line_starting(render_source(TEMPLATE, untested), "- **int8 against fp32**")
 
 
+def test_int8_of_the_other_deployment_models_is_stated_as_their_range(rows, quick_config):
+    """The baseline's int8 speed-up need not hold for thinner models: the options' other models get
+    their own range, per batch size, with how many int8 made slower beyond the passes' disagreement."""
+    from scripts.lib.report.costs import int8_of_models
+
+    def option(name, runtime, kind, ms, nodes):
+        return {"row": {"name": name, "int8_fp32_nodes": ["node"] * nodes}, "kind": kind, "runtime": runtime,
+                "latency": {1: ms[0], 64: ms[1]}}
+
+    options = [option("base", "onnxruntime", "baseline", (1.0, 10.0), 0),
+               option("base", "onnxruntime_int8", "baseline", (0.5, 5.0), 0),
+               option("a", "onnxruntime", "pruned", (1.0, 10.0), 3), option("a", "onnxruntime_int8", "pruned", (0.7, 20.0), 3),
+               option("b", "pytorch", "small_dense", (3.0, 30.0), 30),
+               option("b", "onnxruntime", "small_dense", (1.0, 10.0), 30),
+               option("b", "onnxruntime_int8", "small_dense", (1.02, 10.5), 30)]
+    m = int8_of_models(options, [1, 64], noise=0.1)
+    assert m["count"] == 2 and m["fp32_nodes"] == (3, 30)
+    assert m["ratio"][1] == pytest.approx((0.7, 1.02)) and m["ratio"][64] == pytest.approx((1.05, 2.0))
+    assert m["slower"] == {1: 0, 64: 1}  # 1.02x and 1.05x are within the disagreement, 2x is not
+    assert int8_of_models(options[:2], [1, 64]) is None  # the baseline alone: nothing to state
+
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    m = context.analysis.deploy["int8"]["models"]
+    others = [o for o in context.analysis.deploy["options"] if o["kind"] != "baseline" and o["runtime"] == "onnxruntime"]
+    assert m["count"] == len(others) > 0
+    line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"),
+                         f"- **int8 against fp32, the table's other {m['count']} models**")
+    for n, (low, high) in m["ratio"].items():
+        span = f"{ratio(low)}x" + (f" to {ratio(high)}x" if ratio(low) != ratio(high) else "")
+        assert f"int8 took {span} the fp32 time at batch {n} (slower for {m['slower'][n]} of them)" in line or \
+            f"{span} the fp32 time at batch {n} (slower for {m['slower'][n]} of them)" in line
+    low, high = m["fp32_nodes"]
+    assert f"the quantizer left {low}{f' to {high}' if high != low else ''} of their operators in fp32." in line
+
+
 def test_a_fall_of_validation_accuracy_while_training_from_scratch_is_stated_where_it_bears(tmp_path, quick_config):
     """The baseline's and a small dense net's training: a fall of validation accuracy below its best
     so far beyond controls.FALL_STATED is stated in the Limitations, beside the small net's

@@ -164,8 +164,29 @@ def deployment_options(rows, small_dense: set, noise: float = 0.0, correct: dict
                 "accuracy_change": q["accuracy"] - fp32["accuracy"], "test": test,
                 "batches": {b: {"ratio": q["latency"][b] / fp32["latency"][b],
                                 "verdict": speed_verdict(fp32["latency"][b] / q["latency"][b], noise)}
-                            for b in batches}}
+                            for b in batches},
+                "models": int8_of_models(options, batches, noise)}
     return {"threads": threads, "batches": batches, "options": options, "picks": picks, "int8": int8,
             # whether any pruned or small model came within the tolerance (else the picks are the baseline's runtimes)
             "models_eligible": any(o["kind"] != "baseline" for o in eligible),
             "tolerance": DEPLOY_TOLERANCE, "small_dense": any(kind == "small_dense" for _, kind in models)}
+
+
+def int8_of_models(options: list[dict], batches: list[int], noise: float = 0.0) -> dict | None:
+    """int8 against fp32 in ONNX Runtime for the deployment options' models other than the baseline
+    (channel-removed and small dense): per batch size the lowest and highest int8 time over fp32
+    time and how many models int8 made slower beyond `noise` (speed_verdict), and how many operators
+    the quantizer left in fp32 (fewest, most): the baseline's ratio need not hold for them. None
+    where there is no such model."""
+    by_model = {}
+    for o in options:
+        if o["kind"] != "baseline":
+            by_model.setdefault(o["row"]["name"], {"row": o["row"]})[o["runtime"]] = o["latency"]
+    pairs = [m for m in by_model.values() if {"onnxruntime", "onnxruntime_int8"} <= set(m)]
+    if not pairs:
+        return None
+    ratios = {b: [m["onnxruntime_int8"][b] / m["onnxruntime"][b] for m in pairs] for b in batches}
+    nodes = [len(m["row"]["int8_fp32_nodes"]) for m in pairs]
+    return {"count": len(pairs), "ratio": {b: (min(r), max(r)) for b, r in ratios.items()},
+            "slower": {b: sum(speed_verdict(1 / x, noise) == "slower" for x in r) for b, r in ratios.items()},
+            "fp32_nodes": (min(nodes), max(nodes))}
