@@ -1073,6 +1073,13 @@ def test_the_main_table_picks_its_rows_by_the_stated_rule(tmp_path, quick_config
         r = by_label[cells[0].replace("\\&", "&")]
         assert cells[seed_column] == (pct(context.study.seed["accuracy"][r["name"]])
                                       if r["name"] in context.study.seed["accuracy"] else "")
+    # each row's budget: the baseline's epochs, plus the row's fine-tuning (one per step; gradual: one)
+    epochs_column, settings = main[0].index("Epochs"), context.study.settings
+    ft, train = settings["prune"]["finetune"]["epochs"], settings["train"]["epochs"]
+    steps = {e["name"]: e.get("steps", 1) for e in settings["experiments"]}
+    budgets = {by_label[c[0].replace("\\&", "&")]["name"]: int(c[epochs_column]) for c in main[1:]}
+    assert budgets["baseline"] == train and budgets["os_rnd_90"] == train + ft
+    assert budgets["it_l1_90"] == train + ft * steps["it_l1_90"] > budgets["os_rnd_90"]
     # a strategy outside the registry's families (a control such as a dense fine-tune) is shown as such
     control = dict(rows[1], name="dense_ft", strategy="dense_finetune", target_sparsity=0.0)
     assert dict((r["name"], w) for r, w in main_rows([*rows, control], seed))["dense_ft"] == "control"
@@ -1244,3 +1251,17 @@ def test_openvinos_sparse_weights_are_ruled_out_by_the_classifiers_width(tmp_pat
     verdict = "are not a multiple of 64" if classes % 64 else "are a multiple of 64"
     assert f"only the classifier is a matrix multiplication, and its {classes} outputs {verdict}" in md
     assert "OpenVINO's sparse weights serve only int8 matrix multiplications" in md.replace("\u2019", "'")
+
+
+def test_a_models_budget_is_the_baselines_epochs_and_its_own_training(quick_config):
+    """The main table's Epochs: a pruned row adds its fine-tuning to the baseline's epochs; a small
+    dense net trained from scratch spends what its matched row does in all."""
+    from scripts.lib.report.paper_tables import budget_epochs
+    settings = {**quick_config, "small_dense": [{"name": "small", "matches": "iterative_channels_50"}]}
+    rows = [{"name": "baseline"}, {"name": "iterative_channels_50"}, {"name": "small"}]
+    train, ft = settings["train"]["epochs"], settings["prune"]["finetune"]["epochs"]
+    assert budget_epochs(rows[0], rows, settings) == train
+    assert budget_epochs(rows[1], rows, settings) == train + 2 * ft  # two steps
+    assert budget_epochs(rows[2], rows, settings) == budget_epochs(rows[1], rows, settings)
+    with pytest.raises(KeyError):  # a model the config does not name has no budget to state
+        budget_epochs({"name": "unknown"}, rows, settings)

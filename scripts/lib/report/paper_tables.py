@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scripts.lib.planning.config import (experiments_by_name, finetune_epochs, finetune_settings, load_schema,
-                                         prunable_settings)
+                                         prunable_settings, small_dense_by_name, small_dense_epochs)
 from scripts.lib.planning.registry import CHANNELS, DENSE, SCHEDULES, STRATEGIES
 from scripts.lib.report.controls import controls_table
 from scripts.lib.report.costs import latency_settings, timed_runtimes
@@ -245,24 +245,36 @@ def main_rows(rows, seed: dict) -> list[tuple[dict, str]]:
 FAMILY_WORDS = {CHANNELS: "channel removal", "masking": "masking"}
 
 
-def main_table(rows, seed: dict, chain: list[dict]) -> Table:
-    """The main body's results: the rows main_rows picks, the seed's accuracy beside ours."""
+def budget_epochs(row: dict, rows: list[dict], settings: dict) -> int:
+    """A model's training budget in epochs: the baseline's (rows[0]) plus the model's fine-tuning; a
+    small dense net's own training from scratch (small_dense_epochs: the same sum as its matched row's)."""
+    if row is rows[0]:
+        return settings["train"]["epochs"]
+    if row["name"] in (small := small_dense_by_name(settings)):
+        return small_dense_epochs(settings, small[row["name"]])
+    return settings["train"]["epochs"] + finetune_epochs(settings, experiments_by_name(settings)[row["name"]])
+
+
+def main_table(rows, seed: dict, chain: list[dict], settings: dict) -> Table:
+    """The main body's results: the rows main_rows picks, each with its budget in epochs (rows of
+    different budgets sit side by side), the seed's accuracy beside ours."""
     picked = main_rows(rows, seed)
     body = [[full_label(r, chain), why, pct(r["removed_fraction"]), mega(r["macs"]), mb(r["gzip_bytes"]),
-             pct(r["accuracy"]), interval_cell(r["accuracy_ci"]),
+             str(budget_epochs(r, rows, settings)), pct(r["accuracy"]), interval_cell(r["accuracy_ci"]),
              pct(seed["accuracy"][r["name"]]) if r["name"] in seed["accuracy"] else ""]
             for r, why in picked]
     small = any(family(r) is None and r is not rows[0] for r, _ in picked)
     dense = any(family(r) == DENSE for r, _ in picked)
     controls = " and ".join(["the small dense nets"] * small + ["the most accurate dense fine-tune"] * dense)
-    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Accuracy (%)",
-                  "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 6,
+    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Epochs", "Accuracy (%)",
+                  "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 7,
                  "Main results: the baseline, the seed study's experiments, "
                  f"{'' if controls else 'and '}per family of strategies the most accurate model at the target most "
                  f"experiments share, with its random control there{', and ' + controls if controls else ''} "
                  "(every model: the appendix). Zeroed or removed: the share of the baseline's prunable weights zero "
                  f"or cut out{' (a small dense net: the share it does not have)' if small else ''}. "
-                 "Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
+                 "Epochs: the training budget, the baseline's epochs and the model's fine-tuning"
+                 f"{' (a small dense net: its own, from scratch)' if small else ''}. Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
 
 
 @dataclass(frozen=True)
@@ -285,7 +297,7 @@ class Tables:
 
 
 def paper_tables(run: Run, a: Analysis) -> Tables:
-    return Tables(main=main_table(run.rows, run.seed, a.chain), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
+    return Tables(main=main_table(run.rows, run.seed, a.chain, run.settings), **{name: model_table(name, run.rows) for name in ("results", "deployment", "storage")},
                   recovery=recovery_table(run.settings, run.rows), ablation=ablation_table(a.chain, run.histories),
                   seeds=seeds_table(run.rows), seed=seed_table(run.rows, run.seed), latency=latency_tables(run.rows),
                   channels=channel_tables(a.channels), options=deployment_table(a.deploy),
