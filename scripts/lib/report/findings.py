@@ -136,14 +136,15 @@ def option_comparisons(rows, experiments: dict, correct: dict) -> list[dict]:
 
 # --- the run's findings, once ----------------------------------------------------------------------------
 
-def fastest_channels(speedups: dict, base: dict, noise: float) -> dict | None:
-    """The channel-removed model with the largest speed-up in any setting timed, with the range of
-    its speed-ups over every setting (`range`: `low` and `high`, each with its setting); `faster`:
-    its best speed-up exceeds 1 + `noise` (as for the masked model: scripts.lib.report.costs.hardware_gap)."""
+def fastest_channels(speedups: dict, base: dict, noise: float, most_accurate: bool = False) -> dict | None:
+    """The channel-removed model with the largest speed-up in any setting timed (the most accurate one
+    with `most_accurate`: the headline's, whose speed is what a usable model gains, not the extreme one's),
+    with the range of its speed-ups over every setting (`range`: `low` and `high`, each with its setting);
+    `faster`: its best speed-up exceeds 1 + `noise` (as for the masked model: costs.hardware_gap)."""
     if not speedups["rows"]:
         return None
     ranged = [{**c, "range": speedup_range(c["row"], base)} for c in speedups["rows"]]
-    best = max(ranged, key=lambda c: c["range"]["high"]["speedup"])
+    best = max(ranged, key=lambda c: c["row"]["accuracy"] if most_accurate else c["range"]["high"]["speedup"])
     return {**best, "faster": faster(best["range"]["high"]["speedup"], noise)}
 
 
@@ -157,14 +158,14 @@ def headline_schedule(comparisons) -> dict | None:
 
 def headline(schedule_cmp, gap, speedups, base: dict, noise: float) -> list[dict]:
     """The paper's headline results, each with its number: the schedule comparison at the
-    highest sparsity, what masking buys, and what removing channels buys. A finding whose
-    models are not in the matrix is left out."""
+    highest sparsity, what masking buys, and what removing channels buys the most accurate
+    channel-removed model. A finding whose models are not in the matrix is left out."""
     out = []
     if c := headline_schedule(schedule_cmp):
         out.append({"kind": "schedule", **c})
     if gap:
         out.append({"kind": "masking", **gap})
-    if best := fastest_channels(speedups, base, noise):
+    if best := fastest_channels(speedups, base, noise, most_accurate=True):
         out.append({"kind": "channels", **best})
     return out
 
