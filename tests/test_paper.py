@@ -1041,6 +1041,33 @@ def test_a_fall_of_validation_accuracy_while_training_from_scratch_is_stated_whe
     assert "Unstable training" not in md and "While it trained" not in md and "trained unstably" not in md
 
 
+def test_the_small_dense_controls_computation_is_stated_beside_its_epochs(tmp_path, quick_config):
+    """Matched in epochs and MACs, the small net spends less arithmetic than the pruned model, whose
+    budget includes the baseline's full-width epochs: the Limitations state both, with the lead."""
+    rows = results_rows(tmp_path / "m", MATRIX + CONTROLS)
+    by_name = {r["name"]: r for r in rows}
+    settings = controls_settings(quick_config)
+    inputs = paper_inputs(rows, settings)
+    inputs["histories"]["small_ch"] = {"best_epoch": 1, "epochs": [{"epoch": 1, "seconds": 9.0, "val_accuracy": 0.8}],
+                                       "width": {"name": "small_ch", "matches": "os_ch_50", "width_mult": 0.4,
+                                                 "macs": by_name["small_ch"]["macs"],
+                                                 "target_macs": by_name["os_ch_50"]["macs"], "residual": 12,
+                                                 "relative_residual": 0.0123,
+                                                 "below": {"width": 0.3999, "macs": 1_500_000},
+                                                 "above": {"width": 0.4001, "macs": 1_600_000}}}
+    context = context_of(rows, inputs)
+    (c,) = [c for c in context.analysis.small_controls if c["of"]]
+    md = render_source(TEMPLATE, context).replace("\u2019", "'")
+    item = line_starting(md, "- **A control matched in epochs, not in computation.**")
+    small, base = by_name["small_ch"], rows[0]
+    assert (f"The small dense net's {c['epochs']} epochs cost about {round(c['epochs'] * small['macs'] / base['macs'])} "
+            f"of the baseline's in arithmetic; the pruned model also had the baseline's {settings['train']['epochs']} "
+            "at full width.") in item  # os_ch_50 was not distilled
+    lead = "may narrow pruning's lead" if c["delta"] < 0 else "may widen its lead"
+    assert f"{lead} of {by_points(c['delta'])} points; neither was tried." in item
+    assert "The small dense nets are compared with pruning at this recipe" not in md  # said here instead
+
+
 def test_without_controls_the_paper_says_nothing_of_them(tmp_path, rows, quick_config):
     md, _ = render_both(tmp_path, rows, quick_config)
     assert "**Controls.**" not in md and "**Controls** remove nothing" not in md and "dense control" not in md

@@ -74,6 +74,8 @@ def control_findings(rows: list[dict], settings: dict, histories: dict, correct:
             out.append({"kind": "small_dense", "row": r, "epochs": small_dense_epochs(settings, entry),
                         "lr": settings["train"]["lr"], "distill": None, "width": histories[r["name"]]["width"],
                         "fall": largest_fall(histories[r["name"]]),
+                        # what the pruned model had and the control did not (the Limitations say so)
+                        "of_distilled": bool(experiments[entry["matches"]].get("distill")),
                         **_compared(r, by_name[entry["matches"]], correct)})
     return out
 
