@@ -11,6 +11,7 @@ from scripts.lib.report.stats import paired_test
 
 # Per runtime: the accuracy of what it runs (checkpoint, fp32 ONNX, int8 ONNX).
 RUNTIME_ACCURACY = {"pytorch": "accuracy", "onnxruntime": "accuracy", "onnxruntime_int8": "accuracy_int8"}
+FP32_RUNTIMES = ("pytorch", "onnxruntime")
 # A deployment the paper recommends loses at most this much test accuracy against the dense baseline.
 DEPLOY_TOLERANCE = 0.015
 
@@ -38,18 +39,19 @@ def speedups(row: dict, base: dict) -> list[dict]:
             for g in base["latency_grid"]]
 
 
-def speedup_range(row: dict, base: dict) -> dict:
+def speedup_range(row: dict, base: dict, runtimes=None) -> dict:
     """The slowest and the fastest setting of a row against the baseline (`low`, `high`: cells
-    of `speedups`), so that no speed-up is stated without the setting it was measured in."""
-    cells = speedups(row, base)
+    of `speedups`, of the given `runtimes` only where named), so that no speed-up is stated
+    without the setting it was measured in."""
+    cells = [c for c in speedups(row, base) if runtimes is None or c["runtime"] in runtimes]
     return {"low": min(cells, key=lambda c: c["speedup"]), "high": max(cells, key=lambda c: c["speedup"])}
 
 
 def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     """Storage and latency of the sparsest masked model against the baseline; None without one.
     `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
-    multiple of the baseline's over every setting timed (`low` and `high` with their settings);
-    `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
+    multiple of the baseline's over every setting timed (`low` and `high` with their settings),
+    `fp32_time_range` the same without int8; `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
     on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured;
     `faster_everywhere`: whether its least one does. `smaller`: whether gzip or the sparse export
     stores it in less than the baseline's gzipped checkpoint."""
@@ -59,16 +61,21 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     base = rows[0]
     sparsest = max(masked, key=lambda r: r["sparsity_prunable"])
     latencies = [r["latency_ms"] for r in [base, *masked]]
-    span = speedup_range(sparsest, base)  # its least time against the baseline's is its highest speed-up
-    times = {"low": {**span["high"], "ratio": 1 / span["high"]["speedup"]},
-             "high": {**span["low"], "ratio": 1 / span["low"]["speedup"]}}
+    span = speedup_range(sparsest, base)
+
+    def times(span):  # its least time against the baseline's is its highest speed-up
+        return {"low": {**span["high"], "ratio": 1 / span["high"]["speedup"]},
+                "high": {**span["low"], "ratio": 1 / span["low"]["speedup"]}}
+    fp32 = [rt for rt in timed_runtimes(base) if rt in FP32_RUNTIMES]
     return {"baseline": base, "sparsest": sparsest,
             "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
             "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
             "latency_ratio": sparsest["latency_ms"] / base["latency_ms"],
             "setting": {"runtime": "pytorch", "batch_size": base["latency_batch_size"],
                         "threads": base["latency_threads"]},
-            "time_range": times, "faster": faster(span["high"]["speedup"], noise),
+            "time_range": times(span), "faster": faster(span["high"]["speedup"], noise),
+            # without int8, whose quantizer keeps some of a sparse model's operators in fp32 (int8_fp32_nodes)
+            "fp32_time_range": times(speedup_range(sparsest, base, fp32)) if fp32 else None,
             "faster_everywhere": faster(span["low"]["speedup"], noise),
             "smaller": sparsest["gzip_bytes"] < base["gzip_bytes"] or sparsest["sparse_fp32_ratio"] < 1,
             "latency_min": min(latencies), "latency_max": max(latencies)}

@@ -112,6 +112,7 @@ def ablation_chain(rows, settings: dict, experiments: dict, correct: dict | None
         prev = chain[i - 1] if i else None
         test = paired_test_of(correct, r["name"], prev["name"]) if prev else None
         out.append({"row": r, "epochs": finetune_epochs(settings, experiments[r["name"]]),
+                    "lr": finetune_settings(settings, experiments[r["name"]])["lr"],
                     "delta": r["accuracy"] - prev["accuracy"] if prev else None,
                     "over_first": r["accuracy"] - chain[0]["accuracy"], "test": test})
     return out
@@ -314,6 +315,7 @@ def equal_budget_comparisons(run: Run, rows: list[dict]) -> list[dict]:
         if set(recovery_options(r, run.experiments)) <= {"finetune"} and (one := equal_budget_oneshot(r, run)):
             out.append({"row": r, "oneshot": one, "delta": r["accuracy"] - one["accuracy"],
                         "epochs": finetune_epochs(run.settings, run.experiments[r["name"]]),
+                        "lr": finetune_settings(run.settings, run.experiments[r["name"]])["lr"],
                         "test": paired_test_of(run.correct, r["name"], one["name"])})
     return out
 
