@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     p.add_argument("--ckpt", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--threads", type=int, default=1, help="CPU threads (capped at the machine's cores)")
-    p.add_argument("--masked-ckpt", help="the seed-style checkpoint with masks attached (masking experiments)")
+    p.add_argument("--masked-ckpt", help="the checkpoint with PyTorch's masks attached (masking experiments)")
     p.add_argument("--export-fp32", required=True, help="output: sparse export, fp32 values")
     p.add_argument("--export-fp16", required=True, help="output: sparse export, fp16 values")
     p.add_argument("--onnx", required=True, help="output: the model as ONNX (dynamic batch)")

@@ -4,8 +4,8 @@
         --ckpt x.pt [--masked-ckpt masked/x.pt] --history x.json
 
 The job (scripts.lib.planning.jobs.PruneJob): the experiment, its prunable set, its
-fine-tuning, seed and engine. A masking experiment also writes the seed's way of saving
-(masks attached, --masked-ckpt); the dense control (strategy dense) removes nothing and
+fine-tuning, seed and engine. A masking experiment also writes its model with PyTorch's
+masks still attached (--masked-ckpt: what such a file costs, for the file-size question); the dense control (strategy dense) removes nothing and
 only fine-tunes. A killed job resumes after its last finished step.
 """
 import argparse
@@ -60,8 +60,8 @@ def main(argv=None) -> None:
     if exp.strategy in CHANNEL_METHODS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
     else:
-        if masking:  # the seed's way of saving, kept once on purpose: masks still attached
-            save_checkpoint(model, args.masked_ckpt, meta)  # (weight_orig + weight_mask): its sizes did not move
+        if masking:  # kept once on purpose with PyTorch's masks attached (weight_orig + weight_mask):
+            save_checkpoint(model, args.masked_ckpt, meta)  # about twice the dense file, which the seed's sizes are
         make_permanent([m for _, m in prunable_modules(model, job.prunable["layer_types"], job.prunable["exclude"])])
         save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": job.name, "experiment": job.experiment, "device": str(device),

@@ -124,7 +124,7 @@ LONG_CHAIN_PRIORITY = 5
 MATCHED_BY_SMALL_DENSE = {control["matches"] for control in SMALL_DENSE.values()}
 
 
-# Physically pruned (Torch-Pruning) experiments have no masks, hence no seed-style masked checkpoint.
+# Physically pruned (Torch-Pruning) experiments have no masks, hence no checkpoint with masks attached.
 CHANNEL_EXPERIMENTS = [
     n for n, e in RUN_SETTINGS.items() if e["strategy"] in strategies_of(CHANNELS)
 ]
@@ -244,7 +244,7 @@ def weights_input():
 
 
 def masked_checkpoint(wildcards):
-    """The seed-style checkpoint (masks attached) of a masking experiment; none otherwise."""
+    """The checkpoint with PyTorch's masks attached of a masking experiment; none otherwise."""
     # None for the baseline and the small dense nets.
     run = RUN_SETTINGS.get(wildcards.model)
     if run is None or run["strategy"] not in strategies_of(MASKING):

@@ -4,7 +4,7 @@
 # channel-removal experiment's model, trained from scratch (Liu et al., ICLR 2019).
 
 
-# The prune job, removing nothing: no masks, hence no seed-style masked checkpoint.
+# The prune job, removing nothing: no masks, hence no checkpoint with masks attached.
 ruleorder: finetune_dense > prune_model
 
 

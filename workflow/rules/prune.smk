@@ -9,7 +9,7 @@ rule prune_model:
         data=DATASET,
     output:
         ckpt=f"{RESULTS}/models/{{experiment}}.pt",
-        # The seed's way of saving (masks attached), kept for the file-size paradox.
+        # Saved with PyTorch's masks attached (weight_orig + weight_mask): the file-size question's foil.
         masked_ckpt=f"{RESULTS}/models/masked/{{experiment}}.pt",
         history=f"{RESULTS}/histories/{{experiment}}.json",
     log:

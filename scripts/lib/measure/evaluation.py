@@ -55,7 +55,7 @@ def onnx_max_abs_diff(model, onnx_path, images: torch.Tensor) -> float:
 
 
 def storage_metrics(model, meta: dict, export_fp32, export_fp16, masked_ckpt=None) -> tuple[dict, dict]:
-    """Sizes of the sparse exports (and of the seed-style masked file, if any); the dense
+    """Sizes of the sparse exports (and of the file with masks attached, if any); the dense
     checkpoint's are file_bytes and gzip_bytes.
 
     Returns the metrics and the state_dict read back from the fp16 export.
@@ -79,7 +79,7 @@ class ModelFiles:
     export_fp16: str
     onnx: str
     onnx_int8: str
-    masked_ckpt: str | None = None  # the seed-style file with masks attached (masking experiments)
+    masked_ckpt: str | None = None  # the file with PyTorch's masks attached (masking experiments)
     correct: str | None = None      # output: per test image, right (1) or wrong (0), for paired tests
     int8_report: str | None = None  # output: per layer, the int8 ranges, scales and noise gains (quantize_int8)
 

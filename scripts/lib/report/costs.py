@@ -82,7 +82,9 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
 
 
 def file_size_paradox(rows) -> dict | None:
-    """The seed's way of saving (masks attached) against a plain state_dict, for the sparsest model."""
+    """A checkpoint saved with PyTorch's pruning masks still attached (weight_orig and weight_mask)
+    against a plain state_dict, for the sparsest model: what a file with masks would cost. The seed's
+    reported sizes are those of dense files (Discussion, question 4)."""
     masked = [r for r in rows if r.get("masked_gzip_bytes")]
     if not masked:
         return None

@@ -182,7 +182,7 @@ class Analysis:
     gap: dict | None       # the sparsest masked model against the baseline
     channels: dict         # channel-removed models: speed-up against the MACs reduction
     deploy: dict           # deployment options and picks
-    paradox: dict | None   # the seed's way of saving against a plain state_dict
+    paradox: dict | None   # a checkpoint with its masks attached against a plain state_dict
     options: list[dict]    # each row with recovery options against the plain row it modifies, with paired tests
     probe: list[dict]      # dense against CSR products of the sparsest L1-pruned model (the timing job's probe)
     sweep: dict | None     # dense against CSR on the baseline's layers pruned to each level, break-evens
