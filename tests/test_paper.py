@@ -1006,8 +1006,9 @@ def test_int8_of_the_other_deployment_models_is_stated_as_their_range(rows, quic
     m = context.analysis.deploy["int8"]["models"]
     others = [o for o in context.analysis.deploy["options"] if o["kind"] != "baseline" and o["runtime"] == "onnxruntime"]
     assert m["count"] == len(others) > 0
-    line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"),
-                         f"- **int8 against fp32, the table's other {m['count']} models**")
+    md = render_source(TEMPLATE, context).replace("\u2019", "'")
+    line = line_starting(md, f"**int8 against fp32, the deployment table's other {m['count']} models** (Section 4.3)")
+    assert "(the other models: Appendix C)." in line_starting(md, "- **int8 against fp32** in ONNX Runtime")
     for n, (low, high) in m["ratio"].items():
         span = f"{ratio(low)}x" + (f" to {ratio(high)}x" if ratio(low) != ratio(high) else "")
         assert f"{span} the fp32 time at batch {n} (slower beyond the timing passes' disagreement for {m['slower'][n]})" \
