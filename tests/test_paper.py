@@ -1350,3 +1350,18 @@ def test_a_mac_target_comparison_states_the_shares_each_model_reached(tmp_path, 
     by_name["os_rch_50"]["macs_ratio"] = 0.284  # within half a point: nothing to add
     line = line_starting(render_source(TEMPLATE, context_of(rows, inputs)), "At 50.0 % of the MACs removed")
     assert "measured, it removed" not in line
+
+
+def test_a_masked_models_int8_times_are_set_beside_its_operators_left_in_fp32(tmp_path, rows, quick_config):
+    """The abstract states a masked model's fp32 times; the appendix gives its int8 times with the
+    operators the quantizer left in fp32, which the baseline's int8 model does not have."""
+    sparsest = max((r for r in rows if r["strategy"].endswith("_unstructured")), key=lambda r: r["sparsity_prunable"])
+    sparsest["int8_fp32_nodes"] = ["/a/Conv", "/b/Conv", "/c/Clip"]
+    context = context_of(rows, paper_inputs(rows, {**quick_config, "preset": "test"}))
+    g = context.analysis.gap
+    (fast, _), (slow, _) = range_of(sparsest, rows[0], runtimes=("onnxruntime_int8",))[::-1]
+    span = f"{ratio(1 / fast)}x" + (f" to {ratio(1 / slow)}x" if ratio(1 / fast) != ratio(1 / slow) else "")
+    assert g["int8_time_range"]["low"]["ratio"] == pytest.approx(1 / fast)
+    line = line_starting(render_source(TEMPLATE, context).replace("\u2019", "'"), "**int8 and a masked model.**")
+    assert f"In ONNX Runtime int8 the sparsest masked model ({sparsest['label']}) takes {span} the baseline's time" in line
+    assert f"the quantizer left 3 of its operators in fp32 (the baseline: {len(rows[0]['int8_fp32_nodes'])})" in line
