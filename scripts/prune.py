@@ -5,8 +5,9 @@
 
 The job (scripts.lib.planning.jobs.PruneJob): the experiment, its prunable set, its
 fine-tuning, seed and engine. A masking experiment also writes its model with PyTorch's
-masks still attached (--masked-ckpt: what such a file costs, for the file-size question); the dense control (strategy dense) removes nothing and
-only fine-tunes. A killed job resumes after its last finished step.
+masks still attached (--masked-ckpt: what such a file costs, for the file-size question);
+the dense control (strategy dense) removes nothing and only fine-tunes. A killed job
+resumes after its last finished step.
 """
 import argparse
 import copy
@@ -60,8 +61,8 @@ def main(argv=None) -> None:
     if exp.strategy in CHANNEL_METHODS:
         save_checkpoint(model.cpu(), args.ckpt, meta, architecture=True)
     else:
-        if masking:  # kept once on purpose with PyTorch's masks attached (weight_orig + weight_mask):
-            save_checkpoint(model, args.masked_ckpt, meta)  # about twice the dense file, which the seed's sizes are
+        if masking:  # kept once with PyTorch's masks attached (weight_orig + weight_mask): about
+            save_checkpoint(model, args.masked_ckpt, meta)  # twice the dense file the seed's sizes match
         make_permanent([m for _, m in prunable_modules(model, job.prunable["layer_types"], job.prunable["exclude"])])
         save_checkpoint(model.cpu(), args.ckpt, meta)
     write_json({"name": job.name, "experiment": job.experiment, "device": str(device),

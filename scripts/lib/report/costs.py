@@ -51,8 +51,9 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     """Storage and latency of the sparsest masked model against the baseline; None without one.
     `latency_ratio`: the results table's setting (`setting`); `time_range`: its time as a
     multiple of the baseline's over every setting timed (`low` and `high` with their settings),
-    `fp32_time_range` the same without int8, `int8_time_range` in int8 alone; `faster`: whether its best speed-up exceeds 1 + `noise`, how far the timing passes disagree
-    on a speed-up (the agreement's max_spread), so that "no speed" is said only when measured;
+    `fp32_time_range` the same without int8, `int8_time_range` in int8 alone; `faster`: whether its
+    best speed-up exceeds 1 + `noise`, how far the timing passes disagree on a speed-up (the
+    agreement's max_spread), so that "no speed" is said only when measured;
     `faster_everywhere`: whether its least one does. `smaller`: whether gzip or the sparse export
     stores it in less than the baseline's gzipped checkpoint."""
     masked = masked_rows(rows)
@@ -66,7 +67,8 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
     def times(span):  # its least time against the baseline's is its highest speed-up
         return {"low": {**span["high"], "ratio": 1 / span["high"]["speedup"]},
                 "high": {**span["low"], "ratio": 1 / span["low"]["speedup"]}}
-    fp32 = [rt for rt in timed_runtimes(base) if rt in FP32_RUNTIMES]
+    timed = timed_runtimes(base)
+    fp32 = [rt for rt in timed if rt in FP32_RUNTIMES]
     return {"baseline": base, "sparsest": sparsest,
             "file_ratio": sparsest["file_bytes"] / base["file_bytes"],
             "gzip_ratio": sparsest["gzip_bytes"] / base["gzip_bytes"],
@@ -77,7 +79,7 @@ def hardware_gap(rows, noise: float = 0.0) -> dict | None:
             # without int8, whose quantizer keeps some of a sparse model's operators in fp32 (int8_fp32_nodes)
             "fp32_time_range": times(speedup_range(sparsest, base, fp32)) if fp32 else None,
             "int8_time_range": times(speedup_range(sparsest, base, ["onnxruntime_int8"]))
-            if "onnxruntime_int8" in timed_runtimes(base) else None,
+            if "onnxruntime_int8" in timed else None,
             "faster_everywhere": faster(span["low"]["speedup"], noise),
             "smaller": sparsest["gzip_bytes"] < base["gzip_bytes"] or sparsest["sparse_fp32_ratio"] < 1,
             "latency_min": min(latencies), "latency_max": max(latencies)}

@@ -137,15 +137,16 @@ def option_comparisons(rows, experiments: dict, correct: dict) -> list[dict]:
 
 # --- the run's findings, once ----------------------------------------------------------------------------
 
-def fastest_channels(speedups: dict, base: dict, noise: float, most_accurate: bool = False) -> dict | None:
-    """The channel-removed model with the largest speed-up in any setting timed (the most accurate one
-    with `most_accurate`: the headline's, whose speed is what a usable model gains, not the extreme one's),
+def channel_model(speedups: dict, base: dict, noise: float, by: str) -> dict | None:
+    """The channel-removed model with the largest speed-up in any setting timed (`by` "speed": what
+    removing channels can buy) or the most accurate one (`by` "accuracy": what a usable model gains),
     with the range of its speed-ups over every setting (`range`: `low` and `high`, each with its setting);
     `faster`: its best speed-up exceeds 1 + `noise` (as for the masked model: costs.hardware_gap)."""
     if not speedups["rows"]:
         return None
     ranged = [{**c, "range": speedup_range(c["row"], base)} for c in speedups["rows"]]
-    best = max(ranged, key=lambda c: c["row"]["accuracy"] if most_accurate else c["range"]["high"]["speedup"])
+    key = {"speed": lambda c: c["range"]["high"]["speedup"], "accuracy": lambda c: c["row"]["accuracy"]}[by]
+    best = max(ranged, key=key)
     return {**best, "faster": faster(best["range"]["high"]["speedup"], noise)}
 
 
@@ -166,7 +167,7 @@ def headline(schedule_cmp, gap, speedups, base: dict, noise: float) -> list[dict
         out.append({"kind": "schedule", **c})
     if gap:
         out.append({"kind": "masking", **gap})
-    if best := fastest_channels(speedups, base, noise, most_accurate=True):
+    if best := channel_model(speedups, base, noise, by="accuracy"):
         out.append({"kind": "channels", **best})
     return out
 
@@ -392,7 +393,7 @@ def seed_questions(run: Run, a: Analysis) -> Questions:
         base_ort = next(o for o in a.deploy["options"] if o["row"] is a.baseline and o["runtime"] == "onnxruntime")
         speed = {**a.gap, "probe": a.probe[-1] if a.probe else None, "ort": base_ort, "threads": a.deploy["threads"],
                  "ort_faster": faster(max(base_ort["speedup"].values()), a.noise),
-                 "channels": fastest_channels(a.channels, a.baseline, a.noise)}
+                 "channels": channel_model(a.channels, a.baseline, a.noise, by="speed")}
     if a.paradox:
         channels = channel_rows(run.rows)
         paradox = {**a.paradox, "smallest_channels": min(channels, key=lambda x: x["gzip_bytes"]) if channels else None}

@@ -266,15 +266,16 @@ def main_table(rows, seed: dict, chain: list[dict], settings: dict) -> Table:
     small = any(family(r) is None and r is not rows[0] for r, _ in picked)
     dense = any(family(r) == DENSE for r, _ in picked)
     controls = " and ".join(["the small dense nets"] * small + ["the most accurate dense fine-tune"] * dense)
-    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Epochs", "Accuracy (%)",
-                  "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 7,
+    return Table(["Model", "Shown as", "Zeroed or removed (%)", "MACs (M)", "Size gzip (MB)", "Epochs",
+                  "Accuracy (%)", "95 % interval (%)", "Seed study (%)"], body, [False, False] + [True] * 7,
                  "Main results: the baseline, the seed study's experiments, "
                  f"{'' if controls else 'and '}per family of strategies the most accurate model at the target most "
                  f"experiments share, with its random control there{', and ' + controls if controls else ''} "
                  "(every model: the appendix). Zeroed or removed: the share of the baseline's prunable weights zero "
                  f"or cut out{' (a small dense net: the share it does not have)' if small else ''}. "
                  "Epochs: the training budget, the baseline's epochs and the model's fine-tuning"
-                 f"{' (a small dense net: its own, from scratch)' if small else ''}. Interval: Wilson 95 %. Seed study: the accuracy its authors reported for the same experiment.")
+                 f"{' (a small dense net: its own, from scratch)' if small else ''}. Interval: Wilson 95 %. "
+                 "Seed study: the accuracy its authors reported for the same experiment.")
 
 
 @dataclass(frozen=True)
